@@ -1,0 +1,52 @@
+# One-command environment for robot_instseg on a machine without an apt ROS install.
+#   make setup   .venv with pinned deps + colcon build of both packages into install/
+#   make test    the whole test suite (runs setup when needed)
+#   make demo    the main job on the bundled defaults
+#   make shell   a bash inside the environment (or: source scripts/env.sh)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+DEPS_STAMP := $(VENV)/.deps-installed
+BUILD_STAMP := install/.build-complete
+ENV := source scripts/env.sh &&
+BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
+	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
+	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
+
+.PHONY: setup build test demo shell clean distclean
+
+setup: $(BUILD_STAMP)
+
+$(DEPS_STAMP): requirements.txt scripts/fix_wheel_cmake_paths.py
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python scripts/fix_wheel_cmake_paths.py
+	touch $(VENV)/COLCON_IGNORE
+	touch $@
+
+$(BUILD_STAMP): $(DEPS_STAMP) $(BUILD_INPUTS)
+	$(MAKE) build
+	touch $@
+
+build: $(DEPS_STAMP)
+	$(ENV) colcon --log-base log build --symlink-install \
+		--base-paths . robot_instseg_msgs \
+		--event-handlers console_cohesion- summary+ \
+		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF
+
+test: setup
+	$(ENV) python -m pytest -q test
+
+demo: setup
+	$(ENV) bash scripts/demo.sh
+
+shell: setup
+	bash --rcfile <(echo 'source ~/.bashrc 2>/dev/null; source scripts/env.sh; PS1="(robot_instseg) $$PS1"') -i
+
+clean:
+	rm -rf build install log
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,101 @@
+"""The node's parameters, declared once.
+
+The node declares exactly these, ``config/params.yaml`` lists exactly these, and the launch
+file only sets names from here; tests hold the three together. Kept free of rclpy so the
+check (and the CLI) can read it anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: its default, meaning, and whether it may change while running."""
+
+    name: str
+    default: Any
+    description: str
+    dynamic: bool = False
+    choices: tuple = ()
+    check: Optional[Callable[[Any], Optional[str]]] = None
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+    def validate(self, value: Any) -> Optional[str]:
+        """Return why ``value`` is refused, or None when it is acceptable."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f"{self.name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+        if self.check is not None:
+            return self.check(value)
+        return None
+
+
+def _in_unit_interval(name: str) -> Callable[[float], Optional[str]]:
+    def check(value: float) -> Optional[str]:
+        return None if 0.0 <= value <= 1.0 else f"{name} must lie in [0, 1], got {value}"
+
+    return check
+
+
+def _at_least(name: str, low: float) -> Callable[[float], Optional[str]]:
+    def check(value: float) -> Optional[str]:
+        return None if value >= low else f"{name} must be >= {low}, got {value}"
+
+    return check
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", True,
+              "Configure and activate on start-up, with no lifecycle manager."),
+    ParamSpec("model_path", "",
+              "ONNX file or TensorRT engine; empty = the bundled model in share/robot_instseg/models."),
+    ParamSpec("model_format", "auto",
+              "Output decoder; auto = detect from the model's outputs and metadata.",
+              choices=("auto", "yolo_seg", "yolo_seg_e2e", "detr_seg", "maskrcnn")),
+    ParamSpec("labels_path", "",
+              "Class-name file (one per line); empty = model metadata or a .txt beside the model."),
+    ParamSpec("backend", "onnxruntime", "Inference runtime.",
+              choices=("onnxruntime", "tensorrt")),
+    ParamSpec("providers", "tensorrt,cuda,cpu",
+              "ONNX Runtime execution providers in order of preference; unavailable ones are skipped with a warning."),
+    ParamSpec("device_id", 0, "GPU index for CUDA / TensorRT.", check=_at_least("device_id", 0)),
+    ParamSpec("fp16", False, "Build TensorRT engines in fp16."),
+    ParamSpec("engine_cache_dir", "",
+              "Where TensorRT engines are cached; empty = ~/.cache/robot_instseg/engines."),
+    ParamSpec("num_threads", 0, "CPU inference threads; 0 = runtime default.",
+              check=_at_least("num_threads", 0)),
+    ParamSpec("score_threshold", 0.25, "Minimum instance score kept.", dynamic=True,
+              check=_in_unit_interval("score_threshold")),
+    ParamSpec("nms_iou_threshold", 0.45, "IoU above which the lower-scored box of a class is suppressed.",
+              dynamic=True, check=_in_unit_interval("nms_iou_threshold")),
+    ParamSpec("mask_threshold", 0.5, "Mask probability at or above which a pixel belongs to the instance.",
+              dynamic=True, check=_in_unit_interval("mask_threshold")),
+    ParamSpec("max_detections", 100, "Most instances published per frame (at most 65535).", dynamic=True,
+              check=lambda v: None if 1 <= v <= 65535 else f"max_detections must lie in [1, 65535], got {v}"),
+    ParamSpec("class_filter", "",
+              "Comma-separated class names or ids to keep; empty = all classes.", dynamic=True),
+    ParamSpec("image_transport", "raw",
+              "raw = sensor_msgs/Image on ~/image; compressed = sensor_msgs/CompressedImage on ~/image/compressed.",
+              choices=("raw", "compressed")),
+    ParamSpec("input_reliability", "best_effort",
+              "QoS reliability of the image subscription (sensor-data QoS uses best_effort).",
+              choices=("best_effort", "reliable")),
+    ParamSpec("publish_labels", True, "Publish the mono16 instance-id image on ~/labels.", dynamic=True),
+    ParamSpec("publish_debug_image", True,
+              "Publish the overlay on ~/debug_image (computed only while subscribed).", dynamic=True),
+    ParamSpec("publish_markers", True, "Publish RViz markers on ~/markers.", dynamic=True),
+    ParamSpec("max_rate_hz", 0.0, "Most frames processed per second; 0 = as fast as the model runs.",
+              dynamic=True, check=_at_least("max_rate_hz", 0.0)),
+)
+
+PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
