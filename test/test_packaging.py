@@ -1,0 +1,91 @@
+"""The two packages build from a clean copy, their manifests validate, and share/ is complete."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from catkin_pkg.package import parse_package
+
+from ros_env import REPO
+
+SHARE_FOLDERS = ("launch", "config", "models")
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line and (REPO / line).is_file()]
+
+
+@pytest.mark.parametrize("manifest", ["package.xml", "robot_instseg_msgs/package.xml"])
+def test_package_xml_validates_with_catkin_pkg(manifest: str) -> None:
+    package = parse_package(str(REPO / manifest))  # raises InvalidPackage on any error
+    package.validate()
+    assert package.package_format == 3
+
+
+def test_every_ros_package_the_code_imports_is_declared() -> None:
+    declared = {dep.name for dep in parse_package(str(REPO / "package.xml")).exec_depends}
+    ros_packages = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs", "visualization_msgs",
+                    "diagnostic_msgs", "lifecycle_msgs", "builtin_interfaces", "robot_instseg_msgs",
+                    "ament_index_python", "launch", "launch_ros"}
+    imported = set()
+    for source in list((REPO / "robot_instseg").rglob("*.py")) + list((REPO / "launch").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            imported |= {name.split(".")[0] for name in names} & ros_packages
+    assert imported - declared == set()
+
+
+def test_python_package_imports_without_rclpy_outside_ros() -> None:
+    for source in (REPO / "robot_instseg").rglob("*.py"):
+        if "ros" in source.relative_to(REPO / "robot_instseg").parts[:1]:
+            continue
+        text = source.read_text()
+        assert "import rclpy" not in text and "from rclpy" not in text, source
+
+
+def test_installed_share_found_through_ament_index() -> None:
+    from ament_index_python.packages import get_package_share_directory
+
+    share = Path(get_package_share_directory("robot_instseg"))
+    assert (share / "launch" / "seg.launch.py").is_file()
+    assert (share / "config" / "params.yaml").is_file()
+    assert (share / "package.xml").is_file()
+    repo_models = sorted(p.name for p in (REPO / "models").glob("*") if not p.name.startswith("."))
+    assert sorted(p.name for p in (share / "models").glob("*")) == repo_models
+    assert Path(get_package_share_directory("robot_instseg_msgs"), "msg", "InstanceArray.msg").is_file()
+
+
+def test_colcon_build_of_both_packages_from_a_clean_copy(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "robot_instseg"
+    for rel in _tracked_files():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, src / rel)
+    env = dict(os.environ)
+    venv = Path(sys.prefix)
+    env["CMAKE_PREFIX_PATH"] = str(venv)
+    env["AMENT_PREFIX_PATH"] = str(venv)
+    result = subprocess.run(
+        ["colcon", "--log-base", str(tmp_path / "log"), "build",
+         "--base-paths", str(src), str(src / "robot_instseg_msgs"),
+         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install"),
+         "--cmake-args", f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "2 packages finished" in result.stdout
+    share = tmp_path / "install" / "robot_instseg" / "share" / "robot_instseg"
+    for folder in SHARE_FOLDERS:
+        assert sorted(p.name for p in (share / folder).glob("*")) == \
+            sorted(p.name for p in (src / folder).glob("*") if not p.name.startswith("."))
+    assert (tmp_path / "install" / "robot_instseg" / "lib" / "robot_instseg" / "seg_node").is_file()
+    assert (tmp_path / "install" / "robot_instseg" / "lib" / "robot_instseg" / "robot-instseg").is_file()
+    built = list((tmp_path / "install" / "robot_instseg_msgs").rglob("_instance_array.py"))
+    assert built, "no Python message module generated for InstanceArray"
