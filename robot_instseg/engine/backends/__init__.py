@@ -1,0 +1,25 @@
+"""Runtime backends, one module each; ``create_backend`` picks one from a BackendConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robot_instseg.engine.backends.base import Backend, BackendConfig, TensorInfo
+from robot_instseg.engine.errors import ModelError
+
+BACKENDS = ("onnxruntime", "tensorrt")
+
+
+def create_backend(path: Path, config: BackendConfig) -> Backend:
+    if config.backend == "onnxruntime":
+        from robot_instseg.engine.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, config)
+    if config.backend == "tensorrt":
+        from robot_instseg.engine.backends.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(path, config)
+    raise ModelError(f"unknown backend {config.backend!r}; choose one of {BACKENDS}")
+
+
+__all__ = ["Backend", "BackendConfig", "TensorInfo", "create_backend", "BACKENDS"]

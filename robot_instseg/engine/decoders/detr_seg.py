@@ -1,0 +1,68 @@
+"""RF-DETR-Seg style exports: boxes [1, Q, 4] normalised cx, cy, w, h; class logits
+[1, Q, nc(+1)]; mask logits [1, Q, h, w] spanning the model input.
+
+Scores are sigmoid(class logits); like RF-DETR's own post-processing, the best
+(query, class) pairs over the flattened Q x C grid are kept, with no NMS (set prediction).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from robot_instseg.engine.backends.base import TensorInfo
+from robot_instseg.engine.decoders.base import Decoder, rank
+from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, cxcywh_to_xyxy, logit, paste_masks
+from robot_instseg.engine.preprocess import LetterboxTransform
+from robot_instseg.engine.types import Detections
+
+
+class DetrSegDecoder(Decoder):
+    name = "detr_seg"
+
+    def __init__(self, boxes: str, logits: str, masks: str) -> None:
+        self.boxes, self.logits, self.masks = boxes, logits, masks
+
+    @classmethod
+    def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["DetrSegDecoder"]:
+        if len(outputs) != 3:
+            return None
+        three = [o for o in outputs if rank(o) == 3]
+        four = [o for o in outputs if rank(o) == 4]
+        if len(three) != 2 or len(four) != 1:
+            return None
+        boxes = [o for o in three if o.shape[2] == 4 and o.name != "labels"]
+        if not boxes:
+            return None
+        box = next((o for o in boxes if o.name in ("dets", "boxes", "pred_boxes")), boxes[0])
+        logits = next(o for o in three if o is not box)
+        queries = {box.shape[1], logits.shape[1], four[0].shape[1]} - {None}
+        if len(queries) > 1:
+            return None
+        return cls(box.name, logits.name, four[0].name)
+
+    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Detections:
+        logits = raw[self.logits][0]  # (Q, C)
+        q, c = logits.shape
+        flat = logits.reshape(-1)
+        # Compare in logit space: only survivors get a sigmoid.
+        candidates = np.nonzero(flat >= logit(settings.score_threshold))[0]
+        class_ids = candidates % c
+        candidates = candidates[class_allowed(class_ids, settings.class_ids)]
+        scores = 1.0 / (1.0 + np.exp(-flat[candidates]))
+        order = np.argsort(-scores, kind="stable")[:settings.max_detections]
+        candidates, scores = candidates[order], scores[order].astype(np.float32)
+        queries, class_ids = candidates // c, candidates % c
+        in_h, in_w = transform.input_shape
+        boxes = cxcywh_to_xyxy(raw[self.boxes][0][queries].astype(np.float32)) * np.float32([in_w, in_h, in_w, in_h])
+        boxes = transform.clip_boxes(transform.to_image(boxes))
+        masks = raw[self.masks][0]  # (Q, h, w) logits
+
+        def region(i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            return masks[queries[i], y0:y1, x0:x1]
+
+        mask_boxes, crops = paste_masks(boxes, transform, masks.shape[1:], region, logit(settings.mask_threshold))
+        return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores, class_ids=class_ids,
+                          mask_boxes=mask_boxes, masks=crops)

@@ -1,0 +1,50 @@
+"""torchvision Mask R-CNN style exports: boxes [N, 4] xyxy in input pixels, labels [N] int64,
+scores [N], masks [N, 1, H, W] probabilities already at input size. NMS is done in the model.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from robot_instseg.engine.backends.base import TensorInfo
+from robot_instseg.engine.decoders.base import Decoder, rank
+from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, paste_masks
+from robot_instseg.engine.preprocess import LetterboxTransform
+from robot_instseg.engine.types import Detections
+
+
+class MaskRCNNDecoder(Decoder):
+    name = "maskrcnn"
+
+    def __init__(self, boxes: str, labels: str, scores: str, masks: str) -> None:
+        self.boxes, self.labels, self.scores, self.masks = boxes, labels, scores, masks
+
+    @classmethod
+    def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["MaskRCNNDecoder"]:
+        if len(outputs) != 4:
+            return None
+        boxes = [o for o in outputs if rank(o) == 2 and o.shape[1] == 4]
+        labels = [o for o in outputs if rank(o) == 1 and o.dtype.startswith("int")]
+        scores = [o for o in outputs if rank(o) == 1 and o.dtype.startswith("float")]
+        masks = [o for o in outputs if rank(o) == 4 and o.shape[1] in (1, None)]
+        if not (len(boxes) == len(labels) == len(scores) == len(masks) == 1):
+            return None
+        return cls(boxes[0].name, labels[0].name, scores[0].name, masks[0].name)
+
+    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Detections:
+        scores = raw[self.scores].astype(np.float32).reshape(-1)
+        class_ids = raw[self.labels].astype(np.int64).reshape(-1)
+        keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
+        keep = keep[np.argsort(-scores[keep], kind="stable")][:settings.max_detections]
+        boxes = transform.clip_boxes(transform.to_image(raw[self.boxes].reshape(-1, 4)[keep].astype(np.float32)))
+        masks = raw[self.masks]  # (N, 1, H, W) probabilities
+
+        def region(i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            return masks[keep[i], 0, y0:y1, x0:x1]
+
+        mask_boxes, crops = paste_masks(boxes, transform, masks.shape[2:], region, settings.mask_threshold)
+        return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores[keep],
+                          class_ids=class_ids[keep], mask_boxes=mask_boxes, masks=crops)

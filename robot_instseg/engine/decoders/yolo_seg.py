@@ -1,0 +1,113 @@
+"""Ultralytics YOLOv8 / YOLO11 / YOLO26 segmentation exports.
+
+Standard: ``output0`` [1, 4+nc+nm, N] (cx, cy, w, h in input pixels, nc class scores already
+sigmoid, nm mask coefficients) and ``output1`` prototypes [1, nm, H/4, W/4].
+End-to-end (NMS-free): [1, K, 6+nm] rows of x1, y1, x2, y2, score, class, coefficients.
+A pixel is in the mask where sigmoid(coefficients . prototypes) > mask_threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from robot_instseg.engine.backends.base import TensorInfo
+from robot_instseg.engine.decoders.base import Decoder, rank
+from robot_instseg.engine.postprocess import (PostprocessSettings, batched_nms, class_allowed, cxcywh_to_xyxy,
+                                              logit, paste_masks, top_candidates)
+from robot_instseg.engine.preprocess import LetterboxTransform
+from robot_instseg.engine.types import Detections
+
+
+def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo]]:
+    if len(outputs) != 2:
+        return None
+    preds = [o for o in outputs if rank(o) == 3]
+    protos = [o for o in outputs if rank(o) == 4]
+    if len(preds) != 1 or len(protos) != 1 or protos[0].shape[1] is None:
+        return None
+    return preds[0], protos[0]
+
+
+class YoloSegDecoder(Decoder):
+    """The standard layout: candidates along the last axis, NMS done here."""
+
+    name = "yolo_seg"
+
+    def __init__(self, preds: str, protos: str, num_masks: int) -> None:
+        self.preds, self.protos, self.num_masks = preds, protos, num_masks
+
+    @classmethod
+    def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["YoloSegDecoder"]:
+        split = _split(outputs)
+        if split is None or str(metadata.get("end2end", "")).lower() == "true":
+            return None
+        preds, protos = split
+        nm, channels = protos.shape[1], preds.shape[1]
+        if channels is None or channels < 5 + nm:
+            return None
+        if preds.shape[2] is not None and preds.shape[2] < channels:
+            return None  # candidates run along the last axis here; [1, K, 6+nm] is end-to-end
+        return cls(preds.name, protos.name, nm)
+
+    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Detections:
+        preds = raw[self.preds][0]  # (4 + nc + nm, N)
+        protos = raw[self.protos][0]  # (nm, mh, mw)
+        nc = preds.shape[0] - 4 - self.num_masks
+        class_scores = preds[4:4 + nc]
+        class_ids = class_scores.argmax(axis=0)
+        scores = np.take_along_axis(class_scores, class_ids[None], axis=0)[0]
+        keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
+        keep = keep[top_candidates(scores[keep], settings.max_candidates)]
+        cand = preds[:, keep].T  # (K, 4 + nc + nm): only the survivors are transposed
+        boxes = cxcywh_to_xyxy(cand[:, :4])
+        chosen = batched_nms(boxes, scores[keep], class_ids[keep], settings.iou_threshold, settings.max_detections)
+        coefficients = cand[chosen, 4 + nc:]
+        return _assemble(boxes[chosen], scores[keep][chosen], class_ids[keep][chosen], coefficients, protos,
+                         transform, settings)
+
+
+class YoloSegEndToEndDecoder(Decoder):
+    """The NMS-free layout [1, K, 6+nm]: boxes already final, only thresholds apply."""
+
+    name = "yolo_seg_e2e"
+
+    def __init__(self, preds: str, protos: str, num_masks: int) -> None:
+        self.preds, self.protos, self.num_masks = preds, protos, num_masks
+
+    @classmethod
+    def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["YoloSegEndToEndDecoder"]:
+        split = _split(outputs)
+        if split is None:
+            return None
+        preds, protos = split
+        if preds.shape[2] != 6 + protos.shape[1]:
+            return None
+        return cls(preds.name, protos.name, protos.shape[1])
+
+    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Detections:
+        rows = raw[self.preds][0]  # (K, 6 + nm)
+        scores, class_ids = rows[:, 4], rows[:, 5].astype(np.int64)
+        keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
+        keep = keep[np.argsort(-scores[keep], kind="stable")][:settings.max_detections]
+        return _assemble(rows[keep, :4], scores[keep], class_ids[keep], rows[keep, 6:], raw[self.protos][0],
+                         transform, settings)
+
+
+def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, coefficients: np.ndarray,
+              protos: np.ndarray, transform: LetterboxTransform, settings: PostprocessSettings) -> Detections:
+    """Boxes to image pixels, and masks = sigmoid(coefficients . prototypes) in each box only."""
+    boxes = transform.clip_boxes(transform.to_image(boxes_input))
+    nm, mh, mw = protos.shape
+    coefficients = np.ascontiguousarray(coefficients, np.float32)
+
+    def region(i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        patch = protos[:, y0:y1, x0:x1]
+        return (coefficients[i] @ patch.reshape(nm, -1)).reshape(y1 - y0, x1 - x0)
+
+    mask_boxes, masks = paste_masks(boxes, transform, (mh, mw), region, logit(settings.mask_threshold))
+    return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores, class_ids=class_ids,
+                      mask_boxes=mask_boxes, masks=masks)

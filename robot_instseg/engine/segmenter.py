@@ -1,0 +1,201 @@
+"""Segmenter = preprocess -> backend -> decoder -> Detections, with per-stage timing.
+
+The node, the CLI and the offline tools all use this one class, so a bag processed offline
+gives the same masks as the live node.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from robot_instseg.engine.backends import BackendConfig, create_backend
+from robot_instseg.engine.class_names import resolve_class_names
+from robot_instseg.engine.decoders import select_decoder
+from robot_instseg.engine.errors import InputError, ModelError
+from robot_instseg.engine.postprocess import PostprocessSettings
+from robot_instseg.engine.preprocess import PreprocessConfig, preprocess, stride_aligned
+from robot_instseg.engine.types import Detections
+
+LOG = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """Everything that decides how a model is loaded and its output read."""
+
+    model_format: str = "auto"
+    class_names: tuple[str, ...] = ()
+    labels_path: Optional[str] = None
+    backend: str = "onnxruntime"
+    providers: tuple[str, ...] = ("cpu",)
+    device_id: int = 0
+    fp16: bool = False
+    engine_cache_dir: Optional[str] = None
+    num_threads: int = 0
+    input_size: Optional[tuple[int, int]] = None  # for dynamic-size models; stride-aligned
+    letterbox: Optional[bool] = None  # None = what the model family expects
+    score_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    mask_threshold: float = 0.5
+    max_detections: int = 100
+    class_filter: tuple[Union[int, str], ...] = ()  # names or ids; empty = all
+    warmup_runs: int = 1
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent in each stage of one call."""
+
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+
+@dataclass
+class SegmentResult:
+    detections: Detections
+    times: StageTimes = field(default_factory=StageTimes)
+
+
+class Segmenter:
+    """A loaded, warmed-up model: call ``segment(image)`` for Detections and timings."""
+
+    def __init__(self, model_path: Union[str, Path], config: SegmenterConfig = SegmenterConfig()) -> None:
+        self.model_path = Path(model_path)
+        self.config = config
+        self.backend = create_backend(self.model_path, BackendConfig(
+            backend=config.backend, providers=tuple(config.providers), device_id=config.device_id,
+            fp16=config.fp16, engine_cache_dir=config.engine_cache_dir, num_threads=config.num_threads,
+            warmup_runs=config.warmup_runs))
+        if len(self.backend.inputs) != 1:
+            raise ModelError(f"{self.model_path} has {len(self.backend.inputs)} inputs; one image input expected")
+        self.input = self.backend.inputs[0]
+        self.metadata = dict(self.backend.metadata)
+        self.decoder = select_decoder(self.backend.outputs, self.metadata, config.model_format)
+        self.class_names, self.class_names_source = resolve_class_names(
+            self.model_path, self.metadata, config.class_names, config.labels_path)
+        self.preprocess_config = self._preprocess_config()
+        self.settings = self._settings(config)
+        self._input_rank = len(self.input.shape)
+        self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
+        in_h, in_w = self.preprocess_config.size
+        dummy = np.zeros((1, 3, in_h, in_w), self._input_dtype)
+        self.backend.warmup({self.input.name: dummy if self._input_rank == 4 else dummy[0]})
+        LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s", self.model_path, self.decoder.name,
+                 self.preprocess_config.size, len(self.class_names), self.class_names_source,
+                 self.backend.description)
+
+    # -- configuration ------------------------------------------------------------------
+    def _preprocess_config(self) -> PreprocessConfig:
+        shape = self.input.shape
+        if len(shape) not in (3, 4) or shape[-3] not in (3, None):
+            raise ModelError(f"{self.model_path}: input {self.input.name} {list(shape)} is not a 3-channel image")
+        static = shape[-2:]
+        if None in static:
+            stride = int(self.metadata.get("stride", 32) or 32)
+            wanted = self.config.input_size or _metadata_imgsz(self.metadata) or (640, 640)
+            size = stride_aligned(tuple(wanted), stride)
+        else:
+            size = (int(static[0]), int(static[1]))
+            if self.config.input_size and tuple(self.config.input_size) != size:
+                LOG.warning("input_size %s ignored: %s has a fixed input of %s", self.config.input_size,
+                            self.model_path.name, size)
+        family = self.decoder.name
+        letterbox = self.config.letterbox if self.config.letterbox is not None else family.startswith("yolo")
+        if family == "detr_seg":
+            return PreprocessConfig(size=size, letterbox=letterbox, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        return PreprocessConfig(size=size, letterbox=letterbox)
+
+    def _settings(self, config: SegmenterConfig) -> PostprocessSettings:
+        return PostprocessSettings(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
+                                   mask_threshold=config.mask_threshold, max_detections=config.max_detections,
+                                   class_ids=self.class_ids_for(config.class_filter))
+
+    def class_ids_for(self, selection: Iterable[Union[int, str]]) -> Optional[frozenset]:
+        """Class names or ids -> ids; None for an empty selection (every class)."""
+        ids = set()
+        for item in selection:
+            if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.strip().isdigit()):
+                ids.add(int(item))
+            elif item in self.class_names:
+                ids.add(self.class_names.index(item))
+            else:
+                raise ValueError(f"class {item!r} is not a class of this model (classes: {self.class_names})")
+        return frozenset(ids) if ids else None
+
+    def update(self, **changes) -> None:
+        """Change thresholds, max_detections or class_filter while running (validated first)."""
+        config = dataclasses.replace(self.config, **changes)
+        settings = self._settings(config)  # raises before anything changes
+        self.config, self.settings = config, settings
+
+    # -- inference ----------------------------------------------------------------------
+    def segment(self, image: np.ndarray, channel_order: str = "rgb") -> SegmentResult:
+        """Segment one uint8 image (HxW, HxWx3 or HxWx4 in ``channel_order``)."""
+        t0 = time.perf_counter()
+        blob, transform = preprocess(image, self.preprocess_config, channel_order)
+        if self._input_dtype is not np.float32:
+            blob = blob.astype(self._input_dtype)
+        t1 = time.perf_counter()
+        raw = self.backend.run({self.input.name: blob if self._input_rank == 4 else blob[0]})
+        t2 = time.perf_counter()
+        detections = self.decoder.decode(raw, transform, self.settings)
+        detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+        t3 = time.perf_counter()
+        return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+
+    def __call__(self, image: np.ndarray, channel_order: str = "rgb") -> Detections:
+        return self.segment(image, channel_order).detections
+
+    def name_of(self, class_id: int) -> str:
+        return self.class_names[class_id] if 0 <= class_id < len(self.class_names) else str(class_id)
+
+    def input_feed(self, image: np.ndarray, channel_order: str = "rgb") -> dict[str, np.ndarray]:
+        """The exact feed ``segment`` would give the runtime (for raw-session benchmarks)."""
+        blob, _ = preprocess(image, self.preprocess_config, channel_order)
+        blob = blob.astype(self._input_dtype, copy=False)
+        return {self.input.name: blob if self._input_rank == 4 else blob[0]}
+
+
+def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
+    text = metadata.get("imgsz")
+    if not text:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (int(value[0]), int(value[1]))
+    return None
+
+
+def load_segmenter(model_path: Union[str, Path], **settings) -> Segmenter:
+    """Shorthand: ``load_segmenter('m.onnx', score_threshold=0.4)``."""
+    return Segmenter(model_path, SegmenterConfig(**settings))
+
+
+def ensure_image(image: Optional[np.ndarray], name: str) -> np.ndarray:
+    if image is None:
+        raise InputError(f"{name}: could not be read as an image")
+    return image
+
+
+__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter")

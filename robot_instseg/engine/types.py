@@ -1,0 +1,177 @@
+"""Detections: the one container every stage after the model uses.
+
+Masks are held at full image resolution but only inside each instance's integer box
+(``mask_boxes``: x0, y0, x1, y1, exclusive ends), so 100 instances on a 1920x1080 frame cost
+the sum of their box areas, not 100 full frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+Index = Union[int, slice, Sequence[int], np.ndarray]
+
+
+@dataclass
+class Detections:
+    """N instances in one image of ``image_shape`` (height, width)."""
+
+    image_shape: tuple[int, int]
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # xyxy, float pixels
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    class_names: list[str] = field(default_factory=list)
+    track_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # 0 = untracked
+    mask_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))  # x0 y0 x1 y1
+    masks: list[np.ndarray] = field(default_factory=list)  # bool, each (y1-y0, x1-x0)
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        self.image_shape = (int(self.image_shape[0]), int(self.image_shape[1]))
+        self.boxes = np.asarray(self.boxes, np.float32).reshape(n, 4)
+        self.scores = np.asarray(self.scores, np.float32).reshape(n)
+        self.class_ids = np.asarray(self.class_ids, np.int32).reshape(n)
+        if len(self.track_ids) == 0 and n:
+            self.track_ids = np.zeros(n, np.int64)
+        self.track_ids = np.asarray(self.track_ids, np.int64).reshape(n)
+        if not self.class_names and n:
+            self.class_names = [""] * n
+        self.mask_boxes = np.asarray(self.mask_boxes, np.int32).reshape(-1, 4)
+        if len(self.class_names) != n or len(self.masks) not in (0, n) or len(self.mask_boxes) != len(self.masks):
+            raise ValueError(f"Detections fields disagree in length: {n} boxes, {len(self.class_names)} names, "
+                             f"{len(self.masks)} masks, {len(self.mask_boxes)} mask boxes")
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def empty(cls, image_shape: tuple[int, int]) -> "Detections":
+        return cls(image_shape=image_shape)
+
+    @classmethod
+    def from_full_masks(cls, full_masks: np.ndarray, scores: Iterable[float], class_ids: Iterable[int],
+                        class_names: Optional[Sequence[str]] = None) -> "Detections":
+        """Build from N full-frame boolean masks (for tests and tools); boxes are the masks' extents."""
+        full_masks = np.asarray(full_masks, bool)
+        n, h, w = full_masks.shape
+        boxes, mask_boxes, crops = [], [], []
+        for m in full_masks:
+            ys, xs = np.nonzero(m)
+            if len(xs) == 0:
+                x0 = y0 = x1 = y1 = 0
+            else:
+                x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+            boxes.append((x0, y0, x1, y1))
+            mask_boxes.append((x0, y0, x1, y1))
+            crops.append(m[y0:y1, x0:x1].copy())
+        return cls(image_shape=(h, w), boxes=np.array(boxes, np.float32).reshape(n, 4),
+                   scores=np.fromiter(scores, np.float32, n), class_ids=np.fromiter(class_ids, np.int32, n),
+                   class_names=list(class_names) if class_names is not None else [""] * n,
+                   mask_boxes=np.array(mask_boxes, np.int32).reshape(n, 4), masks=crops)
+
+    # -- sequence behaviour --------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def has_masks(self) -> bool:
+        return len(self.masks) == len(self) and len(self) > 0
+
+    def __getitem__(self, index: Index) -> "Detections":
+        """Select instances by int, slice, index array or boolean array; returns Detections."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        idx = np.arange(len(self))[index]
+        idx = np.atleast_1d(idx)
+        return Detections(
+            image_shape=self.image_shape, boxes=self.boxes[idx], scores=self.scores[idx],
+            class_ids=self.class_ids[idx], class_names=[self.class_names[i] for i in idx],
+            track_ids=self.track_ids[idx],
+            mask_boxes=self.mask_boxes[idx] if self.masks else np.zeros((0, 4), np.int32),
+            masks=[self.masks[i] for i in idx] if self.masks else [])
+
+    def filter(self, min_score: float = 0.0, class_ids: Optional[Iterable[int]] = None,
+               class_names: Optional[Iterable[str]] = None, max_count: Optional[int] = None) -> "Detections":
+        """Keep instances scoring at least ``min_score`` of the given classes, best ``max_count`` first."""
+        keep = self.scores >= min_score
+        if class_ids is not None or class_names is not None:
+            wanted = np.isin(self.class_ids, list(class_ids or []))
+            names = set(class_names or [])
+            wanted |= np.array([n in names for n in self.class_names], bool)
+            keep &= wanted
+        idx = np.nonzero(keep)[0]
+        idx = idx[np.argsort(-self.scores[idx], kind="stable")]
+        if max_count is not None:
+            idx = idx[:max_count]
+        return self[idx]
+
+    # -- masks ----------------------------------------------------------------------------
+    def full_mask(self, i: int) -> np.ndarray:
+        """Instance ``i``'s mask as a full-frame boolean array (allocates one frame)."""
+        full = np.zeros(self.image_shape, bool)
+        if self.masks:
+            x0, y0, x1, y1 = self.mask_boxes[i]
+            full[y0:y1, x0:x1] = self.masks[i]
+        return full
+
+    def areas(self) -> np.ndarray:
+        return np.array([int(m.sum()) for m in self.masks], np.int64)
+
+    def paint_order(self) -> np.ndarray:
+        """Indices from lowest to highest score: painting in this order leaves the best on top."""
+        return np.argsort(self.scores, kind="stable")
+
+    def to_label_image(self, dtype: type = np.uint16) -> np.ndarray:
+        """Full-frame instance-id image: pixel = index + 1 of the instance it shows, 0 = background.
+
+        Where masks overlap, the higher-scoring instance owns the pixel.
+        """
+        if len(self) >= np.iinfo(dtype).max:
+            raise ValueError(f"{len(self)} instances do not fit a {np.dtype(dtype).name} label image")
+        labels = np.zeros(self.image_shape, dtype)
+        for i in self.paint_order():
+            if not self.masks:
+                break
+            x0, y0, x1, y1 = self.mask_boxes[i]
+            labels[y0:y1, x0:x1][self.masks[i]] = i + 1
+        return labels
+
+    def visible_masks(self) -> "Detections":
+        """A copy whose masks keep only the pixels each instance owns in ``to_label_image``.
+
+        Published masks and the label image then agree pixel for pixel.
+        """
+        labels = self.to_label_image()
+        masks = [labels[y0:y1, x0:x1] == i + 1 for i, (x0, y0, x1, y1) in enumerate(self.mask_boxes)]
+        out = self[np.arange(len(self))]
+        out.masks = masks
+        return out
+
+    def to_rle(self) -> list[dict]:
+        """COCO run-length encodings (pycocotools), one per instance, ``counts`` as str."""
+        from pycocotools import mask as mask_utils
+
+        rles = []
+        h, w = self.image_shape
+        for i in range(len(self)):
+            rle = mask_utils.encode(np.asfortranarray(self.full_mask(i).astype(np.uint8)))
+            rle["counts"] = rle["counts"].decode("ascii")
+            rles.append(rle)
+        return rles
+
+    def to_polygons(self, i: int, min_points: int = 3) -> list[np.ndarray]:
+        """Outer contours of instance ``i`` as (K, 2) float arrays of image (x, y) pixel coordinates."""
+        if not self.masks:
+            return []
+        x0, y0 = self.mask_boxes[i][:2]
+        contours, _ = cv2.findContours(self.masks[i].astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        return [c.reshape(-1, 2).astype(np.float32) + (x0, y0) for c in contours if len(c) >= min_points]
+
+    def xywh(self) -> np.ndarray:
+        """Boxes as x, y, width, height (the COCO form)."""
+        out = self.boxes.copy()
+        out[:, 2:] -= out[:, :2]
+        return out
