@@ -85,6 +85,9 @@ class Segmenter:
         if len(self.backend.inputs) != 1:
             raise ModelError(f"{self.model_path} has {len(self.backend.inputs)} inputs; one image input expected")
         self.input = self.backend.inputs[0]
+        if len(self.input.shape) not in (3, 4) or self.input.shape[-3] not in (3, None):
+            raise ModelError(f"{self.model_path}: input {self.input.name} {list(self.input.shape)} "
+                             "is not a 3-channel image")
         self.metadata = dict(self.backend.metadata)
         self.decoder = select_decoder(self.backend.outputs, self.metadata, config.model_format)
         self.class_names, self.class_names_source = resolve_class_names(
@@ -102,10 +105,7 @@ class Segmenter:
 
     # -- configuration ------------------------------------------------------------------
     def _preprocess_config(self) -> PreprocessConfig:
-        shape = self.input.shape
-        if len(shape) not in (3, 4) or shape[-3] not in (3, None):
-            raise ModelError(f"{self.model_path}: input {self.input.name} {list(shape)} is not a 3-channel image")
-        static = shape[-2:]
+        static = self.input.shape[-2:]
         if None in static:
             stride = int(self.metadata.get("stride", 32) or 32)
             wanted = self.config.input_size or _metadata_imgsz(self.metadata) or (640, 640)

@@ -1,0 +1,69 @@
+"""Detections: cropped masks, label image, RLE, polygons, filtering and indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from onnx_graphs import rect_mask
+from robot_instseg.engine.types import Detections
+
+
+def _three() -> Detections:
+    shape = (120, 160)
+    masks = np.stack([rect_mask(shape, 10, 10, 60, 60), rect_mask(shape, 40, 40, 100, 90),
+                      rect_mask(shape, 120, 5, 150, 30)])
+    return Detections.from_full_masks(masks, scores=[0.5, 0.9, 0.7], class_ids=[0, 1, 0],
+                                      class_names=["cup", "bowl", "cup"])
+
+
+def test_masks_are_stored_cropped_to_their_boxes() -> None:
+    det = _three()
+    assert [m.shape for m in det.masks] == [(50, 50), (50, 60), (25, 30)]
+    assert det.full_mask(1).sum() == 50 * 60
+    assert list(det.areas()) == [2500, 3000, 750]
+
+
+def test_label_image_gives_overlaps_to_the_higher_score_and_visible_masks_agree() -> None:
+    det = _three()
+    labels = det.to_label_image()
+    assert labels.dtype == np.uint16 and labels.shape == (120, 160)
+    assert labels[45, 45] == 2  # overlap: instance 1 (score 0.9) wins over instance 0 (0.5)
+    assert labels[15, 15] == 1 and labels[10, 130] == 3 and labels[0, 0] == 0
+    visible = det.visible_masks()
+    for i in range(len(det)):
+        np.testing.assert_array_equal(visible.full_mask(i), labels == i + 1)
+
+
+def test_rle_decodes_back_to_the_masks_with_pycocotools() -> None:
+    det = _three()
+    rles = det.to_rle()
+    for i, rle in enumerate(rles):
+        assert isinstance(rle["counts"], str) and rle["size"] == [120, 160]
+        np.testing.assert_array_equal(mask_utils.decode({**rle, "counts": rle["counts"].encode()}).astype(bool),
+                                      det.full_mask(i))
+    assert list(mask_utils.area([{**r, "counts": r["counts"].encode()} for r in rles])) == [2500, 3000, 750]
+
+
+def test_polygons_trace_the_mask_in_image_coordinates() -> None:
+    det = _three()
+    (poly,) = det.to_polygons(2)
+    assert poly[:, 0].min() == 120 and poly[:, 0].max() == 149
+    assert poly[:, 1].min() == 5 and poly[:, 1].max() == 29
+
+
+def test_filter_and_indexing() -> None:
+    det = _three()
+    best = det.filter(min_score=0.6)
+    assert list(best.scores) == [np.float32(0.9), np.float32(0.7)] and best.class_names == ["bowl", "cup"]
+    cups = det.filter(class_names=["cup"], max_count=1)
+    assert cups.class_names == ["cup"] and cups.scores[0] == np.float32(0.7)
+    assert len(det.filter(class_ids=[1])) == 1
+    assert len(det[det.scores > 0.95]) == 0 and det[1].class_names == ["bowl"]
+    np.testing.assert_array_equal(det[[2, 0]].full_mask(1), det.full_mask(0))
+    assert det.xywh()[1].tolist() == [40, 40, 60, 50]
+
+
+def test_empty_detections() -> None:
+    det = Detections.empty((10, 20))
+    assert len(det) == 0 and det.to_label_image().max() == 0 and det.to_rle() == [] and len(det.filter(0.5)) == 0
