@@ -64,8 +64,9 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, io
         return np.zeros((0,), np.int64)
     xywh = boxes.astype(np.float64, copy=True)
     xywh[:, 2:] -= xywh[:, :2]
+    # top_k lets the greedy pass stop once max_detections boxes are kept: O(N * K), not O(N^2).
     keep = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), class_ids.astype(np.int32), 0.0,
-                                   float(iou_threshold))
+                                   float(iou_threshold), 1.0, int(max_detections))
     keep = np.asarray(keep, np.int64).reshape(-1)
     keep = keep[np.argsort(-scores[keep], kind="stable")]
     return keep[:max_detections]
@@ -98,22 +99,27 @@ def paste_masks(boxes: np.ndarray, transform: LetterboxTransform, map_shape: tup
     mask_boxes = integer_boxes(boxes, transform.image_shape)
     map_h, map_w = map_shape
     in_h, in_w = transform.input_shape
-    # dst pixel u (crop-local) -> map coordinate (pixel centres): a * u + b
+    # dst pixel u (crop-local) -> map coordinate (pixel centres): a * u + b, per axis
     ax, ay = transform.scale_x * map_w / in_w, transform.scale_y * map_h / in_h
+    x0, y0, x1, y1 = (mask_boxes[:, k].astype(np.float64) for k in range(4))
+    bx = ((x0 + 0.5) * transform.scale_x + transform.pad_x) * map_w / in_w - 0.5
+    by = ((y0 + 0.5) * transform.scale_y + transform.pad_y) * map_h / in_h - 0.5
+    # The map window each instance needs (one pixel of margin for bilinear), all at once.
+    mx0 = np.clip(np.floor(bx) - 1, 0, map_w - 1).astype(np.int64)
+    my0 = np.clip(np.floor(by) - 1, 0, map_h - 1).astype(np.int64)
+    mx1 = np.clip(np.ceil(bx + ax * (x1 - x0 - 1)) + 2, mx0 + 1, map_w).astype(np.int64)
+    my1 = np.clip(np.ceil(by + ay * (y1 - y0 - 1)) + 2, my0 + 1, map_h).astype(np.int64)
     crops: list[np.ndarray] = []
-    for i, (x0, y0, x1, y1) in enumerate(mask_boxes):
-        if x1 <= x0 or y1 <= y0:
-            crops.append(np.zeros((y1 - y0, x1 - x0), bool))
+    rows = zip(mask_boxes.tolist(), bx.tolist(), by.tolist(), mx0.tolist(), my0.tolist(), mx1.tolist(),
+               my1.tolist())
+    for i, ((cx0, cy0, cx1, cy1), bxi, byi, wx0, wy0, wx1, wy1) in enumerate(rows):
+        size = (cx1 - cx0, cy1 - cy0)
+        if size[0] <= 0 or size[1] <= 0:
+            crops.append(np.zeros((size[1], size[0]), bool))
             continue
-        bx = ((x0 + 0.5) * transform.scale_x + transform.pad_x) * map_w / in_w - 0.5
-        by = ((y0 + 0.5) * transform.scale_y + transform.pad_y) * map_h / in_h - 0.5
-        mx0 = int(np.clip(np.floor(bx) - 1, 0, map_w - 1))
-        my0 = int(np.clip(np.floor(by) - 1, 0, map_h - 1))
-        mx1 = int(np.clip(np.ceil(bx + ax * (x1 - x0 - 1)) + 2, mx0 + 1, map_w))
-        my1 = int(np.clip(np.ceil(by + ay * (y1 - y0 - 1)) + 2, my0 + 1, map_h))
-        region = np.ascontiguousarray(region_values(i, my0, my1, mx0, mx1), np.float32)
-        matrix = np.array([[ax, 0.0, bx - mx0], [0.0, ay, by - my0]], np.float64)
-        sampled = cv2.warpAffine(region, matrix, (int(x1 - x0), int(y1 - y0)),
-                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        region = np.ascontiguousarray(region_values(i, wy0, wy1, wx0, wx1), np.float32)
+        matrix = np.array([[ax, 0.0, bxi - wx0], [0.0, ay, byi - wy0]], np.float64)
+        sampled = cv2.warpAffine(region, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
         crops.append(sampled > threshold)
     return mask_boxes, crops

@@ -106,7 +106,11 @@ def make_transform(image_shape: tuple[int, int], config: PreprocessConfig) -> Le
 
 def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str = "rgb",
                out: Optional[np.ndarray] = None) -> tuple[np.ndarray, LetterboxTransform]:
-    """Return the float32 NCHW tensor for ``image`` and the transform back to it."""
+    """Return the float32 NCHW tensor for ``image`` and the transform back to it.
+
+    ``out``, when given with the right shape, is filled and returned instead of a new array
+    (the Segmenter reuses one buffer per model).
+    """
     rgb = as_three_channels(image, channel_order)
     transform = make_transform(rgb.shape[:2], config)
     in_h, in_w = config.size
@@ -118,12 +122,16 @@ def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str =
         top, left = int(transform.pad_y), int(transform.pad_x)
         resized = cv2.copyMakeBorder(resized, top, in_h - new_h - top, left, in_w - new_w - left,
                                      cv2.BORDER_CONSTANT, value=(config.pad_value,) * 3)
-    swap = config.channel_order == "bgr"
-    mean = np.array(config.mean, np.float64) / config.scale  # blobFromImage subtracts before scaling
-    blob = cv2.dnn.blobFromImage(resized, scalefactor=config.scale, mean=tuple(mean), swapRB=swap)
-    if config.std != (1.0, 1.0, 1.0):
-        blob /= np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)
-    if out is not None:
-        out[...] = blob
-        blob = out
+    planes = resized.transpose(2, 0, 1)  # HWC RGB view -> CHW, no copy
+    if config.channel_order == "bgr":
+        planes = planes[::-1]
+    if out is None or out.shape != (1, 3, in_h, in_w) or out.dtype != np.float32:
+        out = np.empty((1, 3, in_h, in_w), np.float32)
+    blob = out
+    # One pass uint8 -> scaled float32 straight into the (reusable) tensor; cv2.dnn.blobFromImage
+    # does the same job about 8x slower here.
+    np.multiply(planes, np.float32(config.scale), out=blob[0], casting="unsafe")
+    if config.mean != (0.0, 0.0, 0.0) or config.std != (1.0, 1.0, 1.0):
+        blob[0] -= np.asarray(config.mean, np.float32).reshape(3, 1, 1)
+        blob[0] /= np.asarray(config.std, np.float32).reshape(3, 1, 1)
     return blob, transform

@@ -95,6 +95,7 @@ class Segmenter:
         self.preprocess_config = self._preprocess_config()
         self.settings = self._settings(config)
         self._input_rank = len(self.input.shape)
+        self._buffer: Optional[np.ndarray] = None  # reused input tensor (one caller at a time)
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
         in_h, in_w = self.preprocess_config.size
         dummy = np.zeros((1, 3, in_h, in_w), self._input_dtype)
@@ -148,7 +149,8 @@ class Segmenter:
     def segment(self, image: np.ndarray, channel_order: str = "rgb") -> SegmentResult:
         """Segment one uint8 image (HxW, HxWx3 or HxWx4 in ``channel_order``)."""
         t0 = time.perf_counter()
-        blob, transform = preprocess(image, self.preprocess_config, channel_order)
+        blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
+        self._buffer = blob
         if self._input_dtype is not np.float32:
             blob = blob.astype(self._input_dtype)
         t1 = time.perf_counter()

@@ -1,0 +1,67 @@
+"""Segmenter speed against the raw runtime, measured in one interleaved run.
+
+Absolute times drift on shared machines; the ratio of our whole pipeline to the bare
+``session.run`` on the same tensor, measured alternately in the same loop, does not.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from robot_instseg.engine.segmenter import Segmenter
+
+
+@dataclass
+class BenchReport:
+    runs: int
+    stages: dict[str, list[float]]  # ms per run: preprocess, inference, postprocess, total, raw_session
+    instances: list[int]
+
+    @staticmethod
+    def _median(values: Sequence[float]) -> float:
+        return float(np.median(values))
+
+    @staticmethod
+    def _p95(values: Sequence[float]) -> float:
+        return float(np.percentile(values, 95))
+
+    def summary(self) -> dict:
+        out: dict = {}
+        for name, values in self.stages.items():
+            out[f"{name}_ms"] = round(self._median(values), 3)
+            out[f"{name}_p95_ms"] = round(self._p95(values), 3)
+        out["ratio"] = round(out["total_ms"] / out["raw_session_ms"], 4)
+        out["postprocess_over_inference"] = round(out["postprocess_ms"] / out["inference_ms"], 4)
+        out["instances_mean"] = round(float(np.mean(self.instances)), 2)
+        out["instances_max"] = int(max(self.instances))
+        out["runs"] = self.runs
+        return out
+
+
+def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int, warmup: int = 3) -> BenchReport:
+    """Alternate a full ``segment`` and a bare runtime call on the same input ``runs`` times."""
+    feeds = [segmenter.input_feed(image) for image in images]
+    for i in range(warmup):
+        segmenter.segment(images[i % len(images)])
+        segmenter.backend.run(feeds[i % len(feeds)])
+    stages: dict[str, list[float]] = {k: [] for k in ("preprocess", "inference", "postprocess", "total",
+                                                      "raw_session")}
+    instances = []
+    for i in range(runs):
+        image, feed = images[i % len(images)], feeds[i % len(feeds)]
+        t0 = time.perf_counter()
+        segmenter.backend.run(feed)
+        raw_ms = (time.perf_counter() - t0) * 1e3
+        result = segmenter.segment(image)
+        times = result.times
+        stages["preprocess"].append(times.preprocess_ms)
+        stages["inference"].append(times.inference_ms)
+        stages["postprocess"].append(times.postprocess_ms)
+        stages["total"].append(times.total_ms)
+        stages["raw_session"].append(raw_ms)
+        instances.append(len(result.detections))
+    return BenchReport(runs, stages, instances)

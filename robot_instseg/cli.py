@@ -1,0 +1,188 @@
+"""`robot-instseg`: the command-line side of the package (bench, run, export, ...).
+
+Every sub-command uses the same Segmenter as the node, so offline results match live ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+LOG = logging.getLogger("robot_instseg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def bundled_model() -> Path:
+    """The default model shipped in models/ (source tree or installed share)."""
+    from robot_instseg.model_paths import default_model_path
+
+    return default_model_path()
+
+
+def _segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
+    parser.add_argument("--model", required=model_required, default=None,
+                        help="ONNX model or TensorRT engine (default: the bundled model)")
+    parser.add_argument("--format", default="auto", help="decoder: auto, yolo_seg, yolo_seg_e2e, detr_seg, maskrcnn")
+    parser.add_argument("--labels", default=None, help="class-name file, one per line")
+    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
+    parser.add_argument("--providers", default="cpu", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
+    parser.add_argument("--fp16", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold")
+    parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=100)
+    parser.add_argument("--classes", default="", help="comma-separated class names or ids to keep")
+
+
+def make_segmenter(args: argparse.Namespace):
+    from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
+
+    model = Path(args.model) if args.model else bundled_model()
+    config = SegmenterConfig(
+        model_format=args.format, labels_path=args.labels, backend=args.backend,
+        providers=tuple(p for p in args.providers.split(",") if p), fp16=args.fp16, num_threads=args.threads,
+        score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
+        class_filter=tuple(c.strip() for c in args.classes.split(",") if c.strip()))
+    return Segmenter(model, config)
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise SystemExit(f"robot-instseg: {folder} is not a directory")
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise SystemExit(f"robot-instseg: no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return images
+
+
+def read_rgb(path: Path):
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# -- bench ------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from robot_instseg.bench import run_benchmark
+    from robot_instseg.sample_images import sample_frame
+
+    segmenter = make_segmenter(args)
+    if args.images:
+        images = [img for img in (read_rgb(p) for p in list_images(Path(args.images))[: args.max_images])
+                  if img is not None]
+    else:
+        images = [sample_frame(args.height, args.width, seed=i) for i in range(4)]
+    report = run_benchmark(segmenter, images, args.runs, args.warmup)
+    summary = report.summary()
+    summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
+                   decoder=segmenter.decoder.name, input_size=list(segmenter.preprocess_config.size),
+                   image_size=[int(images[0].shape[0]), int(images[0].shape[1])])
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"model     {summary['model']}  ({summary['decoder']}, input {summary['input_size']}, "
+          f"{summary['backend']})")
+    print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
+          f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
+    print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session"):
+        print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
+    print(f"ratio total / raw session.run: {summary['ratio']:.3f}   "
+          f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
+    return 0
+
+
+# -- run --------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
+    from tqdm import tqdm
+
+    source = Path(args.input)
+    images = list_images(source)
+    segmenter = make_segmenter(args)
+    ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else CocoIds.by_order(
+        images, source, segmenter.class_names)
+    results, skipped = [], []
+    for path in tqdm(images, desc="segmenting", unit="img", disable=args.quiet, file=sys.stderr):
+        image_id = ids.image_id(path, source)
+        if image_id is None:
+            skipped.append(f"{path} (not in {args.coco})")
+            continue
+        image = read_rgb(path)
+        if image is None:
+            skipped.append(f"{path} (not a readable image)")
+            continue
+        results.extend(detections_to_results(segmenter(image), image_id, ids))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results))
+    for line in skipped:
+        LOG.warning("skipped %s", line)
+    print(f"wrote {len(results)} instances from {len(images) - len(skipped)} images to {out}"
+          + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0
+
+
+# -- export -----------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from robot_instseg.train.export import export_checkpoint
+
+    out = export_checkpoint(Path(args.checkpoint), Path(args.out), args.imgsz)
+    print(f"exported {out}; onnxruntime output matches PyTorch")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robot-instseg", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="per-stage timings against the raw runtime, in one run")
+    _segmenter_args(bench)
+    bench.add_argument("--images", default=None, help="folder of images (default: generated 640x480 frames)")
+    bench.add_argument("--max-images", type=int, default=16)
+    bench.add_argument("--runs", type=int, default=50)
+    bench.add_argument("--warmup", type=int, default=5)
+    bench.add_argument("--width", type=int, default=640)
+    bench.add_argument("--height", type=int, default=480)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(func=cmd_bench)
+
+    run = sub.add_parser("run", help="segment a folder of images into COCO results JSON")
+    run.add_argument("input", help="folder of images")
+    _segmenter_args(run)
+    run.add_argument("--out", required=True, help="COCO results JSON to write")
+    run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch)")
+    export.add_argument("checkpoint")
+    export.add_argument("--out", required=True)
+    export.add_argument("--imgsz", type=int, default=None)
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from robot_instseg.engine.errors import EngineError
+
+    try:
+        return args.func(args)
+    except EngineError as exc:
+        print(f"robot-instseg {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset side of the data loop: COCO results and (later) bag export and evaluation."""

@@ -1,0 +1,57 @@
+"""Detections -> COCO results entries (RLE masks), with image and category ids from a COCO file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from robot_instseg.engine.types import Detections
+
+
+@dataclass
+class CocoIds:
+    """How file paths map to image ids and class ids map to category ids."""
+
+    images: dict[str, int]  # file_name (as written in the COCO file, or relative path) -> id
+    categories: dict[int, int]  # model class id -> COCO category id
+
+    @classmethod
+    def by_order(cls, images: Sequence[Path], root: Path, class_names: Sequence[str]) -> "CocoIds":
+        """No COCO file: image ids 1.. in sorted path order, category id = class id + 1."""
+        return cls({str(p.relative_to(root)): i + 1 for i, p in enumerate(images)},
+                   {i: i + 1 for i in range(max(len(class_names), 1000))})
+
+    @classmethod
+    def from_file(cls, coco_file: Path, class_names: Sequence[str]) -> "CocoIds":
+        """Ids from a COCO file: file_name matches, and categories matched by class name."""
+        doc = json.loads(Path(coco_file).read_text())
+        images = {str(img["file_name"]): int(img["id"]) for img in doc.get("images", [])}
+        by_name = {c["name"]: int(c["id"]) for c in doc.get("categories", [])}
+        missing = [n for n in class_names if n not in by_name]
+        if class_names and len(missing) == len(class_names):
+            raise SystemExit(f"robot-instseg: none of the model's classes {list(class_names)} is a category of "
+                             f"{coco_file} ({sorted(by_name)})")
+        categories = {i: by_name[n] for i, n in enumerate(class_names) if n in by_name}
+        return cls(images, categories)
+
+    def image_id(self, path: Path, root: Path) -> Optional[int]:
+        rel = str(path.relative_to(root))
+        for key in (rel, path.name, f"images/{path.name}"):
+            if key in self.images:
+                return self.images[key]
+        return None
+
+
+def detections_to_results(detections: Detections, image_id: int, ids: CocoIds) -> list[dict]:
+    """COCO results entries; instances of classes the COCO file lacks are left out."""
+    results = []
+    for rle, box, score, class_id in zip(detections.to_rle(), detections.xywh(), detections.scores,
+                                         detections.class_ids):
+        category = ids.categories.get(int(class_id))
+        if category is None:
+            continue
+        results.append({"image_id": image_id, "category_id": category, "segmentation": rle,
+                        "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box]})
+    return results

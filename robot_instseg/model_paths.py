@@ -1,0 +1,33 @@
+"""Where the bundled default model lives: the source tree's models/ or the installed share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robot_instseg.engine.errors import ModelError
+
+DEFAULT_MODEL_NAME = "instseg_tabletop.onnx"
+
+
+def models_dirs() -> list[Path]:
+    dirs = [Path(__file__).resolve().parents[1] / "models"]
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:
+        return dirs
+    try:
+        dirs.append(Path(get_package_share_directory("robot_instseg")) / "models")
+    except PackageNotFoundError:
+        pass
+    return dirs
+
+
+def default_model_path() -> Path:
+    """The bundled model file, or ModelError listing where it was looked for."""
+    searched = []
+    for folder in models_dirs():
+        candidate = folder / DEFAULT_MODEL_NAME
+        if candidate.is_file():
+            return candidate
+        searched.append(str(candidate))
+    raise ModelError(f"no bundled model found (looked at {', '.join(searched)}); pass a model path")
