@@ -4,7 +4,7 @@
 #   make demo    the main job on the bundled defaults
 #   make shell   a bash inside the environment (or: source scripts/env.sh)
 SHELL := /bin/bash
-.SHELLFLAGS := -eu -o pipefail -c
+.SHELLFLAGS := -e -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 DEPS_STAMP := $(VENV)/.deps-installed

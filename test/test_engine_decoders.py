@@ -161,3 +161,22 @@ def test_model_whose_outputs_match_no_decoder_lists_what_it_saw(tmp_path: Path) 
 def test_forced_format_that_does_not_fit_is_refused(yolo_model: Path) -> None:
     with pytest.raises(ModelError, match="model_format 'detr_seg' does not fit"):
         Segmenter(yolo_model, SegmenterConfig(model_format="detr_seg"))
+
+
+def test_prefix_nms_keeps_exactly_what_full_nms_keeps() -> None:
+    import cv2
+
+    from robot_instseg.engine.postprocess import batched_nms
+
+    rng = np.random.default_rng(3)
+    for n, max_det in ((5000, 100), (3000, 10), (2000, 1000), (50, 100)):
+        xy = rng.uniform(0, 600, (n, 2))
+        boxes = np.hstack([xy, xy + rng.uniform(5, 80, (n, 2))]).astype(np.float32)
+        scores = rng.random(n).astype(np.float32)
+        classes = rng.integers(0, 3, n)
+        xywh = boxes.astype(np.float64)
+        xywh[:, 2:] -= xywh[:, :2]
+        full = np.asarray(cv2.dnn.NMSBoxesBatched(xywh, scores, classes.astype(np.int32), 0.0, 0.45),
+                          np.int64).reshape(-1)
+        full = full[np.argsort(-scores[full], kind="stable")][:max_det]
+        np.testing.assert_array_equal(batched_nms(boxes, scores, classes, 0.45, max_det), full)

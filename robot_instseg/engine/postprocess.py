@@ -59,17 +59,30 @@ def top_candidates(scores: np.ndarray, limit: int) -> np.ndarray:
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
                 max_detections: int) -> np.ndarray:
-    """Class-aware NMS (OpenCV's NMSBoxesBatched); indices of kept boxes, best score first."""
+    """Class-aware greedy NMS (OpenCV's NMSBoxesBatched); kept indices, best score first.
+
+    Greedy NMS decides each box from higher-scored boxes only, so NMS over the best-scored
+    prefix keeps exactly what full NMS keeps from that prefix. When a prefix already yields
+    ``max_detections`` boxes the rest cannot change the answer; the prefix grows only when it
+    does not. Same result as one call over all N, at a fraction of the cost for large N.
+    """
     if len(boxes) == 0:
         return np.zeros((0,), np.int64)
-    xywh = boxes.astype(np.float64, copy=True)
+    order = np.argsort(-scores, kind="stable")
+    xywh = boxes[order].astype(np.float64)
     xywh[:, 2:] -= xywh[:, :2]
-    # top_k lets the greedy pass stop once max_detections boxes are kept: O(N * K), not O(N^2).
-    keep = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), class_ids.astype(np.int32), 0.0,
-                                   float(iou_threshold), 1.0, int(max_detections))
-    keep = np.asarray(keep, np.int64).reshape(-1)
-    keep = keep[np.argsort(-scores[keep], kind="stable")]
-    return keep[:max_detections]
+    ordered_scores = scores[order].astype(np.float32)
+    ordered_classes = class_ids[order].astype(np.int32)
+    prefix = max(4 * max_detections, 256)
+    while True:
+        n = min(prefix, len(order))
+        # No top_k: OpenCV's top_k caps the candidates considered, not the boxes kept.
+        keep = cv2.dnn.NMSBoxesBatched(xywh[:n], ordered_scores[:n], ordered_classes[:n], 0.0,
+                                       float(iou_threshold))
+        keep = np.sort(np.asarray(keep, np.int64).reshape(-1))  # prefix positions = score order
+        if len(keep) >= max_detections or n == len(order):
+            return order[keep[:max_detections]]
+        prefix *= 4
 
 
 def integer_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,91 @@
+"""`robot-instseg bench` and `run` as a user calls them (the installed console script)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from test_engine_decoders import IMAGE, PAD_Y, _protos, _yolo_row
+from onnx_graphs import constant_output_model
+
+EXE = shutil.which("robot-instseg")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """Two known instances in any 640x480 frame: a cup and a box."""
+    nc = 2
+    preds = np.zeros((1, 4 + nc + 32, 8400), np.float32)
+    preds[0, :, 10] = _yolo_row((100, 50, 300, 250), 0.9, 0, nc, 0)
+    preds[0, :, 20] = _yolo_row((400, 300, 600, 460), 0.6, 1, nc, 1)
+    protos = _protos([(100, 50 + PAD_Y, 300, 250 + PAD_Y), (400, 300 + PAD_Y, 600, 460 + PAD_Y)])
+    return constant_output_model(tmp_path_factory.mktemp("m") / "two.onnx", {"output0": preds, "output1": protos},
+                                 metadata={"names": "{0: 'cup', 1: 'box'}"})
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    assert EXE, "robot-instseg is not on PATH (source scripts/env.sh)"
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_bench_json_reports_stages_raw_session_and_ratio(model: Path) -> None:
+    result = _run("bench", "--model", str(model), "--runs", "5", "--warmup", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "raw_session_ms", "ratio"):
+        assert report[key] > 0, key
+    assert report["ratio"] == pytest.approx(report["total_ms"] / report["raw_session_ms"], rel=1e-3)
+    assert report["instances_max"] == 2 and report["decoder"] == "yolo_seg"
+
+
+def test_run_writes_coco_results_that_pycocotools_scores(model: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(images / name), IMAGE)
+    (images / "notes.txt").write_text("not an image")
+    # Ground truth: the same two objects, with category ids that are NOT class id + 1.
+    gt_masks = [np.zeros((480, 640), np.uint8), np.zeros((480, 640), np.uint8)]
+    gt_masks[0][50:250, 100:300] = 1
+    gt_masks[1][300:460, 400:600] = 1
+    anns, aid = [], 1
+    for image_id in (7, 9):
+        for mask, cat in zip(gt_masks, (11, 42)):
+            rle = mask_utils.encode(np.asfortranarray(mask))
+            rle["counts"] = rle["counts"].decode()
+            anns.append({"id": aid, "image_id": image_id, "category_id": cat, "segmentation": rle,
+                         "area": int(mask.sum()), "bbox": list(mask_utils.toBbox(rle)), "iscrowd": 0})
+            aid += 1
+    gt = {"images": [{"id": 7, "file_name": "images/a.png", "width": 640, "height": 480},
+                     {"id": 9, "file_name": "images/b.png", "width": 640, "height": 480}],
+          "categories": [{"id": 11, "name": "cup"}, {"id": 42, "name": "box"}], "annotations": anns}
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(gt))
+    out = tmp_path / "preds.json"
+    result = _run("run", str(images), "--model", str(model), "--out", str(out), "--coco", str(gt_file))
+    assert result.returncode == 0, result.stderr
+    preds = json.loads(out.read_text())
+    assert sorted((p["image_id"], p["category_id"]) for p in preds) == [(7, 11), (7, 42), (9, 11), (9, 42)]
+    coco_gt = COCO(str(gt_file))
+    evaluator = COCOeval(coco_gt, coco_gt.loadRes(str(out)), "segm")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert evaluator.stats[1] == pytest.approx(1.0)  # AP50: every object found at its place
+
+
+def test_run_on_a_missing_model_fails_with_the_path(tmp_path: Path) -> None:
+    (tmp_path / "imgs").mkdir()
+    cv2.imwrite(str(tmp_path / "imgs" / "a.png"), IMAGE)
+    result = _run("run", str(tmp_path / "imgs"), "--model", str(tmp_path / "none.onnx"), "--out",
+                  str(tmp_path / "p.json"))
+    assert result.returncode == 2 and "none.onnx does not exist" in result.stderr
