@@ -62,3 +62,37 @@ def test_spec_refuses_wrong_types_and_out_of_range_values_with_a_reason() -> Non
     assert "one of" in PARAMS_BY_NAME["model_format"].validate("yolo")
     assert "must be bool" in PARAMS_BY_NAME["publish_labels"].validate(1)
     assert "[1, 65535]" in PARAMS_BY_NAME["max_detections"].validate(0)
+
+
+def test_running_node_declares_exactly_the_params_file_and_refuses_bad_values(domain_id: int) -> None:
+    """The node, started through its entry point with the params file, agrees with it over ROS."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from ros_env import ros_env
+
+    exe = shutil.which("seg_node")
+    assert exe, "seg_node is not on PATH (source scripts/env.sh)"
+    env = ros_env(domain_id)
+    node = subprocess.Popen([exe, "--ros-args", "--params-file", str(PARAMS_FILE), "-r", "__node:=seg_agree"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        client = subprocess.run([sys.executable, str(REPO / "test" / "procs" / "param_client.py"), "/seg_agree"],
+                                env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        node.terminate()
+        try:
+            log, _ = node.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            log, _ = node.communicate()
+    assert client.returncode == 0, client.stdout + client.stderr + log
+    report = json.loads(client.stdout.strip().splitlines()[-1])
+    ours = [n for n in report["names"] if n in PARAMS_BY_NAME]
+    assert sorted(ours) == sorted(p.name for p in PARAMS)
+    assert set(report["names"]) - set(ours) <= {"use_sim_time", "start_type_description_service"}
+    assert {n: report["values"][n] for n in ours} == _yaml_params()
+    assert report["bad"] == [False, "score_threshold must lie in [0, 1], got 1.7"]
+    assert report["good"][0] is True and report["after"] == 0.6
