@@ -26,7 +26,7 @@ def model(tmp_path: Path) -> Path:
 
 def test_unavailable_providers_fall_back_with_one_warning(model: Path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
-        seg = Segmenter(model, SegmenterConfig(providers=("tensorrt", "cuda", "cpu")))
+        seg = Segmenter(model, SegmenterConfig(runtime=BackendConfig(providers=("tensorrt", "cuda", "cpu"))))
     warnings = [r for r in caplog.records if "not available" in r.getMessage()]
     assert len(warnings) == 1
     assert "tensorrt, cuda" in warnings[0].getMessage() and "CPUExecutionProvider" in warnings[0].getMessage()
@@ -56,7 +56,7 @@ def test_unknown_backend_is_refused(model: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")
 def test_tensorrt_backend_without_tensorrt_says_what_to_install(model: Path) -> None:
     with pytest.raises(ModelError, match="needs the tensorrt Python package"):
-        Segmenter(model, SegmenterConfig(backend="tensorrt"))
+        Segmenter(model, SegmenterConfig(runtime=BackendConfig(backend="tensorrt")))
 
 
 def _key(model: Path, **changes) -> cache.EngineKey:

@@ -19,7 +19,7 @@ import numpy as np
 from robot_instseg.engine.backends import BackendConfig, create_backend
 from robot_instseg.engine.class_names import resolve_class_names
 from robot_instseg.engine.decoders import select_decoder
-from robot_instseg.engine.errors import InputError, ModelError
+from robot_instseg.engine.errors import ModelError
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.preprocess import PreprocessConfig, preprocess, stride_aligned
 from robot_instseg.engine.types import Detections
@@ -37,12 +37,7 @@ class SegmenterConfig:
     model_format: str = "auto"
     class_names: tuple[str, ...] = ()
     labels_path: Optional[str] = None
-    backend: str = "onnxruntime"
-    providers: tuple[str, ...] = ("cpu",)
-    device_id: int = 0
-    fp16: bool = False
-    engine_cache_dir: Optional[str] = None
-    num_threads: int = 0
+    runtime: BackendConfig = BackendConfig()  # backend, providers, device, fp16, cache, threads
     input_size: Optional[tuple[int, int]] = None  # for dynamic-size models; stride-aligned
     letterbox: Optional[bool] = None  # None = what the model family expects
     score_threshold: float = 0.25
@@ -50,7 +45,6 @@ class SegmenterConfig:
     mask_threshold: float = 0.5
     max_detections: int = 100
     class_filter: tuple[Union[int, str], ...] = ()  # names or ids; empty = all
-    warmup_runs: int = 1
 
 
 @dataclass
@@ -78,10 +72,7 @@ class Segmenter:
     def __init__(self, model_path: Union[str, Path], config: SegmenterConfig = SegmenterConfig()) -> None:
         self.model_path = Path(model_path)
         self.config = config
-        self.backend = create_backend(self.model_path, BackendConfig(
-            backend=config.backend, providers=tuple(config.providers), device_id=config.device_id,
-            fp16=config.fp16, engine_cache_dir=config.engine_cache_dir, num_threads=config.num_threads,
-            warmup_runs=config.warmup_runs))
+        self.backend = create_backend(self.model_path, config.runtime)
         if len(self.backend.inputs) != 1:
             raise ModelError(f"{self.model_path} has {len(self.backend.inputs)} inputs; one image input expected")
         self.input = self.backend.inputs[0]
@@ -192,12 +183,6 @@ def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
 def load_segmenter(model_path: Union[str, Path], **settings) -> Segmenter:
     """Shorthand: ``load_segmenter('m.onnx', score_threshold=0.4)``."""
     return Segmenter(model_path, SegmenterConfig(**settings))
-
-
-def ensure_image(image: Optional[np.ndarray], name: str) -> np.ndarray:
-    if image is None:
-        raise InputError(f"{name}: could not be read as an image")
-    return image
 
 
 __all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter")

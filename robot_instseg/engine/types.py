@@ -154,7 +154,6 @@ class Detections:
         from pycocotools import mask as mask_utils
 
         rles = []
-        h, w = self.image_shape
         for i in range(len(self)):
             rle = mask_utils.encode(np.asfortranarray(self.full_mask(i).astype(np.uint8)))
             rle["counts"] = rle["counts"].decode("ascii")

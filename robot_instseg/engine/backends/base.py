@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
 
@@ -31,7 +31,6 @@ class BackendConfig:
     engine_cache_dir: Optional[str] = None
     num_threads: int = 0
     warmup_runs: int = 1
-    extra: dict = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -30,13 +30,17 @@ def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo]]
     return preds[0], protos[0]
 
 
-class YoloSegDecoder(Decoder):
-    """The standard layout: candidates along the last axis, NMS done here."""
-
-    name = "yolo_seg"
+class _YoloDecoder(Decoder):
+    """Both YOLO layouts read a predictions tensor and a prototypes tensor by name."""
 
     def __init__(self, preds: str, protos: str, num_masks: int) -> None:
         self.preds, self.protos, self.num_masks = preds, protos, num_masks
+
+
+class YoloSegDecoder(_YoloDecoder):
+    """The standard layout: candidates along the last axis, NMS done here."""
+
+    name = "yolo_seg"
 
     @classmethod
     def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["YoloSegDecoder"]:
@@ -69,13 +73,10 @@ class YoloSegDecoder(Decoder):
                          transform, settings)
 
 
-class YoloSegEndToEndDecoder(Decoder):
+class YoloSegEndToEndDecoder(_YoloDecoder):
     """The NMS-free layout [1, K, 6+nm]: boxes already final, only thresholds apply."""
 
     name = "yolo_seg_e2e"
-
-    def __init__(self, preds: str, protos: str, num_masks: int) -> None:
-        self.preds, self.protos, self.num_masks = preds, protos, num_masks
 
     @classmethod
     def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["YoloSegEndToEndDecoder"]:
