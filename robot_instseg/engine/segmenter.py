@@ -89,8 +89,7 @@ class Segmenter:
         self._buffer: Optional[np.ndarray] = None  # reused input tensor (one caller at a time)
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
         in_h, in_w = self.preprocess_config.size
-        dummy = np.zeros((1, 3, in_h, in_w), self._input_dtype)
-        self.backend.warmup({self.input.name: dummy if self._input_rank == 4 else dummy[0]})
+        self.backend.warmup(self._feed(np.zeros((1, 3, in_h, in_w), np.float32)))
         LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s", self.model_path, self.decoder.name,
                  self.preprocess_config.size, len(self.class_names), self.class_names_source,
                  self.backend.description)
@@ -142,10 +141,9 @@ class Segmenter:
         t0 = time.perf_counter()
         blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
         self._buffer = blob
-        if self._input_dtype is not np.float32:
-            blob = blob.astype(self._input_dtype)
+        feed = self._feed(blob)
         t1 = time.perf_counter()
-        raw = self.backend.run({self.input.name: blob if self._input_rank == 4 else blob[0]})
+        raw = self.backend.run(feed)
         t2 = time.perf_counter()
         detections = self.decoder.decode(raw, transform, self.settings)
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
@@ -159,9 +157,14 @@ class Segmenter:
         return self.class_names[class_id] if 0 <= class_id < len(self.class_names) else str(class_id)
 
     def input_feed(self, image: np.ndarray, channel_order: str = "rgb") -> dict[str, np.ndarray]:
-        """The exact feed ``segment`` would give the runtime (for raw-session benchmarks)."""
+        """The exact feed ``segment`` would give the runtime, in a buffer of its own (for benchmarks)."""
         blob, _ = preprocess(image, self.preprocess_config, channel_order)
-        blob = blob.astype(self._input_dtype, copy=False)
+        return self._feed(blob)
+
+    def _feed(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        """A float32 NCHW tensor as the model takes it: its dtype, with or without the batch axis."""
+        if self._input_dtype is not np.float32:
+            blob = blob.astype(self._input_dtype)
         return {self.input.name: blob if self._input_rank == 4 else blob[0]}
 
 
@@ -180,9 +183,4 @@ def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
     return None
 
 
-def load_segmenter(model_path: Union[str, Path], **settings) -> Segmenter:
-    """Shorthand: ``load_segmenter('m.onnx', score_threshold=0.4)``."""
-    return Segmenter(model_path, SegmenterConfig(**settings))
-
-
-__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter")
+__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes")

@@ -56,7 +56,7 @@ class Detections:
         """Build from N full-frame boolean masks (for tests and tools); boxes are the masks' extents."""
         full_masks = np.asarray(full_masks, bool)
         n, h, w = full_masks.shape
-        boxes, mask_boxes, crops = [], [], []
+        boxes, crops = [], []
         for m in full_masks:
             ys, xs = np.nonzero(m)
             if len(xs) == 0:
@@ -64,12 +64,11 @@ class Detections:
             else:
                 x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
             boxes.append((x0, y0, x1, y1))
-            mask_boxes.append((x0, y0, x1, y1))
             crops.append(m[y0:y1, x0:x1].copy())
         return cls(image_shape=(h, w), boxes=np.array(boxes, np.float32).reshape(n, 4),
                    scores=np.fromiter(scores, np.float32, n), class_ids=np.fromiter(class_ids, np.int32, n),
                    class_names=list(class_names) if class_names is not None else [""] * n,
-                   mask_boxes=np.array(mask_boxes, np.int32).reshape(n, 4), masks=crops)
+                   mask_boxes=np.array(boxes, np.int32).reshape(n, 4), masks=crops)
 
     # -- sequence behaviour --------------------------------------------------------------
     def __len__(self) -> int:

@@ -66,10 +66,9 @@ class YoloSegDecoder(_YoloDecoder):
         keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
         keep = keep[top_candidates(scores[keep], settings.max_candidates)]
         cand = preds[:, keep].T  # (K, 4 + nc + nm): only the survivors are transposed
-        boxes = cxcywh_to_xyxy(cand[:, :4])
-        chosen = batched_nms(boxes, scores[keep], class_ids[keep], settings.iou_threshold, settings.max_detections)
-        coefficients = cand[chosen, 4 + nc:]
-        return _assemble(boxes[chosen], scores[keep][chosen], class_ids[keep][chosen], coefficients, protos,
+        boxes, scores, class_ids = cxcywh_to_xyxy(cand[:, :4]), scores[keep], class_ids[keep]
+        chosen = batched_nms(boxes, scores, class_ids, settings.iou_threshold, settings.max_detections)
+        return _assemble(boxes[chosen], scores[chosen], class_ids[chosen], cand[chosen, 4 + nc:], protos,
                          transform, settings)
 
 
