@@ -96,7 +96,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
     for stage in ("preprocess", "inference", "postprocess", "total", "raw_session"):
         print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
-    print(f"ratio total / raw session.run: {summary['ratio']:.3f}   "
+    print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
+          f"{summary['ratio_paired_median']:.3f})   "
           f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
     return 0
 

@@ -44,6 +44,7 @@ def test_bench_json_reports_stages_raw_session_and_ratio(model: Path) -> None:
     for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "raw_session_ms", "ratio"):
         assert report[key] > 0, key
     assert report["ratio"] == pytest.approx(report["total_ms"] / report["raw_session_ms"], rel=1e-3)
+    assert report["ratio_paired_median"] > 0
     assert report["instances_max"] == 2 and report["decoder"] == "yolo_seg"
 
 
