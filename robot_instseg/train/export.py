@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from robot_instseg.train.model import STRIDES, CompactSeg, ModelConfig
+from robot_instseg.train.model import STRIDES, CompactSeg, ModelConfig, input_hw
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
@@ -25,7 +25,10 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def model_from_checkpoint(checkpoint: dict) -> tuple[CompactSeg, list[str]]:
-    config = ModelConfig(**checkpoint["config"])
+    fields = dict(checkpoint["config"])
+    if isinstance(fields.get("imgsz"), list):
+        fields["imgsz"] = tuple(fields["imgsz"])
+    config = ModelConfig(**fields)
     model = CompactSeg(config)
     model.load_state_dict(checkpoint["model"])
     return model.eval(), list(checkpoint["names"])
@@ -36,19 +39,17 @@ def names_literal(names: Sequence[str]) -> str:
     return repr({i: str(n) for i, n in enumerate(names)})
 
 
-def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: Optional[int] = None,
+def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Optional[int | Sequence[int]]" = None,
                 extra_metadata: Optional[dict[str, str]] = None, atol: float = 1e-3) -> Path:
     import onnx
     import onnxruntime as ort
 
-    imgsz = int(imgsz or model.config.imgsz)
-    if imgsz % max(STRIDES):
-        raise ValueError(f"imgsz must be a multiple of {max(STRIDES)}, got {imgsz}")
+    in_h, in_w = input_hw(imgsz or model.config.imgsz)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     model.export_mode = True
-    example = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    example = torch.rand(1, 3, in_h, in_w, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
             expected = [t.numpy() for t in model(example)]
@@ -58,7 +59,7 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: Optio
     finally:
         model.export_mode = False
     proto = onnx.load(str(out))
-    metadata = {"names": names_literal(names), "imgsz": repr([imgsz, imgsz]), "stride": str(max(STRIDES)),
+    metadata = {"names": names_literal(names), "imgsz": repr([in_h, in_w]), "stride": str(max(STRIDES)),
                 "task": "segment", "batch": "1", "author": "robot_instseg",
                 "description": "robot_instseg CompactSeg (Ultralytics YOLO-seg output layout)"}
     metadata.update(extra_metadata or {})
@@ -74,10 +75,10 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: Optio
             out.unlink(missing_ok=True)
             diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("nan")
             raise RuntimeError(f"ONNX export check failed: {name} differs from PyTorch (max |diff| {diff})")
-    LOG.info("exported %s (opset %d, %dx%d); onnxruntime output matches PyTorch", out, OPSET, imgsz, imgsz)
+    LOG.info("exported %s (opset %d, %dx%d); onnxruntime output matches PyTorch", out, OPSET, in_h, in_w)
     return out
 
 
-def export_checkpoint(checkpoint_path: Path, out: Path, imgsz: Optional[int] = None) -> Path:
+def export_checkpoint(checkpoint_path: Path, out: Path, imgsz: "Optional[int | Sequence[int]]" = None) -> Path:
     model, names = model_from_checkpoint(load_checkpoint(checkpoint_path))
     return export_onnx(model, names, out, imgsz)

@@ -9,6 +9,7 @@ pixels, class scores after sigmoid and nm mask coefficients, over N = sum of the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence, Union
 
 import torch
 from torch import nn
@@ -22,10 +23,23 @@ class ModelConfig:
     num_classes: int = 6
     num_masks: int = 32
     width: int = 32  # channels of the stride-4 stage; deeper stages are multiples
-    imgsz: int = 640
+    imgsz: Union[int, tuple[int, int]] = 640  # input (height, width), or one side of a square
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return input_hw(self.imgsz)
+
+
+def input_hw(imgsz: Union[int, Sequence[int]]) -> tuple[int, int]:
+    """(height, width) from 640 or (480, 640), each a multiple of the largest stride."""
+    values = [imgsz] if isinstance(imgsz, (int, float)) else list(imgsz)
+    size = tuple(int(v) for v in (values * 2 if len(values) == 1 else values))
+    if len(size) != 2 or min(size) <= 0 or any(v % max(STRIDES) for v in size):
+        raise ValueError(f"imgsz must be one or two positive multiples of {max(STRIDES)}, got {imgsz}")
+    return size  # type: ignore[return-value]
 
 
 class ConvBNAct(nn.Sequential):

@@ -1,0 +1,308 @@
+"""Train CompactSeg on COCO instance data, CPU or CUDA, with validation mask AP every epoch.
+
+A run directory holds ``last.pt`` (everything needed to resume), ``best.pt`` (highest val
+segm AP) and ``metrics.jsonl`` (one line per epoch). Checkpoints hold only tensors and
+plain data, so they load with ``torch.load(weights_only=True)``; ``model`` in a checkpoint is
+the EMA of the weights, the one to deploy. The same seed, data and settings give the same
+sequence of batches and augmentations; resuming continues that sequence from the next epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from robot_instseg.dataset.evaluate import evaluate_detections, load_coco_quiet
+from robot_instseg.engine.decoders.yolo_seg import YoloSegDecoder
+from robot_instseg.engine.postprocess import PostprocessSettings
+from robot_instseg.engine.types import Detections
+from robot_instseg.train.augment import AugmentConfig, augment
+from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
+from robot_instseg.train.export import load_checkpoint
+from robot_instseg.train.loss import LossConfig, SegLoss, Target
+from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters, input_hw
+
+LOG = logging.getLogger(__name__)
+PROTO_STRIDE = 4
+
+
+@dataclass
+class TrainConfig:
+    train: list[DatasetSource]
+    val: Optional[DatasetSource] = None
+    out: Path = Path("runs/train")
+    epochs: int = 30
+    batch: int = 16
+    imgsz: tuple[int, int] = (288, 384)
+    width: int = 32
+    num_masks: int = 32
+    lr: float = 2e-3
+    final_lr_fraction: float = 0.02
+    weight_decay: float = 5e-4
+    warmup_iters: int = 200
+    ema_decay: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    threads: Optional[int] = None
+    max_iters: Optional[int] = None  # stop early (smoke tests); None = full epochs
+    val_limit: Optional[int] = None  # images of the val set to score each epoch
+    train_limit: Optional[int] = None
+    resume: bool = False
+    amp: str = "auto"  # "auto" (bfloat16 autocast), "bf16" or "off"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    progress: bool = True
+
+    def describe(self) -> dict:
+        """Plain data for the checkpoint and the log."""
+        out = asdict(self)
+        out["train"] = [{"coco": str(s.coco), "images": str(s.images)} for s in self.train]
+        out["val"] = {"coco": str(self.val.coco), "images": str(self.val.images)} if self.val else None
+        out["out"] = str(self.out)
+        out["imgsz"] = list(self.imgsz)
+        out["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in out["augment"].items()}
+        return out
+
+
+class ModelEMA:
+    """Exponential moving average of the weights, ramped up over the first iterations."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, tau: float = 500.0) -> None:
+        self.ema = copy.deepcopy(model).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        model_state = model.state_dict()
+        for name, value in self.ema.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(d).add_(model_state[name].detach(), alpha=1 - d)
+            else:
+                value.copy_(model_state[name])
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def autocast_dtype(amp: str, device: torch.device) -> Optional[torch.dtype]:
+    """bfloat16 autocast roughly halves CPU step time where the CPU has bf16 support (avx512_bf16/AMX)."""
+    if amp == "off":
+        return None
+    if amp not in ("auto", "bf16"):
+        raise ValueError(f"amp must be auto, bf16 or off, got {amp!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes (pixel edges) of (n, H, W) bool masks."""
+    out = np.zeros((len(masks), 4), np.float32)
+    for i, m in enumerate(masks):
+        ys = np.flatnonzero(m.any(1))
+        xs = np.flatnonzero(m.any(0))
+        out[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    return out
+
+
+def make_batch(samples: Sequence[Sample], rng: np.random.Generator, augment_config: AugmentConfig,
+               device: torch.device) -> tuple[torch.Tensor, list[Target]]:
+    """Augment each sample and build the input tensor and per-image targets."""
+    images, targets = [], []
+    for sample in samples:
+        image, masks, classes = augment(sample.image, sample.masks, sample.classes, rng, augment_config)
+        h, w = image.shape[:2]
+        hp, wp = h // PROTO_STRIDE, w // PROTO_STRIDE
+        proto = np.stack([cv2.resize(m.astype(np.float32), (wp, hp), interpolation=cv2.INTER_AREA)
+                          for m in masks]) if len(masks) else np.zeros((0, hp, wp), np.float32)
+        images.append(image)
+        targets.append(Target(boxes=torch.from_numpy(boxes_from_masks(masks)).to(device),
+                              classes=torch.from_numpy(classes.astype(np.int64)).to(device),
+                              masks=torch.from_numpy(masks).to(device),
+                              proto_masks=torch.from_numpy(proto).to(device)))
+    batch = torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    return batch, targets
+
+
+@torch.no_grad()
+def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, batch: int = 8,
+            settings: PostprocessSettings = PostprocessSettings(score_threshold=0.01, iou_threshold=0.6,
+                                                                max_detections=100)) -> dict[int, Detections]:
+    """Detections per image id through the deployment decoder (same maths as the ONNX path)."""
+    decoder = YoloSegDecoder("output0", "output1", model.config.num_masks)
+    was_training, model.export_mode = model.training, True
+    model.eval()
+    out: dict[int, Detections] = {}
+    try:
+        for start in range(0, len(samples), batch):
+            chunk = samples[start:start + batch]
+            x = torch.from_numpy(np.stack([s.image for s in chunk])).to(device).permute(0, 3, 1, 2).float() / 255
+            preds, protos = model(x)
+            preds, protos = preds.float().cpu().numpy(), protos.float().cpu().numpy()
+            for i, sample in enumerate(chunk):
+                raw = {"output0": preds[i:i + 1], "output1": protos[i:i + 1]}
+                out[sample.image_id] = decoder.decode(raw, sample.transform, settings)
+    finally:
+        model.export_mode = False
+        model.train(was_training)
+    return out
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.out = Path(config.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        config.imgsz = input_hw(config.imgsz)
+        self.train_set = self._load(config.train, None, config.train_limit, "caching train images")
+        self.names = self.train_set.names
+        self.val_set = self._load([config.val], self.names, config.val_limit, "caching val images") \
+            if config.val else None
+        self.val_gt = load_coco_quiet(config.val.coco) if config.val else None
+        torch.manual_seed(config.seed)
+        self.model_config = ModelConfig(num_classes=len(self.names), num_masks=config.num_masks,
+                                        width=config.width, imgsz=tuple(config.imgsz))
+        self.model = CompactSeg(self.model_config).to(self.device, memory_format=torch.channels_last)
+        self.amp_dtype = autocast_dtype(config.amp, self.device)
+        self.ema = ModelEMA(self.model, config.ema_decay)
+        self.optimizer = self._optimizer()
+        self.loss = SegLoss(self.model, config.loss)
+        self.start_epoch, self.iteration, self.best_ap = 0, 0, -1.0
+        self.iters_per_epoch = math.ceil(len(self.train_set) / config.batch)
+        self.total_iters = self.iters_per_epoch * config.epochs
+        if config.resume:
+            self._resume(self.out / "last.pt")
+        LOG.info("CompactSeg %.2f M parameters, %d classes %s, input %s, %d train / %d val images, device %s, "
+                 "autocast %s", count_parameters(self.model) / 1e6, len(self.names), self.names, config.imgsz,
+                 len(self.train_set), len(self.val_set) if self.val_set else 0, self.device, self.amp_dtype)
+
+    def _load(self, sources, names, limit, desc) -> CocoSegDataset:
+        from tqdm import tqdm
+
+        with tqdm(desc=desc, unit="img", disable=not self.config.progress, file=sys.stderr) as bar:
+            return CocoSegDataset(sources, self.config.imgsz, names=names, limit=limit, progress=bar.update)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        return torch.optim.AdamW([{"params": decay, "weight_decay": self.config.weight_decay},
+                                  {"params": no_decay, "weight_decay": 0.0}], lr=self.config.lr)
+
+    def learning_rate(self, iteration: int) -> float:
+        """Linear warm-up, then cosine down to ``final_lr_fraction`` of the peak."""
+        cfg = self.config
+        if iteration < cfg.warmup_iters:
+            return cfg.lr * (iteration + 1) / cfg.warmup_iters
+        progress = (iteration - cfg.warmup_iters) / max(1, self.total_iters - cfg.warmup_iters)
+        floor = cfg.final_lr_fraction
+        return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoint(self, epoch: int, metrics: dict) -> dict:
+        return {"model": self.ema.ema.state_dict(), "config": self.model_config.to_dict(), "names": list(self.names),
+                "train_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "ema_updates": self.ema.updates, "epoch": epoch, "iteration": self.iteration,
+                "best_ap": self.best_ap, "metrics": metrics, "train_config": self.config.describe()}
+
+    def _resume(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no {path} to resume from")
+        state = load_checkpoint(path)
+        if list(state["names"]) != list(self.names):
+            raise ValueError(f"--resume: {path} was trained on classes {state['names']}, the data has {self.names}")
+        self.model.load_state_dict(state["train_model"])
+        self.ema.ema.load_state_dict(state["model"])
+        self.ema.updates = int(state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch, self.iteration = int(state["epoch"]) + 1, int(state["iteration"])
+        self.best_ap = float(state["best_ap"])
+        LOG.info("resumed %s at epoch %d (iteration %d)", path, self.start_epoch, self.iteration)
+
+    # -- loop ------------------------------------------------------------------------------
+    def validate(self) -> dict:
+        if not self.val_set:
+            return {}
+        detections = predict(self.ema.ema, self.val_set.samples, self.device)
+        return evaluate_detections(self.val_gt, detections, self.names)
+
+    def fit(self) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.config
+        metrics: dict = {}
+        started = time.monotonic()
+        for epoch in range(self.start_epoch, cfg.epochs):
+            rng = np.random.default_rng([cfg.seed, epoch])
+            order = rng.permutation(len(self.train_set))
+            self.model.train()
+            bar = tqdm(range(self.iters_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it",
+                       disable=not cfg.progress, file=sys.stderr)
+            sums = {"cls": 0.0, "box": 0.0, "mask": 0.0}
+            steps = 0
+            for step in bar:
+                if cfg.max_iters is not None and self.iteration >= cfg.max_iters:
+                    break
+                idx = order[step * cfg.batch:(step + 1) * cfg.batch]
+                images, targets = make_batch([self.train_set[i] for i in idx], rng, cfg.augment, self.device)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate(self.iteration)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                    enabled=self.amp_dtype is not None):
+                    raw, protos = self.model(images.contiguous(memory_format=torch.channels_last))
+                raw = [[t.float() for t in level] for level in raw]
+                total, parts = self.loss(raw, protos.float(), targets)
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f"loss became {float(total)} at iteration {self.iteration}")
+                self.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+                self.optimizer.step()
+                self.ema.update(self.model)
+                self.iteration += 1
+                steps += 1
+                for k in sums:
+                    sums[k] += parts[k]
+                bar.set_postfix({k: f"{v / steps:.3f}" for k, v in sums.items()})
+            bar.close()
+            metrics = {"epoch": epoch + 1, "iteration": self.iteration,
+                       "elapsed_s": round(time.monotonic() - started, 1),
+                       **{f"loss_{k}": round(v / max(steps, 1), 4) for k, v in sums.items()}}
+            metrics.update({k: round(v, 4) for k, v in self.validate().items()})
+            improved = metrics.get("AP", 0.0) > self.best_ap
+            if improved:
+                self.best_ap = metrics.get("AP", 0.0)
+            state = self.checkpoint(epoch, metrics)
+            torch.save(state, self.out / "last.pt")
+            if improved or not self.val_set:
+                torch.save(state, self.out / "best.pt")
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+            LOG.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v}" for k, v in metrics.items() if k != "epoch"))
+            if cfg.max_iters is not None and self.iteration >= cfg.max_iters:
+                break
+        return metrics
