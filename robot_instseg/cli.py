@@ -41,6 +41,7 @@ def _segmenter_args(parser: argparse.ArgumentParser, model_required: bool = Fals
 def make_segmenter(args: argparse.Namespace):
     from robot_instseg.engine.backends import BackendConfig
     from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
+    from robot_instseg.params import parse_class_filter
 
     model = Path(args.model) if args.model else bundled_model()
     runtime = BackendConfig(backend=args.backend, providers=tuple(p for p in args.providers.split(",") if p),
@@ -48,7 +49,7 @@ def make_segmenter(args: argparse.Namespace):
     config = SegmenterConfig(
         model_format=args.format, labels_path=args.labels, runtime=runtime,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
-        class_filter=tuple(c.strip() for c in args.classes.split(",") if c.strip()))
+        class_filter=parse_class_filter(args.classes))
     return Segmenter(model, config)
 
 

@@ -99,3 +99,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+def parse_class_filter(text: str) -> tuple:
+    """"cup, 2" -> ("cup", 2): names stay strings, digits become class ids; empty = all classes."""
+    return tuple(int(t) if t.isdigit() else t for t in (part.strip() for part in text.split(",")) if t)

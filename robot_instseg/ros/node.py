@@ -1,42 +1,309 @@
-"""The robot_instseg node (entry point ``seg_node``).
+"""The robot_instseg node (entry point ``seg_node``): a managed (lifecycle) node.
 
-At this stage it declares and validates the full parameter set from robot_instseg.params,
-so the params file, launch file and node are held together. Image input, segmentation and
-publishing are wired in by the node issue (lifecycle node, one-slot mailbox, worker).
+configure  loads the model and warms it up, creates the publishers
+activate   subscribes to the camera and starts the one worker thread
+deactivate unsubscribes and stops the worker (no CPU is used while inactive)
+cleanup    frees the model and the publishers
+
+With ``autostart`` (the default) it configures and activates itself, so ``ros2 run`` and
+``ros2 launch`` need no lifecycle manager. The image callback only stores the newest frame
+in a one-slot mailbox; the worker decodes, segments and publishes, every output stamped
+with the input header. Bad frames are counted, logged (rate-limited) and skipped.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
+import cv2
 import rclpy
-from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, qos_profile_sensor_data, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
+from robot_instseg.engine.errors import InputError
+from robot_instseg.frame_mailbox import FrameMailbox
+from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, health
+from robot_instseg.params import parse_class_filter
+from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
+from robot_instseg_msgs.msg import InstanceArray
+
+_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+# Node parameter -> Segmenter.update keyword, for the ones that change while running.
+_SEGMENTER_KEYS = {"score_threshold": "score_threshold", "nms_iou_threshold": "iou_threshold",
+                   "mask_threshold": "mask_threshold", "max_detections": "max_detections"}
 
 
-class SegNode(Node):
-    def __init__(self, name: str = "seg_node") -> None:
-        super().__init__(name)
-        self.settings = declare_all(self)
-        self.add_on_set_parameters_callback(validate_update)
-        self.get_logger().info(f"parameters declared: {len(self.settings)}")
+def rejection_reason(message: str) -> str:
+    """A short counter name for an InputError message."""
+    for key, words in (("encoding", ("encoding",)), ("step", ("step ",)), ("data_size", ("bytes, ",)),
+                       ("empty", ("empty",)), ("compressed", ("compressed", "truncated", "jpeg", "png"))):
+        if any(w in message for w in words):
+            return key
+    return "other"
+
+
+class SegNode(LifecycleNode):
+    def __init__(self, name: str = "seg_node", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.stats = NodeStats()
+        self.throttle = LogThrottle(5.0)
+        self.param_problems: list[str] = []
+        self.settings = declare_all(self, self.param_problems)
+        for problem in self.param_problems:
+            self.get_logger().error(f"parameter refused, default used instead: {problem}")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.segmenter = None
+        self.model_path = ""
+        self.model_error = ""
+        self.state_label = "unconfigured"
+        self.mailbox: FrameMailbox = FrameMailbox()
+        self._stop = threading.Event()
+        self._worker: Optional[threading.Thread] = None
+        self._subscription = None
+        self._pubs: dict[str, Any] = {}
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
+        self._autostart_timer = self.create_timer(0.01, self._autostart) if self.settings["autostart"] else None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _autostart(self) -> None:
+        self._autostart_timer.cancel()
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from robot_instseg.engine.backends import BackendConfig
+        from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
+        from robot_instseg.model_paths import default_model_path
+
+        s = self.settings
+        try:
+            path = Path(s["model_path"]) if s["model_path"] else default_model_path()
+            self.model_path = str(path)
+            runtime = BackendConfig(backend=s["backend"], providers=tuple(p.strip() for p in s["providers"].split(",")
+                                                                           if p.strip()),
+                                    device_id=s["device_id"], fp16=s["fp16"],
+                                    engine_cache_dir=s["engine_cache_dir"] or None, num_threads=s["num_threads"])
+            config = SegmenterConfig(model_format=s["model_format"], labels_path=s["labels_path"] or None,
+                                     runtime=runtime, score_threshold=s["score_threshold"],
+                                     iou_threshold=s["nms_iou_threshold"], mask_threshold=s["mask_threshold"],
+                                     max_detections=s["max_detections"],
+                                     class_filter=parse_class_filter(s["class_filter"]))
+            self.segmenter = Segmenter(path, config)
+        except Exception as exc:  # a missing or broken model must not take the node down
+            self.model_error = f"{self.model_path or s['model_path']}: {exc}"
+            self.get_logger().error(f"configure failed, node stays unconfigured: model {self.model_error}")
+            self.segmenter = None
+            return TransitionCallbackReturn.FAILURE
+        self.model_error = ""
+        reliable = QoSProfile(depth=5)
+        self._pubs = {"instances": self.create_publisher(InstanceArray, "~/instances", reliable),
+                      "labels": self.create_publisher(Image, "~/labels", reliable),
+                      "debug_image": self.create_publisher(Image, "~/debug_image", reliable),
+                      "markers": self.create_publisher(MarkerArray, "~/markers", reliable)}
+        self.state_label = "inactive"
+        self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
+                               f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        s = self.settings
+        qos = QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
+                         reliability=ReliabilityPolicy.RELIABLE if s["input_reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT,
+                         durability=qos_profile_sensor_data.durability)
+        if s["image_transport"] == "compressed":
+            self._subscription = self.create_subscription(CompressedImage, "~/image/compressed", self._on_image, qos)
+        else:
+            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos)
+        self.mailbox.reopen()
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
+        self._worker.start()
+        self.state_label = "active"
+        self.get_logger().info(f"active: segmenting {self._subscription.topic_name} "
+                               f"({s['image_transport']}, {s['input_reliability']})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_work(self) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._stop.set()
+        self.mailbox.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+        self.mailbox.clear()
+
+    def _release_model(self) -> None:
+        for pub in self._pubs.values():
+            self.destroy_publisher(pub)
+        self._pubs = {}
+        self.segmenter = None
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self.state_label = "inactive"
+        self.get_logger().info("inactive: unsubscribed, worker stopped")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_model()
+        self.state_label = "unconfigured"
+        self.get_logger().info("cleaned up: model released")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self._release_model()
+        self.state_label = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self._release_model()
+        self.state_label = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- parameters --------------------------------------------------------------------------
+    def _on_set_parameters(self, parameters):
+        result = validate_update(parameters)
+        if not result.successful:
+            return result
+        changes = {p.name: p.value for p in parameters if p.name in self.settings}
+        segmenter = self.segmenter
+        update = {_SEGMENTER_KEYS[k]: v for k, v in changes.items() if k in _SEGMENTER_KEYS}
+        if "class_filter" in changes:
+            update["class_filter"] = parse_class_filter(changes["class_filter"])
+        if segmenter is not None and update:
+            try:
+                segmenter.update(**update)
+            except ValueError as exc:
+                result.successful, result.reason = False, str(exc)
+                return result
+        self.settings.update(changes)
+        from robot_instseg.params import PARAMS_BY_NAME
+
+        later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
+        if later:
+            self.get_logger().info(f"{', '.join(later)} changed: applies at the next configure")
+        return result
+
+    # -- frames ------------------------------------------------------------------------------
+    def _on_image(self, msg) -> None:
+        dropped = self.mailbox.put((msg, time.monotonic()))
+        self.stats.frame_received(dropped)
+
+    def _work(self) -> None:
+        next_allowed = 0.0
+        while not self._stop.is_set():
+            rate = float(self.settings["max_rate_hz"])
+            wait = next_allowed - time.monotonic()
+            if rate > 0 and wait > 0:
+                self._stop.wait(wait)  # wait BEFORE taking, so the newest frame is taken
+                continue
+            item = self.mailbox.take(timeout=0.2)
+            if item is None:
+                continue
+            next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
+            try:
+                self.process(*item)
+            except Exception as exc:  # the worker must survive anything one frame does
+                self.stats.inference_failed(str(exc))
+                self._log_throttled("error", f"frame failed: {type(exc).__name__}: {exc}; skipped", error=True)
+
+    def process(self, msg, received_at: float) -> None:
+        segmenter = self.segmenter
+        if segmenter is None:
+            return
+        topic = self._subscription.topic_name if self._subscription is not None else "~/image"
+        try:
+            image, order = image_from_msg(msg)
+        except InputError as exc:
+            reason = rejection_reason(str(exc))
+            detail = (f"frame on {topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}, "
+                      f"frame_id '{msg.header.frame_id}') rejected: {exc}")
+            self.stats.frame_rejected(reason, detail)
+            self._log_throttled(f"reject:{reason}", f"{detail}; frame skipped, node keeps running "
+                                f"({self.stats.rejected} rejected so far)")
+            return
+        size = (int(image.shape[1]), int(image.shape[0]))
+        previous = self.stats.frame_size_seen(size)
+        if previous is not None:
+            self._log_throttled("size", f"frame size on {topic} changed from {previous[0]}x{previous[1]} to "
+                                f"{size[0]}x{size[1]}; segmenting at the new size")
+        result = segmenter.segment(image, order)
+        detections = result.detections.visible_masks()
+        header = msg.header
+        self._pubs["instances"].publish(instances_msg(detections, header))
+        if self.settings["publish_labels"]:
+            self._pubs["labels"].publish(labels_msg(detections.to_label_image(), header))
+        if self.settings["publish_markers"]:
+            self._pubs["markers"].publish(markers_msg(detections, header))
+        if self.settings["publish_debug_image"] and self._pubs["debug_image"].get_subscription_count() > 0:
+            from robot_instseg.overlay import draw
+
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
+            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections), "rgb8", header))
+        self.stats.frame_done((time.monotonic() - received_at) * 1e3, result.times.total_ms, len(detections))
+
+    def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
+        held = self.throttle.allow(key)
+        if held is None:
+            return
+        suffix = f" [{held} similar suppressed]" if held else ""
+        (self.get_logger().error if error else self.get_logger().warning)(text + suffix)
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot()
+        verdict = health(self.state_label, snap, self.model_error)
+        level = verdict.level
+        message = verdict.message
+        if self.param_problems and level == OK:
+            level, message = WARN, f"params file values refused (defaults used): {'; '.join(self.param_problems)}"
+        segmenter = self.segmenter
+        values = {
+            "state": self.state_label, "model": self.model_path,
+            "backend": segmenter.backend.description if segmenter else "",
+            "decoder": segmenter.decoder.name if segmenter else "",
+            "fps": f"{snap['fps']:.2f}", "latency_p50_ms": f"{snap['latency_p50_ms']:.2f}",
+            "latency_p95_ms": f"{snap['latency_p95_ms']:.2f}", "segment_p50_ms": f"{snap['segment_p50_ms']:.2f}",
+            "instances_per_frame": f"{snap['instances_mean']:.2f}",
+            "frames_received": str(snap["received"]), "frames_processed": str(snap["processed"]),
+            "frames_dropped": str(snap["dropped"]), "inputs_rejected": str(snap["rejected"]),
+            "frame_size_changes": str(snap["size_changes"]), "inference_errors": str(snap["inference_errors"]),
+            "last_rejection": snap["last_rejection"], "params_refused": "; ".join(self.param_problems),
+        }
+        for reason, count in sorted(snap["rejected_by_reason"].items()):
+            values[f"rejected_{reason}"] = str(count)
+        status = DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_fully_qualified_name()}: segmentation",
+                                  message=message, hardware_id=values["backend"] or "none",
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     rclpy.init(args=list(argv) if argv is not None else sys.argv)
-    try:
-        node = SegNode()
-    except ValueError as exc:
-        print(f"seg_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
+    node = SegNode()
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        node._stop_work()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

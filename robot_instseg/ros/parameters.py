@@ -6,27 +6,39 @@ why in the SetParametersResult reason (what `ros2 param set` prints).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_instseg.params import PARAMS, PARAMS_BY_NAME
 
 
-def declare_all(node: Node) -> dict[str, Any]:
-    """Declare every spec'd parameter (values from the params file win); return their values."""
+def declare_all(node: Node, problems: Optional[list[str]] = None) -> dict[str, Any]:
+    """Declare every spec'd parameter (values from the params file win) and return their values.
+
+    A value from the params file of the wrong type or out of range is not fatal: the
+    parameter keeps its default and the reason is appended to ``problems`` (the node logs it
+    and reports it in diagnostics), so one typo does not keep a robot's camera pipeline down.
+    """
+    problems = problems if problems is not None else []
     for spec in PARAMS:
         extra = "" if spec.dynamic else " Read at configure; changes apply on the next configure."
         choices = f" One of: {', '.join(spec.choices)}." if spec.choices else ""
-        node.declare_parameter(spec.name, spec.default,
-                               ParameterDescriptor(description=spec.description + choices + extra))
-    values = {spec.name: node.get_parameter(spec.name).value for spec in PARAMS}
-    problems = [p for p in (PARAMS_BY_NAME[n].validate(v) for n, v in values.items()) if p]
-    if problems:
-        raise ValueError("invalid parameters: " + "; ".join(problems))
-    return values
+        descriptor = ParameterDescriptor(description=spec.description + choices + extra)
+        try:
+            node.declare_parameter(spec.name, spec.default, descriptor)
+        except InvalidParameterTypeException as exc:
+            problems.append(f"{spec.name}: {exc}; expected {spec.type_name}")
+            node.declare_parameter(spec.name, spec.default, descriptor, ignore_override=True)
+            continue
+        problem = spec.validate(node.get_parameter(spec.name).value)
+        if problem:
+            problems.append(problem)
+            node.set_parameters([Parameter(spec.name, value=spec.default)])
+    return {spec.name: node.get_parameter(spec.name).value for spec in PARAMS}
 
 
 def validate_update(parameters: list[Parameter]) -> SetParametersResult:

@@ -1,0 +1,115 @@
+"""Frames to play as a camera would: a folder of images, a video file, a bag, or synthetic scenes.
+
+rclpy-free. Each source yields ``Frame``s: decoded RGB pixels (images, video, scenes), or a
+bag's image message fields unchanged (encoding, step, data...), so a recording replays
+byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
+BAG_SUFFIXES = (".mcap", ".db3")
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+@dataclass
+class Frame:
+    rgb: Optional[np.ndarray] = None  # decoded frame (images, video, scenes)
+    raw: Optional[dict] = None  # a bag message's fields: Image or CompressedImage, as recorded
+    raw_type: str = ""  # "sensor_msgs/msg/Image" or ".../CompressedImage" when ``raw``
+    name: str = ""
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def is_bag(path: Path) -> bool:
+    path = Path(path)
+    return path.suffix in BAG_SUFFIXES or (path.is_dir() and (path / "metadata.yaml").is_file())
+
+
+def image_folder(folder: Path) -> Iterator[Frame]:
+    paths = list_images(folder)
+    if not paths:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    for path in paths:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            continue
+        yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.name)
+
+
+def video(path: Path) -> Iterator[Frame]:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path}: not a video OpenCV can open")
+    index = 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{path.name}#{index}")
+            index += 1
+    finally:
+        capture.release()
+
+
+def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640) -> Iterator[Frame]:
+    """``count`` synthetic tabletop scenes (generated once, about 0.3 s each)."""
+    from robot_instseg.train.scenes import generate_scene, scene_seed
+
+    for index in range(count):
+        yield Frame(rgb=generate_scene(scene_seed(seed, index), height, width).render_rgb(), name=f"scene{index}")
+
+
+def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
+    """Image or CompressedImage messages of one topic of a bag (rosbags; no ROS install needed)."""
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([Path(path)]) as reader:
+        connections = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (topic is None or c.topic == topic)]
+        if not connections:
+            found = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
+            raise ValueError(f"{path}: no image topic{f' {topic}' if topic else ''} (topics: {', '.join(found)})")
+        chosen = connections[0].topic
+        for connection, _stamp, data in reader.messages(connections=[c for c in connections if c.topic == chosen]):
+            msg = reader.deserialize(data, connection.msgtype)
+            if connection.msgtype.endswith("CompressedImage"):
+                fields = {"format": msg.format, "data": bytes(msg.data)}
+            else:
+                fields = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
+                          "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)}
+            fields["frame_id"] = msg.header.frame_id
+            yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}")
+
+
+def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int = 8) -> Iterator[Frame]:
+    """``scenes`` or ``scenes:SEED``, a folder of images, a video file, or a bag."""
+    if source == "scenes" or source.startswith("scenes:"):
+        seed = int(source.split(":", 1)[1]) if ":" in source else 0
+        return scenes(seed, scene_count)
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(f"{source}: no such file or folder (or use 'scenes[:SEED]')")
+    if is_bag(path):
+        return bag(path, bag_topic)
+    if path.is_dir():
+        return image_folder(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return video(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{path}: not a readable image")
+        return iter([Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.name)])
+    raise ValueError(f"{source}: not a folder, video ({', '.join(VIDEO_SUFFIXES)}), bag or image")

@@ -1,0 +1,150 @@
+"""Raw camera buffers (the fields of sensor_msgs/Image and CompressedImage) -> numpy images.
+
+rclpy-free, so the live node and the bag tools (rosbags messages carry the same fields)
+decode alike. Every refusal is an ``InputError`` that names the field and the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import cv2
+import numpy as np
+
+from robot_instseg.engine.errors import InputError
+
+Buffer = Union[bytes, bytearray, memoryview, np.ndarray, "array.array"]  # noqa: F821
+
+# encoding -> (channels, numpy dtype, channel order of the result)
+_PLAIN = {
+    "rgb8": (3, np.uint8, "rgb"), "bgr8": (3, np.uint8, "bgr"),
+    "rgba8": (4, np.uint8, "rgb"), "bgra8": (4, np.uint8, "bgr"),
+    "mono8": (1, np.uint8, "rgb"), "8UC1": (1, np.uint8, "rgb"), "8UC3": (3, np.uint8, "bgr"),
+    "mono16": (1, np.uint16, "rgb"), "16UC1": (1, np.uint16, "rgb"),
+    "rgb16": (3, np.uint16, "rgb"), "bgr16": (3, np.uint16, "bgr"),
+}
+_BAYER = {  # OpenCV names Bayer patterns by the second row: ROS rggb == OpenCV BG
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB, "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB, "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+    "bayer_rggb16": cv2.COLOR_BayerBG2RGB, "bayer_bggr16": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg16": cv2.COLOR_BayerGR2RGB, "bayer_grbg16": cv2.COLOR_BayerGB2RGB,
+}
+_YUV422 = {  # two bytes per pixel
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV, "yuyv": cv2.COLOR_YUV2RGB_YUYV,
+}
+SUPPORTED_ENCODINGS = tuple(sorted(set(_PLAIN) | set(_BAYER) | set(_YUV422)))
+
+
+def bytes_per_pixel(encoding: str) -> int:
+    if encoding in _PLAIN:
+        channels, dtype, _ = _PLAIN[encoding]
+        return channels * np.dtype(dtype).itemsize
+    if encoding in _BAYER:
+        return 2 if encoding.endswith("16") else 1
+    if encoding in _YUV422:
+        return 2
+    raise InputError(f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+
+
+def _as_bytes(data: Buffer) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8)
+    return np.frombuffer(memoryview(data), np.uint8)
+
+
+def rows(height: int, width: int, step: int, data: Buffer, encoding: str) -> np.ndarray:
+    """The (height, width * bytes_per_pixel) uint8 view of the pixel rows, padding dropped."""
+    if height <= 0 or width <= 0:
+        raise InputError(f"image is empty: width {width}, height {height}")
+    bpp = bytes_per_pixel(encoding)
+    row_bytes = width * bpp
+    if step < row_bytes:
+        raise InputError(f"step {step} is smaller than one row of {width} {encoding} pixels ({row_bytes} bytes)")
+    buf = _as_bytes(data)
+    expected = step * height
+    if buf.size != expected:
+        shortfall = "shorter" if buf.size < expected else "longer"
+        raise InputError(f"data is {buf.size} bytes, {shortfall} than step {step} x height {height} = {expected}")
+    return buf.reshape(height, step)[:, :row_bytes]
+
+
+def decode_raw(encoding: str, height: int, width: int, step: int, data: Buffer,
+               is_bigendian: bool = False) -> tuple[np.ndarray, str]:
+    """Return (uint8 image, channel order) ready for ``Segmenter.segment``.
+
+    16-bit data is byte-swapped when big-endian, then scaled to 8 bits by its own range
+    (IR and mono16 cameras rarely fill 16 bits, so a fixed shift would leave them black).
+    """
+    pixel_rows = rows(height, width, step, data, encoding)
+    if encoding in _YUV422:
+        packed = np.ascontiguousarray(pixel_rows).reshape(height, width, 2)
+        if width % 2:
+            raise InputError(f"{encoding} needs an even width, got {width}")
+        return cv2.cvtColor(packed, _YUV422[encoding]), "rgb"
+    if encoding in _BAYER:
+        sixteen = encoding.endswith("16")
+        raw = np.ascontiguousarray(pixel_rows).view(_endian(np.uint16, is_bigendian) if sixteen else np.uint8)
+        raw = raw.reshape(height, width)
+        if sixteen:
+            raw = to_uint8(raw.astype(np.uint16))
+        return cv2.cvtColor(raw, _BAYER[encoding]), "rgb"
+    channels, dtype, order = _PLAIN[encoding]
+    image = np.ascontiguousarray(pixel_rows).view(_endian(dtype, is_bigendian)).reshape(height, width, channels)
+    if image.dtype != np.uint8:
+        image = to_uint8(image.astype(np.dtype(dtype).newbyteorder("=")))
+    return (image[..., 0] if channels == 1 else image), order
+
+
+def _endian(dtype, big: bool) -> np.dtype:
+    dt = np.dtype(dtype)
+    return dt.newbyteorder(">" if big else "<") if dt.itemsize > 1 else dt
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Scale an integer image to 0..255 by its own min and max (a flat image becomes 0)."""
+    lo, hi = int(image.min()), int(image.max())
+    if hi <= lo:
+        return np.zeros(image.shape, np.uint8)
+    return ((image.astype(np.float32) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _complete(fmt: str, buf: np.ndarray) -> None:
+    """Refuse truncated JPEG/PNG streams, which OpenCV would decode half grey without an error."""
+    tail = buf[-64:].tobytes().rstrip(b"\x00")
+    if buf[:2].tobytes() == b"\xff\xd8" and not tail.endswith(b"\xff\xd9"):
+        raise InputError(f"{fmt or 'jpeg'} data is truncated: no end-of-image marker ({buf.size} bytes)")
+    if buf[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail[-12:]:
+        raise InputError(f"{fmt or 'png'} data is truncated: no IEND chunk ({buf.size} bytes)")
+
+
+def decode_compressed(fmt: str, data: Buffer) -> tuple[np.ndarray, str]:
+    """Return (uint8 image, channel order) for a CompressedImage (jpeg or png)."""
+    buf = _as_bytes(data)
+    if buf.size == 0:
+        raise InputError(f"compressed image ({fmt or 'no format'}) has no data")
+    _complete(fmt, buf)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"compressed image ({fmt or 'no format'}, {buf.size} bytes) could not be decoded: "
+                         "corrupt or not an image")
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image, "bgr"
+
+
+def encode_raw(image: np.ndarray, encoding: str = "rgb8") -> tuple[int, int, int, bytes]:
+    """(height, width, step, data) for an RGB uint8 image in ``encoding`` (rgb8, bgr8 or mono8)."""
+    if encoding == "rgb8":
+        out = image
+    elif encoding == "bgr8":
+        out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif encoding == "mono8":
+        out = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    else:
+        raise ValueError(f"cannot encode to {encoding!r}: rgb8, bgr8 or mono8")
+    out = np.ascontiguousarray(out)
+    h, w = out.shape[:2]
+    return h, w, out.strides[0], out.tobytes()

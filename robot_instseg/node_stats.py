@@ -1,0 +1,147 @@
+"""What the node has done, for /diagnostics and the demo: counters, fps, latency percentiles.
+
+rclpy-free and thread-safe (the image callback, the worker and the diagnostics timer all
+touch it). ``health`` turns a snapshot into an OK / WARN / ERROR level and a message that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+OK, WARN, ERROR = 0, 1, 2
+LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
+
+
+@dataclass
+class Health:
+    level: int
+    message: str
+
+
+@dataclass
+class NodeStats:
+    window: int = 300  # latency samples kept
+    fps_window_s: float = 5.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _latency_ms: collections.deque = field(default_factory=collections.deque, repr=False)
+    _segment_ms: collections.deque = field(default_factory=collections.deque, repr=False)
+    _done_at: collections.deque = field(default_factory=collections.deque, repr=False)
+    _instances: collections.deque = field(default_factory=collections.deque, repr=False)
+    received: int = 0
+    dropped: int = 0
+    processed: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict = field(default_factory=dict)
+    last_rejection: str = ""
+    rejected_at: float = 0.0
+    size_changes: int = 0
+    frame_size: Optional[tuple[int, int]] = None
+    inference_errors: int = 0
+    last_error: str = ""
+    last_input_at: float = 0.0
+
+    def frame_received(self, dropped_one: bool) -> None:
+        with self._lock:
+            self.received += 1
+            self.dropped += int(dropped_one)
+            self.last_input_at = time.monotonic()
+
+    def frame_rejected(self, reason: str, detail: str) -> None:
+        with self._lock:
+            self.rejected += 1
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+            self.last_rejection = detail
+            self.rejected_at = time.monotonic()
+
+    def frame_size_seen(self, size: tuple[int, int]) -> Optional[tuple[int, int]]:
+        """Record the frame size; return the previous one when it changed."""
+        with self._lock:
+            previous, self.frame_size = self.frame_size, size
+            if previous is not None and previous != size:
+                self.size_changes += 1
+                return previous
+            return None
+
+    def inference_failed(self, detail: str) -> None:
+        with self._lock:
+            self.inference_errors += 1
+            self.last_error = detail
+
+    def frame_done(self, latency_ms: float, segment_ms: float, instances: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.processed += 1
+            for q, v in ((self._latency_ms, latency_ms), (self._segment_ms, segment_ms), (self._instances, instances)):
+                q.append(v)
+                if len(q) > self.window:
+                    q.popleft()
+            self._done_at.append(now)
+            while self._done_at and now - self._done_at[0] > self.fps_window_s:
+                self._done_at.popleft()
+
+    def snapshot(self) -> dict:
+        now = time.monotonic()
+        with self._lock:
+            lat = np.asarray(self._latency_ms, np.float64)
+            seg = np.asarray(self._segment_ms, np.float64)
+            done = [t for t in self._done_at if now - t <= self.fps_window_s]
+            fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) >= 2 and done[-1] > done[0] else 0.0
+            return {
+                "fps": fps,
+                "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                "segment_p50_ms": float(np.percentile(seg, 50)) if seg.size else float("nan"),
+                "instances_mean": float(np.mean(self._instances)) if self._instances else 0.0,
+                "received": self.received, "dropped": self.dropped, "processed": self.processed,
+                "rejected": self.rejected, "rejected_by_reason": dict(self.rejected_by_reason),
+                "last_rejection": self.last_rejection,
+                "rejected_recently": self.rejected_at > 0 and now - self.rejected_at < 10.0,
+                "size_changes": self.size_changes, "frame_size": self.frame_size,
+                "inference_errors": self.inference_errors, "last_error": self.last_error,
+                "seconds_since_input": (now - self.last_input_at) if self.last_input_at else float("inf"),
+            }
+
+
+def health(state: str, snapshot: dict, model_error: str = "", stale_after_s: float = 5.0) -> Health:
+    """One level and an actionable message for the node's state and recent behaviour."""
+    if model_error:
+        return Health(ERROR, f"model not loaded: {model_error}. Fix model_path (or the file), then "
+                             "configure again (ros2 lifecycle set <node> configure)")
+    if state != "active":
+        return Health(WARN if state == "inactive" else ERROR,
+                      f"node is {state}: no images are processed (ros2 lifecycle set <node> activate)")
+    if snapshot["last_error"] and snapshot["inference_errors"] and snapshot["processed"] == 0:
+        return Health(ERROR, f"inference fails on every frame: {snapshot['last_error']}")
+    if snapshot["rejected_recently"]:
+        return Health(WARN, f"input frames rejected ({snapshot['rejected']} so far): {snapshot['last_rejection']}")
+    if snapshot["seconds_since_input"] > stale_after_s:
+        return Health(WARN, "no images received: check that the camera publishes and the image topic remap "
+                            "(and input_reliability against the camera's QoS)")
+    return Health(OK, f"segmenting at {snapshot['fps']:.1f} fps")
+
+
+class LogThrottle:
+    """Allow one log line per key per ``period`` s, and count what was held back."""
+
+    def __init__(self, period: float = 5.0) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> Optional[int]:
+        """None when this line should be skipped; else the number skipped since the last one."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -1e9) < self.period:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._held.pop(key, 0)

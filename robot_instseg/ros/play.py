@@ -1,0 +1,112 @@
+"""Publish frames as a camera would (``robot-instseg play``): fixed rate, fresh stamps.
+
+Frames from robot_instseg.frame_sources are encoded as Image (rgb8 / bgr8 / mono8) or as
+CompressedImage (JPEG); a bag's messages are republished as recorded, with a new stamp.
+Publishing needs no spinning, so the loop is a plain timed loop that stops by itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
+import cv2
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from robot_instseg.frame_sources import Frame
+from robot_instseg.image_encodings import encode_raw
+
+
+@dataclass
+class PlayOptions:
+    topic: str = "/camera/image_raw"
+    rate_hz: float = 15.0
+    encoding: str = "rgb8"
+    compressed: bool = False
+    jpeg_quality: int = 90
+    frame_id: str = "camera"
+    reliability: str = "reliable"
+    duration_s: float = 60.0  # stops after this long whatever the source
+    max_frames: Optional[int] = None
+    loop: bool = False
+
+
+def frame_message(frame: Frame, header: Header, options: PlayOptions):
+    """The message for one frame: Image or CompressedImage, stamped with ``header``."""
+    if frame.raw is not None:
+        fields = dict(frame.raw)
+        header.frame_id = fields.pop("frame_id", "") or header.frame_id
+        if frame.raw_type.endswith("CompressedImage"):
+            return CompressedImage(header=header, format=fields["format"], data=fields["data"])
+        msg = Image(header=header, height=fields["height"], width=fields["width"], encoding=fields["encoding"],
+                    is_bigendian=fields["is_bigendian"], step=fields["step"])
+        msg.data = fields["data"]
+        return msg
+    if options.compressed:
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
+        if not ok:
+            raise ValueError(f"could not JPEG-encode {frame.name}")
+        return CompressedImage(header=header, format="jpeg", data=jpeg.tobytes())
+    h, w, step, data = encode_raw(frame.rgb, options.encoding)
+    msg = Image(header=header, height=h, width=w, encoding=options.encoding, is_bigendian=0, step=step)
+    msg.data = data
+    return msg
+
+
+def message_type(frames_are_compressed: bool):
+    return CompressedImage if frames_are_compressed else Image
+
+
+class Player:
+    """Publishes ``frames`` on ``options.topic`` at ``options.rate_hz`` until done or ``duration_s``."""
+
+    def __init__(self, node: Node, options: PlayOptions, compressed_input: bool = False) -> None:
+        self.node, self.options = node, options
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if options.reliability == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        kind = CompressedImage if (options.compressed or compressed_input) else Image
+        self.publisher = node.create_publisher(kind, options.topic, qos)
+        self.published = 0
+
+    def play(self, frames: Iterable[Frame], on_publish: Optional[Callable[[object], None]] = None,
+             should_stop: Callable[[], bool] = lambda: False) -> int:
+        opts = self.options
+        frames = list(frames) if opts.loop else frames
+        stream: Iterator[Frame] = itertools.cycle(frames) if opts.loop else iter(frames)
+        period = 1.0 / opts.rate_hz if opts.rate_hz > 0 else 0.0
+        start = time.monotonic()
+        next_at = start
+        for frame in stream:
+            now = time.monotonic()
+            if now - start >= opts.duration_s or should_stop():
+                break
+            if opts.max_frames is not None and self.published >= opts.max_frames:
+                break
+            if next_at > now:
+                time.sleep(next_at - now)
+            header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id=opts.frame_id)
+            msg = frame_message(frame, header, opts)
+            self.publisher.publish(msg)
+            self.published += 1
+            if on_publish:
+                on_publish(msg)
+            next_at += period
+            if next_at < time.monotonic() - period:  # fell behind (slow source): do not burst
+                next_at = time.monotonic()
+        return self.published
+
+
+def wait_for_subscribers(node: Node, publisher, timeout_s: float = 10.0) -> bool:
+    """Block until someone subscribes (discovery), so the first frames are not lost."""
+    deadline = time.monotonic() + timeout_s
+    while publisher.get_subscription_count() == 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
