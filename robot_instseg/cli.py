@@ -73,15 +73,17 @@ def read_rgb(path: Path):
 
 # -- bench ------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.ros:
+        return cmd_bench_ros(args)
     from robot_instseg.bench import run_benchmark
-    from robot_instseg.sample_images import sample_frame
+    from robot_instseg.frame_sources import scenes
 
     segmenter = make_segmenter(args)
     if args.images:
         images = [img for img in (read_rgb(p) for p in list_images(Path(args.images))[: args.max_images])
                   if img is not None]
-    else:
-        images = [sample_frame(args.height, args.width, seed=i) for i in range(4)]
+    else:  # synthetic tabletop scenes: real instances, so post-processing is measured under load
+        images = [f.rgb for f in scenes(seed=77, count=4, height=args.height, width=args.width)]
     report = run_benchmark(segmenter, images, args.runs, args.warmup)
     summary = report.summary()
     summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
@@ -101,6 +103,70 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{summary['ratio_paired_median']:.3f})   "
           f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
     return 0
+
+
+def cmd_bench_ros(args: argparse.Namespace) -> int:
+    from robot_instseg.ros.bench import run_ros_bench
+
+    result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,
+                           height=args.height)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"seg_node fed {result['frame'][0]}x{result['frame'][1]} frames at {result['rate_hz']:g} Hz for "
+          f"{result['duration_s']:g} s: sent {result['sent']}, InstanceArrays received {result['received']}, "
+          f"dropped by the node {result['node_dropped']}")
+    print(f"{'':<34}{'median ms':>10}{'p95 ms':>10}")
+    for key, label in (("end_to_end", "camera stamp -> InstanceArray"), ("transport_floor", "image pub -> sub (floor)"),
+                       ("segmenter", "Segmenter alone")):
+        st = result[key]
+        print(f"{label:<34}{st.get('p50_ms', float('nan')):>10.2f}{st.get('p95_ms', float('nan')):>10.2f}")
+    if "overhead_p50_ms" in result:
+        print(f"node overhead (median e2e - floor - Segmenter): {result['overhead_p50_ms']:.2f} ms")
+    print(f"node memory: {result['node_rss_mb']['start']} MB at start, {result['node_rss_mb']['end']} MB at end")
+    for w in result["windows"]:
+        print(f"  window from {w['t0_s']:>6.1f} s: n {w['n']:>5}  p50 {w.get('p50_ms', float('nan')):7.2f} ms  "
+              f"p95 {w.get('p95_ms', float('nan')):7.2f} ms")
+    return 0
+
+
+def make_default_segmenter(model: Optional[str]):
+    """A Segmenter with the CLI's defaults (CPU), for tools that only take a model path."""
+    return make_segmenter(build_parser().parse_args(["bench"] + (["--model", model] if model else [])))
+
+
+# -- play / demo -------------------------------------------------------------------------
+def cmd_play(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.node import Node
+
+    from robot_instseg.frame_sources import open_source
+    from robot_instseg.ros.play import Player, PlayOptions, wait_for_subscribers
+
+    frames = open_source(args.source, bag_topic=args.bag_topic, scene_count=args.count)
+    options = PlayOptions(topic=args.topic, rate_hz=args.rate, encoding=args.encoding, compressed=args.compressed,
+                          frame_id=args.frame_id, reliability=args.reliability, duration_s=args.duration,
+                          max_frames=args.frames, loop=args.loop or args.source.startswith("scenes"))
+    rclpy.init()
+    node = Node("robot_instseg_play")
+    try:
+        player = Player(node, options)
+        if args.wait > 0 and not wait_for_subscribers(node, player.publisher, args.wait):
+            LOG.warning("no subscriber on %s after %g s; publishing anyway", args.topic, args.wait)
+        sent = player.play(frames)
+    except KeyboardInterrupt:
+        sent = 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(f"published {sent} frames on {args.topic}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robot_instseg.ros.demo import run_demo
+
+    return run_demo(args.model, Path(args.out), rate_hz=args.rate, duration_s=args.duration, overlays=args.overlays)
 
 
 # -- run --------------------------------------------------------------------------------
@@ -192,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=int, default=640)
     bench.add_argument("--height", type=int, default=480)
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--ros", action="store_true",
+                       help="end to end through a running seg_node: camera stamp -> InstanceArray vs transport floor")
+    bench.add_argument("--rate", type=float, default=10.0, help="--ros: camera rate (Hz)")
+    bench.add_argument("--duration", type=float, default=20.0, help="--ros: seconds of input")
     bench.set_defaults(func=cmd_bench)
 
     run = sub.add_parser("run", help="segment a folder of images into COCO results JSON")
@@ -210,6 +280,30 @@ def build_parser() -> argparse.ArgumentParser:
     scenes.add_argument("--height", type=int, default=480)
     scenes.add_argument("--quiet", action="store_true")
     scenes.set_defaults(func=cmd_scenes)
+
+    play = sub.add_parser("play", help="publish images, a video, a bag or synthetic scenes as a camera would")
+    play.add_argument("source", help="folder of images, video file, bag (folder or .mcap/.db3), or scenes[:SEED]")
+    play.add_argument("--topic", default="/camera/image_raw")
+    play.add_argument("--rate", type=float, default=15.0, help="frames per second")
+    play.add_argument("--encoding", default="rgb8", choices=("rgb8", "bgr8", "mono8"))
+    play.add_argument("--compressed", action="store_true", help="publish sensor_msgs/CompressedImage (JPEG)")
+    play.add_argument("--frame-id", default="camera")
+    play.add_argument("--reliability", default="reliable", choices=("reliable", "best_effort"))
+    play.add_argument("--duration", type=float, default=60.0, help="stop after this many seconds")
+    play.add_argument("--frames", type=int, default=None, help="stop after this many frames")
+    play.add_argument("--loop", action="store_true", help="repeat the source (scenes always loop)")
+    play.add_argument("--count", type=int, default=8, help="scenes: distinct scenes to generate")
+    play.add_argument("--bag-topic", default=None, help="bag: which image topic (default: the first)")
+    play.add_argument("--wait", type=float, default=5.0, help="seconds to wait for a subscriber first")
+    play.set_defaults(func=cmd_play)
+
+    demo = sub.add_parser("demo", help="seg_node + bundled model + synthetic camera, watched live (stops itself)")
+    demo.add_argument("--model", default=None, help="default: the bundled model")
+    demo.add_argument("--out", default="demo_out", help="overlay PNGs and the node's log")
+    demo.add_argument("--rate", type=float, default=15.0)
+    demo.add_argument("--duration", type=float, default=20.0)
+    demo.add_argument("--overlays", type=int, default=4)
+    demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train CompactSeg on COCO instance data (checkpoints + val mask AP)")
     train.add_argument("--coco", action="append", required=True, help="COCO instances JSON (repeatable)")

@@ -44,7 +44,8 @@ def bytes_per_pixel(encoding: str) -> int:
         return 2 if encoding.endswith("16") else 1
     if encoding in _YUV422:
         return 2
-    raise InputError(f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+    raise InputError(f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})",
+                     "encoding")
 
 
 def _as_bytes(data: Buffer) -> np.ndarray:
@@ -56,16 +57,18 @@ def _as_bytes(data: Buffer) -> np.ndarray:
 def rows(height: int, width: int, step: int, data: Buffer, encoding: str) -> np.ndarray:
     """The (height, width * bytes_per_pixel) uint8 view of the pixel rows, padding dropped."""
     if height <= 0 or width <= 0:
-        raise InputError(f"image is empty: width {width}, height {height}")
+        raise InputError(f"image is empty: width {width}, height {height}", "empty")
     bpp = bytes_per_pixel(encoding)
     row_bytes = width * bpp
     if step < row_bytes:
-        raise InputError(f"step {step} is smaller than one row of {width} {encoding} pixels ({row_bytes} bytes)")
+        raise InputError(f"step {step} is smaller than one row of {width} {encoding} pixels ({row_bytes} bytes)",
+                         "step")
     buf = _as_bytes(data)
     expected = step * height
     if buf.size != expected:
         shortfall = "shorter" if buf.size < expected else "longer"
-        raise InputError(f"data is {buf.size} bytes, {shortfall} than step {step} x height {height} = {expected}")
+        raise InputError(f"data is {buf.size} bytes, {shortfall} than step {step} x height {height} = {expected}",
+                         "data_size")
     return buf.reshape(height, step)[:, :row_bytes]
 
 
@@ -80,7 +83,7 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data: Buffer,
     if encoding in _YUV422:
         packed = np.ascontiguousarray(pixel_rows).reshape(height, width, 2)
         if width % 2:
-            raise InputError(f"{encoding} needs an even width, got {width}")
+            raise InputError(f"{encoding} needs an even width, got {width}", "step")
         return cv2.cvtColor(packed, _YUV422[encoding]), "rgb"
     if encoding in _BAYER:
         sixteen = encoding.endswith("16")
@@ -113,21 +116,22 @@ def _complete(fmt: str, buf: np.ndarray) -> None:
     """Refuse truncated JPEG/PNG streams, which OpenCV would decode half grey without an error."""
     tail = buf[-64:].tobytes().rstrip(b"\x00")
     if buf[:2].tobytes() == b"\xff\xd8" and not tail.endswith(b"\xff\xd9"):
-        raise InputError(f"{fmt or 'jpeg'} data is truncated: no end-of-image marker ({buf.size} bytes)")
+        raise InputError(f"{fmt or 'jpeg'} data is truncated: no end-of-image marker ({buf.size} bytes)",
+                         "compressed")
     if buf[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and b"IEND" not in tail[-12:]:
-        raise InputError(f"{fmt or 'png'} data is truncated: no IEND chunk ({buf.size} bytes)")
+        raise InputError(f"{fmt or 'png'} data is truncated: no IEND chunk ({buf.size} bytes)", "compressed")
 
 
 def decode_compressed(fmt: str, data: Buffer) -> tuple[np.ndarray, str]:
     """Return (uint8 image, channel order) for a CompressedImage (jpeg or png)."""
     buf = _as_bytes(data)
     if buf.size == 0:
-        raise InputError(f"compressed image ({fmt or 'no format'}) has no data")
+        raise InputError(f"compressed image ({fmt or 'no format'}) has no data", "compressed")
     _complete(fmt, buf)
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"compressed image ({fmt or 'no format'}, {buf.size} bytes) could not be decoded: "
-                         "corrupt or not an image")
+                         "corrupt or not an image", "compressed")
     if image.dtype != np.uint8:
         image = to_uint8(image)
     if image.ndim == 3 and image.shape[2] == 4:

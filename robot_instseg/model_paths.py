@@ -31,3 +31,12 @@ def default_model_path() -> Path:
             return candidate
         searched.append(str(candidate))
     raise ModelError(f"no bundled model found (looked at {', '.join(searched)}); pass a model path")
+
+
+def default_params_file() -> Path:
+    """config/params.yaml of the source tree or the installed share."""
+    for folder in models_dirs():
+        candidate = folder.parent / "config" / "params.yaml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("config/params.yaml not found in the source tree or share/robot_instseg")

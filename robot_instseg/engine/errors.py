@@ -6,7 +6,15 @@ class EngineError(Exception):
 
 
 class InputError(EngineError, ValueError):
-    """An image the engine refuses (dtype, shape, size); the message says what was wrong."""
+    """An image the engine refuses (dtype, shape, size); the message says what was wrong.
+
+    ``reason`` is a short counter name (encoding, step, data_size, empty, compressed, image)
+    under which the node counts such frames in its diagnostics.
+    """
+
+    def __init__(self, message: str, reason: str = "image") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ModelError(EngineError):

@@ -41,15 +41,6 @@ _SEGMENTER_KEYS = {"score_threshold": "score_threshold", "nms_iou_threshold": "i
                    "mask_threshold": "mask_threshold", "max_detections": "max_detections"}
 
 
-def rejection_reason(message: str) -> str:
-    """A short counter name for an InputError message."""
-    for key, words in (("encoding", ("encoding",)), ("step", ("step ",)), ("data_size", ("bytes, ",)),
-                       ("empty", ("empty",)), ("compressed", ("compressed", "truncated", "jpeg", "png"))):
-        if any(w in message for w in words):
-            return key
-    return "other"
-
-
 class SegNode(LifecycleNode):
     def __init__(self, name: str = "seg_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
@@ -230,7 +221,7 @@ class SegNode(LifecycleNode):
         try:
             image, order = image_from_msg(msg)
         except InputError as exc:
-            reason = rejection_reason(str(exc))
+            reason = exc.reason
             detail = (f"frame on {topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}, "
                       f"frame_id '{msg.header.frame_id}') rejected: {exc}")
             self.stats.frame_rejected(reason, detail)

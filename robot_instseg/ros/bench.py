@@ -1,0 +1,116 @@
+"""``robot-instseg bench --ros``: camera stamp -> InstanceArray in another process, against the
+transport floor (the same image's plain pub -> sub time, measured by a third process) and
+the Segmenter's own time, all in one run. Also reports node memory at the start and end
+and latency per time window, so a long run shows any growth.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+
+from robot_instseg.frame_sources import scenes
+from robot_instseg.ros.background import BackgroundSpin
+from robot_instseg.ros.node_process import NodeProcess
+from robot_instseg.ros.play import Player, PlayOptions
+from robot_instseg.ros.watch import Watcher
+
+NAMESPACE = "/robot_instseg_bench"
+
+
+def _stats(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {"n": 0}
+    return {"n": int(values.size), "p50_ms": round(float(np.median(values)), 2),
+            "p95_ms": round(float(np.percentile(values, 95)), 2), "max_ms": round(float(values.max()), 2)}
+
+
+def floor_main(topic: str, duration_s: float) -> None:
+    """Subscribe to the raw images and print their pub -> sub latencies (JSON on stdout)."""
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import Image
+
+    from robot_instseg.ros.convert import stamp_seconds
+
+    rclpy.init()
+    node = Node("robot_instseg_floor")
+    latencies: list[float] = []
+    node.create_subscription(Image, topic, lambda m: latencies.append((time.time() - stamp_seconds(m.header)) * 1e3),
+                             QoSProfile(depth=10))
+    end = time.monotonic() + duration_s
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    print(json.dumps(latencies))
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
+                  height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros")) -> dict:
+    from robot_instseg.cli import make_default_segmenter
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    frames = list(scenes(seed=77, count=8, height=height, width=width))
+    seg = NodeProcess(NAMESPACE, overrides={**({"model_path": model} if model else {}), "publish_markers": False},
+                      log_path=log_dir / "seg_node.log")
+    floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.bench", "floor", seg.topic("image"),
+                              str(duration_s + 15)], stdout=subprocess.PIPE, text=True)
+    rclpy.init()
+    node = Node("robot_instseg_bench")
+    spinning = BackgroundSpin(node)
+    try:
+        watcher = Watcher(node, seg.fqn)
+        if not seg.wait_until_publishing(node, 60.0):
+            raise RuntimeError(f"seg_node did not come up (log: {log_dir / 'seg_node.log'})")
+        player = Player(node, PlayOptions(topic=seg.topic("image"), rate_hz=rate_hz, duration_s=duration_s,
+                                          loop=True))
+        deadline = time.monotonic() + 10
+        while node.count_subscribers(seg.topic("image")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        rss_start = seg.rss_mb()
+        start = time.time()
+        sent = player.play(frames)
+        time.sleep(1.0)
+        rss_end = seg.rss_mb()
+        diag = watcher.diagnostic_values()
+        _, e2e, _ = watcher.window(start)
+        windows = []
+        for w0 in np.arange(start, start + duration_s, window_s):
+            with watcher.lock:
+                lat = np.array([r[1] for r in watcher.records if w0 <= r[0] < w0 + window_s])
+            windows.append({"t0_s": round(float(w0 - start), 1), **_stats(lat)})
+    finally:
+        seg.stop()
+        spinning.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    floor_out, _ = floor.communicate(timeout=duration_s + 60)
+    floor_lat = np.array(json.loads(floor_out.strip().splitlines()[-1])) if floor_out.strip() else np.array([])
+    # The Segmenter alone, on the same frames, after the node has stopped (no contention).
+    segmenter = make_default_segmenter(model)
+    seg_ms = []
+    for i in range(max(30, len(frames))):
+        seg_ms.append(segmenter.segment(frames[i % len(frames)].rgb).times.total_ms)
+    seg_ms = np.array(seg_ms[5:])
+    result = {"rate_hz": rate_hz, "duration_s": duration_s, "frame": [width, height], "sent": sent,
+              "received": int(e2e.size), "node_dropped": int(diag.get("frames_dropped", "0") or 0),
+              "end_to_end": _stats(e2e), "transport_floor": _stats(floor_lat),
+              "segmenter": _stats(seg_ms), "node_segment_p50_ms": diag.get("segment_p50_ms"),
+              "node_rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1)}, "windows": windows}
+    if e2e.size and floor_lat.size:
+        result["overhead_p50_ms"] = round(float(np.median(e2e) - np.median(floor_lat) - np.median(seg_ms)), 2)
+    return result
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "floor":
+    floor_main(sys.argv[2], float(sys.argv[3]))

@@ -1,0 +1,69 @@
+"""Start and stop ``seg_node`` as its own process (demo, ROS benchmark, tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rclpy.node import Node
+
+
+class NodeProcess:
+    """``python -m robot_instseg.ros.node`` with a params file, a namespace and overrides."""
+
+    def __init__(self, namespace: str = "", params_file: Optional[Path] = None,
+                 overrides: Optional[dict] = None, log_path: Optional[Path] = None,
+                 extra_args: Sequence[str] = ()) -> None:
+        from robot_instseg.model_paths import default_params_file
+
+        args = [sys.executable, "-m", "robot_instseg.ros.node", "--ros-args",
+                "--params-file", str(params_file or default_params_file())]
+        if namespace:
+            args += ["-r", f"__ns:={namespace}"]
+        for key, value in (overrides or {}).items():
+            args += ["-p", f"{key}:={value}"]
+        args += list(extra_args)
+        self.log_path = log_path
+        out = open(log_path, "w") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        self.fqn = (namespace.rstrip("/") + "/seg_node") if namespace else "/seg_node"
+
+    def topic(self, name: str) -> str:
+        return f"{self.fqn}/{name}"
+
+    def wait_until_publishing(self, node: Node, timeout_s: float = 60.0) -> bool:
+        """True once the node's ~/instances publisher is visible (configured and loaded)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if node.count_publishers(self.topic("instances")) > 0 and node.count_subscribers(self.topic("image")) + \
+                    node.count_subscribers(self.topic("image/compressed")) > 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def rss_mb(self) -> float:
+        """Resident memory of the node process (Linux /proc)."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return float("nan")
+
+    def stop(self, timeout_s: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode

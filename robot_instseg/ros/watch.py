@@ -1,0 +1,68 @@
+"""Subscribe to a running node's outputs and keep score: latency from camera stamp, rate,
+instances per frame, diagnostics; optionally save overlay frames as PNG."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+
+from robot_instseg.ros.convert import stamp_seconds
+from robot_instseg_msgs.msg import InstanceArray
+
+
+class Watcher:
+    def __init__(self, node: Node, node_fqn: str, overlay_dir: Optional[Path] = None, overlay_every_s: float = 3.0,
+                 max_overlays: int = 4) -> None:
+        self.node = node
+        self.lock = threading.Lock()
+        self.records: list[tuple[float, float, int]] = []  # (received wall time, latency ms, instances)
+        self.diagnostic = None
+        self.overlay_dir = overlay_dir
+        self.overlays: list[Path] = []
+        self.overlay_every_s, self.max_overlays = overlay_every_s, max_overlays
+        self._last_overlay = 0.0
+        qos = QoSProfile(depth=10)
+        node.create_subscription(InstanceArray, f"{node_fqn}/instances", self._on_instances, qos)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, qos)
+        if overlay_dir is not None:
+            node.create_subscription(Image, f"{node_fqn}/debug_image", self._on_overlay, qos)
+
+    def _on_instances(self, msg: InstanceArray) -> None:
+        now = time.time()
+        with self.lock:
+            self.records.append((now, (now - stamp_seconds(msg.header)) * 1e3, len(msg.instances)))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith(": segmentation"):
+                self.diagnostic = status
+
+    def _on_overlay(self, msg: Image) -> None:
+        now = time.monotonic()
+        if len(self.overlays) >= self.max_overlays or now - self._last_overlay < self.overlay_every_s:
+            return
+        self._last_overlay = now
+        rgb = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, :msg.width * 3]
+        path = self.overlay_dir / f"overlay_{len(self.overlays):02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(rgb.reshape(msg.height, msg.width, 3), cv2.COLOR_RGB2BGR))
+        self.overlays.append(path)
+
+    def diagnostic_values(self) -> dict:
+        status = self.diagnostic
+        return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+    def window(self, since: float) -> tuple[int, np.ndarray, np.ndarray]:
+        """(frames, latencies ms, instance counts) received after wall time ``since``."""
+        with self.lock:
+            rows = [r for r in self.records if r[0] >= since]
+        return len(rows), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])

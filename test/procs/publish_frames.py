@@ -1,0 +1,96 @@
+"""Publish a planned sequence of camera frames (good and malformed) on a topic, as another process.
+
+usage: publish_frames.py TOPIC PLAN RATE_HZ
+Every frame's stamp is sec = 100 + index (nanosec 0), frame_id 'cam_<index>', so the test
+knows exactly which frame each output came from. Prints one JSON list: what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from robot_instseg.train.scenes import generate_scene
+
+
+def scene(i: int, h: int = 480, w: int = 640) -> np.ndarray:
+    return generate_scene(1000 + i % 3, h, w).render_rgb()
+
+
+def raw(rgb: np.ndarray, encoding: str = "rgb8", **override) -> dict:
+    h, w = rgb.shape[:2]
+    fields = {"encoding": encoding, "height": h, "width": w, "step": w * 3, "data": rgb.tobytes()}
+    fields.update(override)
+    return fields
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def plan(name: str) -> list[tuple[str, str, dict]]:
+    """(label, kind, fields) per frame."""
+    good = scene(0)
+    if name.startswith("good"):
+        n = int(name.split(":")[1]) if ":" in name else 5
+        return [("good", "raw", raw(scene(i))) for i in range(n)]
+    if name == "bad_raw":
+        small = scene(1, 240, 320)
+        return [("good", "raw", raw(good)),
+                ("unknown_encoding", "raw", raw(good, encoding="rgb_fancy")),
+                ("step_too_small", "raw", raw(good, step=100)),
+                ("data_short", "raw", raw(good, data=good.tobytes()[:-7])),
+                ("data_long", "raw", raw(good, data=good.tobytes() + b"\x00" * 9)),
+                ("zero_size", "raw", raw(good, width=0, height=0, step=0, data=b"")),
+                ("size_change", "raw", raw(small)),
+                *[("good", "raw", raw(scene(i))) for i in range(4)]]
+    if name == "bad_compressed":
+        data = jpeg(good)
+        return [("good", "jpeg", {"data": data}),
+                ("corrupt_jpeg", "jpeg", {"data": b"\xff\xd8" + bytes(range(256)) * 20 + b"\xff\xd9"}),
+                ("truncated_jpeg", "jpeg", {"data": data[: len(data) // 2]}),
+                ("not_an_image", "jpeg", {"data": b"hello camera"}),
+                *[("good", "jpeg", {"data": jpeg(scene(i))}) for i in range(4)]]
+    raise SystemExit(f"unknown plan {name}")
+
+
+def main(topic: str, plan_name: str, rate: float) -> int:
+    frames = plan(plan_name)
+    compressed = any(kind == "jpeg" for _, kind, _ in frames)
+    rclpy.init()
+    node = rclpy.create_node("frame_publisher")
+    pub = node.create_publisher(CompressedImage if compressed else Image, topic, QoSProfile(depth=10))
+    deadline = time.monotonic() + 30
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sent = []
+    for index, (label, kind, fields) in enumerate(frames):
+        header = Header(frame_id=f"cam_{index}")
+        header.stamp.sec = 100 + index
+        if kind == "jpeg":
+            msg = CompressedImage(header=header, format="jpeg", data=fields["data"])
+        else:
+            msg = Image(header=header, height=fields["height"], width=fields["width"], encoding=fields["encoding"],
+                        is_bigendian=0, step=fields["step"])
+            msg.data = fields["data"]
+        pub.publish(msg)
+        sent.append({"index": index, "label": label, "sec": 100 + index})
+        time.sleep(1.0 / rate)
+    time.sleep(0.5)
+    print(json.dumps(sent))
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))

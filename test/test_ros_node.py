@@ -1,0 +1,315 @@
+"""seg_node end to end: real processes over loopback DDS, each test in its own ROS domain.
+
+The node runs through its ``seg_node`` entry point with config/params.yaml; frames come
+from a second process (test/procs/publish_frames.py); this test process is the third
+participant that reads the outputs, diagnostics, lifecycle state and parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from sensor_msgs.msg import Image
+
+from robot_instseg_msgs.msg import InstanceArray
+from ros_env import REPO, ros_env
+from ros_harness import RosClient, SegNodeProcess, wait_for
+from seg_models import known_instances_model
+
+PUBLISHER = REPO / "test" / "procs" / "publish_frames.py"
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    return known_instances_model(tmp_path / "known.onnx")
+
+
+@pytest.fixture
+def ros(domain_id: int):
+    client = RosClient(domain_id)
+    yield client
+    client.close()
+
+
+def start_node(domain_id: int, tmp_path: Path, **overrides) -> SegNodeProcess:
+    """Reliable input: 900 KB frames over best-effort UDP lose fragments on a loaded machine,
+    and these tests need to know exactly which frames arrived."""
+    return SegNodeProcess(domain_id, {"input_reliability": "reliable", **overrides}, log_dir=tmp_path)
+
+
+def wait_subscribed(ros: RosClient, node: SegNodeProcess, topic: str = "image", timeout: float = 60) -> None:
+    ok = wait_for(lambda: ros.node.count_subscribers(node.topic(topic)) > 0, timeout)
+    assert ok, f"seg_node never subscribed to {node.topic(topic)}; log:\n{node.log()}"
+
+
+def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0) -> list[dict]:
+    done = subprocess.run([sys.executable, str(PUBLISHER), topic, plan, str(rate)], env=ros_env(domain_id),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def latest_status(diagnostics: list, node_fqn: str):
+    for array in reversed(diagnostics):
+        for status in array.status:
+            if status.name.startswith(node_fqn + ":"):
+                return status
+    return None
+
+
+def values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+
+def labels_array(msg: Image) -> np.ndarray:
+    assert msg.encoding == "mono16"
+    return np.frombuffer(bytes(msg.data), np.uint16).reshape(msg.height, msg.step // 2)[:, :msg.width]
+
+
+def label_image_from_instances(msg: InstanceArray) -> np.ndarray:
+    out = np.zeros((msg.image_height, msg.image_width), np.uint16)
+    for inst in msg.instances:
+        m = inst.mask
+        assert m.encoding == "mono8" and (m.width, m.height) == (inst.bbox.width, inst.bbox.height)
+        crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
+        region = out[inst.bbox.y_offset:inst.bbox.y_offset + m.height, inst.bbox.x_offset:inst.bbox.x_offset + m.width]
+        assert not (region[crop] > 0).any(), "instance masks overlap: they must be the visible parts"
+        region[crop] = inst.id
+    return out
+
+
+def test_frames_in_instances_and_labels_out_with_the_input_header(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        labels = ros.collect(Image, node.topic("labels"))
+        wait_subscribed(ros, node)
+        sent = publish(domain_id, node.topic("image"), "good:6", rate=4)
+        assert wait_for(lambda: len(instances) >= 4 and len(labels) >= 4, 20), node.log()
+        stamps = {f["sec"] for f in sent}
+        by_stamp = {m.header.stamp.sec: m for m in labels}
+        for msg in instances:
+            assert msg.header.stamp.sec in stamps and msg.header.stamp.nanosec == 0
+            assert msg.header.frame_id == f"cam_{msg.header.stamp.sec - 100}"
+            assert (msg.image_width, msg.image_height) == (640, 480)
+            assert [i.class_name for i in msg.instances] == ["cup", "bowl", "box"]
+            assert [i.id for i in msg.instances] == [1, 2, 3]
+            assert all(np.isnan(i.centroid.x) and not i.has_3d for i in msg.instances)
+            label_msg = by_stamp[msg.header.stamp.sec]
+            assert label_msg.header.frame_id == msg.header.frame_id
+            got = labels_array(label_msg)
+            np.testing.assert_array_equal(got, label_image_from_instances(msg))
+            # The cup (0.9) owns the overlap; the bowl keeps only what is visible of it.
+            assert got[200, 250] == 1 and got[300, 350] == 2 and got[400, 500] == 3
+        assert node.alive()
+    finally:
+        node.stop()
+
+
+def test_malformed_raw_frames_are_counted_and_good_frames_still_segmented(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        sent = publish(domain_id, node.topic("image"), "bad_raw", rate=4)
+        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 6}
+        assert wait_for(lambda: any(m.header.stamp.sec in trailing for m in instances), 20), node.log()
+        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("inputs_rejected", 0)) >= 5, 10)
+        v = values(latest_status(diagnostics, node.fqn))
+        assert int(v["rejected_encoding"]) == 1 and int(v["rejected_step"]) == 1
+        assert int(v["rejected_data_size"]) == 2 and int(v["rejected_empty"]) == 1
+        assert int(v["frame_size_changes"]) >= 1
+        assert any(m.image_width == 320 for m in instances), "the 320x240 frame is segmented at its own size"
+        log = node.log()
+        assert "rgb_fancy" in log and "is not supported" in log and "frame skipped, node keeps running" in log
+        assert "changed from 640x480 to 320x240" in log
+        assert node.alive()
+    finally:
+        node.stop()
+
+
+def test_corrupt_and_truncated_jpeg_are_rejected_on_compressed_transport(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model, image_transport="compressed")
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node, "image/compressed")
+        sent = publish(domain_id, node.topic("image/compressed"), "bad_compressed", rate=4)
+        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 3}
+        assert wait_for(lambda: any(m.header.stamp.sec in trailing for m in instances), 20), node.log()
+        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_compressed", 0)) >= 3,
+                        10), node.log()
+        status = latest_status(diagnostics, node.fqn)
+        assert status.level == DiagnosticStatus.WARN and "rejected" in status.message
+        assert "truncated" in node.log()
+        assert node.alive()
+    finally:
+        node.stop()
+
+
+def _lifecycle_state(ros: RosClient, node: SegNodeProcess) -> str:
+    return ros.call(GetState, f"{node.fqn}/get_state", GetState.Request()).current_state.label
+
+
+def _transition(ros: RosClient, node: SegNodeProcess, transition_id: int) -> bool:
+    request = ChangeState.Request()
+    request.transition.id = transition_id
+    return ros.call(ChangeState, f"{node.fqn}/change_state", request).success
+
+
+def _set(ros: RosClient, node: SegNodeProcess, name: str, value):
+    kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+            float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}[type(value)]
+    pv = ParameterValue(type=kind)
+    setattr(pv, {bool: "bool_value", int: "integer_value", float: "double_value", str: "string_value"}[type(value)],
+            value)
+    result = ros.call(SetParameters, f"{node.fqn}/set_parameters",
+                      SetParameters.Request(parameters=[Parameter(name=name, value=pv)])).results[0]
+    return result.successful, result.reason
+
+
+def test_missing_or_broken_model_keeps_the_node_up_and_it_recovers(domain_id, tmp_path, model, ros) -> None:
+    not_a_model = tmp_path / "notes.onnx"
+    not_a_model.write_text("this is not a model")
+    missing = tmp_path / "missing" / "model.onnx"
+    node = start_node(domain_id, tmp_path, model_path=missing)
+    broken = SegNodeProcess(domain_id, {"model_path": not_a_model, "input_reliability": "reliable"}, name="broken",
+                            log_dir=tmp_path)
+    try:
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        for proc, path in ((node, missing), (broken, not_a_model)):
+            assert wait_for(lambda: latest_status(diagnostics, proc.fqn) is not None, 30), proc.log()
+            status = latest_status(diagnostics, proc.fqn)
+            assert status.level == DiagnosticStatus.ERROR and str(path) in status.message, status.message
+            assert "model_path" in status.message
+            assert proc.alive() and _lifecycle_state(ros, proc) == "unconfigured"
+            assert str(path) in proc.log()
+        # Point it at a real model and bring it up through the lifecycle services.
+        assert _set(ros, node, "model_path", str(model)) == (True, "")
+        assert _transition(ros, node, Transition.TRANSITION_CONFIGURE)
+        assert _transition(ros, node, Transition.TRANSITION_ACTIVATE)
+        assert _lifecycle_state(ros, node) == "active"
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        wait_subscribed(ros, node)
+        publish(domain_id, node.topic("image"), "good:3", rate=4)
+        assert wait_for(lambda: len(instances) >= 1, 20), node.log()
+    finally:
+        node.stop()
+        broken.stop()
+
+
+def test_params_file_with_wrong_types_falls_back_to_defaults_and_says_so(domain_id, tmp_path, model, ros) -> None:
+    params = tmp_path / "bad_params.yaml"
+    params.write_text(f"/**:\n  ros__parameters:\n    model_path: '{model}'\n    score_threshold: 'high'\n"
+                      f"    max_detections: -3\n    publish_labels: 7\n    input_reliability: reliable\n")
+    node = SegNodeProcess(domain_id, {}, params_file=params, log_dir=tmp_path)
+    try:
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        wait_subscribed(ros, node)
+        publish(domain_id, node.topic("image"), "good:3", rate=4)
+        assert wait_for(lambda: len(instances) >= 1, 20), node.log()
+        assert len(instances[-1].instances) == 3  # default score_threshold 0.25 in force
+        status = latest_status(diagnostics, node.fqn)
+        assert status.level == DiagnosticStatus.WARN and "params file" in status.message
+        for name in ("score_threshold", "max_detections", "publish_labels"):
+            assert name in values(status)["params_refused"] and name in node.log()
+    finally:
+        node.stop()
+
+
+def test_frames_faster_than_the_model_drop_stale_ones_and_keep_the_newest(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model, max_rate_hz=3.0)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        sent = publish(domain_id, node.topic("image"), "good:40", rate=25)
+        last = max(f["sec"] for f in sent)
+        assert wait_for(lambda: instances and instances[-1].header.stamp.sec == last, 10), \
+            "the newest frame, still waiting when the worker was free, must be the one processed"
+        stamps = [m.header.stamp.sec for m in instances]
+        assert all(b > a for a, b in zip(stamps, stamps[1:])), stamps
+        assert len(stamps) < len(sent) / 2
+        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("frames_dropped", 0)) > 0, 5)
+        v = values(latest_status(diagnostics, node.fqn))
+        assert int(v["frames_processed"]) + int(v["frames_dropped"]) == int(v["frames_received"])
+    finally:
+        node.stop()
+
+
+def test_lifecycle_transitions_and_no_work_while_inactive(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        wait_subscribed(ros, node)
+        assert _lifecycle_state(ros, node) == "active"
+        assert _transition(ros, node, Transition.TRANSITION_DEACTIVATE)
+        assert _lifecycle_state(ros, node) == "inactive"
+        assert wait_for(lambda: ros.node.count_subscribers(node.topic("image")) == 0, 10)
+        time.sleep(0.5)
+        cpu_before = node.cpu_seconds()
+        publish(domain_id, node.topic("image"), "good:1", rate=4)  # nobody listens: it must not be processed
+        time.sleep(2.0)
+        assert node.cpu_seconds() - cpu_before < 0.5, "an inactive node must not work"
+        assert instances == []
+        assert _transition(ros, node, Transition.TRANSITION_ACTIVATE)
+        wait_subscribed(ros, node)
+        publish(domain_id, node.topic("image"), "good:3", rate=4)
+        assert wait_for(lambda: len(instances) >= 1, 20), node.log()
+        assert _transition(ros, node, Transition.TRANSITION_DEACTIVATE)
+        assert _transition(ros, node, Transition.TRANSITION_CLEANUP)
+        assert _lifecycle_state(ros, node) == "unconfigured"
+        assert wait_for(lambda: ros.node.count_publishers(node.topic("instances")) == 0, 10)
+        assert _transition(ros, node, Transition.TRANSITION_CONFIGURE)
+        assert _transition(ros, node, Transition.TRANSITION_ACTIVATE)
+        assert _lifecycle_state(ros, node) == "active"
+    finally:
+        node.stop()
+
+
+def test_parameters_change_at_run_time_and_bad_values_are_refused(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        labels = ros.collect(Image, node.topic("labels"))
+        wait_subscribed(ros, node)
+
+        def classes_after_change() -> list[str]:
+            instances.clear()
+            publish(domain_id, node.topic("image"), "good:2", rate=4)
+            assert wait_for(lambda: len(instances) >= 1, 20), node.log()
+            return [i.class_name for i in instances[-1].instances]
+
+        assert _set(ros, node, "score_threshold", 0.85) == (True, "")
+        assert classes_after_change() == ["cup"]
+        assert _set(ros, node, "score_threshold", 0.25) == (True, "")
+        assert _set(ros, node, "class_filter", "box,0") == (True, "")
+        assert classes_after_change() == ["cup", "box"]
+        ok, reason = _set(ros, node, "class_filter", "spoon")
+        assert not ok and "spoon" in reason and "cup" in reason
+        ok, reason = _set(ros, node, "score_threshold", 2.0)
+        assert not ok and "[0, 1]" in reason
+        ok, reason = _set(ros, node, "max_detections", 0)
+        assert not ok and "max_detections" in reason
+        assert _set(ros, node, "max_detections", 1) == (True, "")
+        assert classes_after_change() == ["cup"]
+        assert _set(ros, node, "publish_labels", False) == (True, "")
+        labels.clear()
+        classes_after_change()
+        time.sleep(0.5)
+        assert labels == []
+    finally:
+        node.stop()
