@@ -137,28 +137,14 @@ def make_default_segmenter(model: Optional[str]):
 
 # -- play / demo -------------------------------------------------------------------------
 def cmd_play(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.node import Node
-
     from robot_instseg.frame_sources import open_source
-    from robot_instseg.ros.play import Player, PlayOptions, wait_for_subscribers
+    from robot_instseg.ros.play import PlayOptions, run_play
 
     frames = open_source(args.source, bag_topic=args.bag_topic, scene_count=args.count)
     options = PlayOptions(topic=args.topic, rate_hz=args.rate, encoding=args.encoding, compressed=args.compressed,
                           frame_id=args.frame_id, reliability=args.reliability, duration_s=args.duration,
                           max_frames=args.frames, loop=args.loop or args.source.startswith("scenes"))
-    rclpy.init()
-    node = Node("robot_instseg_play")
-    try:
-        player = Player(node, options)
-        if args.wait > 0 and not wait_for_subscribers(node, player.publisher, args.wait):
-            LOG.warning("no subscriber on %s after %g s; publishing anyway", args.topic, args.wait)
-        sent = player.play(frames)
-    except KeyboardInterrupt:
-        sent = 0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    sent = run_play(frames, options, wait_s=args.wait)
     print(f"published {sent} frames on {args.topic}")
     return 0
 
@@ -197,6 +183,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         LOG.warning("skipped %s", line)
     print(f"wrote {len(results)} instances from {len(images) - len(skipped)} images to {out}"
           + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0
+
+
+# -- eval -------------------------------------------------------------------------------
+def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False) -> dict:
+    """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1)."""
+    from tqdm import tqdm
+
+    from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections, load_coco_quiet
+
+    gt = load_coco_quiet(coco_file)
+    detections = {}
+    shape = None
+    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="evaluating", unit="img", disable=not progress,
+                     file=sys.stderr):
+        image = read_rgb(Path(images_dir) / info["file_name"])
+        if image is None:
+            raise SystemExit(f"robot-instseg eval: cannot read {Path(images_dir) / info['file_name']}")
+        shape = image.shape[:2]
+        detections[int(info["id"])] = segmenter(image)
+    tolerances = (2.0, davis_tolerance(shape)) if shape else (2.0,)
+    metrics = evaluate_detections(gt, detections, segmenter.class_names, tolerances)
+    metrics["images"] = len(detections)
+    return metrics
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    segmenter = make_segmenter(args)
+    metrics = evaluate_model(segmenter, Path(args.coco), Path(args.images), progress=not args.quiet)
+    metrics["model"] = str(segmenter.model_path)
+    if args.out:
+        Path(args.out).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key in ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100"):
+            print(f"segm {key:<10}{metrics[key]:.4f}")
+        for key in sorted(k for k in metrics if k.startswith("boundary_f1")):
+            print(f"{key:<15}{metrics[key]:.4f}")
+        print(f"images    {metrics['images']}")
     return 0
 
 
@@ -328,6 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="segm AP (COCOeval) and boundary F1 of a model on a COCO dataset")
+    _segmenter_args(evaluate)
+    evaluate.add_argument("--coco", required=True, help="ground-truth COCO instances JSON")
+    evaluate.add_argument("--images", required=True, help="folder the COCO file_names are relative to")
+    evaluate.add_argument("--out", default=None, help="also write the metrics JSON here")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=cmd_eval, conf=0.01)  # low: AP integrates over every score
 
     export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch)")
     export.add_argument("checkpoint")

@@ -60,7 +60,8 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
 
     log_dir.mkdir(parents=True, exist_ok=True)
     frames = list(scenes(seed=77, count=8, height=height, width=width))
-    seg = NodeProcess(NAMESPACE, overrides={**({"model_path": model} if model else {}), "publish_markers": False},
+    seg = NodeProcess(NAMESPACE, overrides={**({"model_path": model} if model else {}), "publish_markers": False,
+                                                 "input_reliability": "reliable"},
                       log_path=log_dir / "seg_node.log")
     floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.bench", "floor", seg.topic("image"),
                               str(duration_s + 15)], stdout=subprocess.PIPE, text=True)

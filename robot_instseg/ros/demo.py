@@ -36,7 +36,9 @@ def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duratio
              overlays: int = 4, scene_count: int = 8) -> int:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    overrides = {"model_path": model} if model else {}
+    # Reliable input: the player is reliable, so every frame reaches the node and what it
+    # skips is counted by its mailbox (best-effort UDP would lose large frames silently).
+    overrides = {"input_reliability": "reliable", **({"model_path": model} if model else {})}
     seg = NodeProcess(NAMESPACE, overrides=overrides, log_path=out_dir / "seg_node.log")
     rclpy.init()
     node = Node("robot_instseg_demo")

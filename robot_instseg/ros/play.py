@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
 import cv2
+import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -110,3 +111,19 @@ def wait_for_subscribers(node: Node, publisher, timeout_s: float = 10.0) -> bool
             return False
         time.sleep(0.05)
     return True
+
+
+def run_play(frames: Iterable[Frame], options: PlayOptions, wait_s: float = 5.0) -> int:
+    """``robot-instseg play``: a node of its own, publish, tear down; returns frames sent."""
+    rclpy.init()
+    node = Node("robot_instseg_play")
+    try:
+        player = Player(node, options)
+        if wait_s > 0 and not wait_for_subscribers(node, player.publisher, wait_s):
+            node.get_logger().warning(f"no subscriber on {options.topic} after {wait_s:g} s; publishing anyway")
+        return player.play(frames)
+    except KeyboardInterrupt:
+        return player.published
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

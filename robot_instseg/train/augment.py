@@ -33,18 +33,22 @@ class AugmentConfig:
 
 
 def random_affine(rng: np.random.Generator, shape: tuple[int, int], config: AugmentConfig) -> np.ndarray:
-    """A 2x3 matrix: flip and scale/rotate about the centre, then shift."""
+    """A 2x3 matrix: flip and scale/rotate about the centre, then shift.
+
+    OpenCV maps pixel indices (pixel centres at integers), so the centre is ((w-1)/2, (h-1)/2)
+    and a flip is x -> (w-1) - x: a pure mirror, no one-pixel shift.
+    """
     h, w = shape
-    centre = (w / 2.0, h / 2.0)
+    centre = ((w - 1) / 2.0, (h - 1) / 2.0)
     angle = float(rng.uniform(-config.degrees, config.degrees))
     scale = float(rng.uniform(*config.scale))
     matrix = cv2.getRotationMatrix2D(centre, angle, scale)
     if rng.random() < config.flip_lr:
         matrix[0] = -matrix[0]
-        matrix[0, 2] += w
+        matrix[0, 2] += w - 1
     if rng.random() < config.flip_ud:
         matrix[1] = -matrix[1]
-        matrix[1, 2] += h
+        matrix[1, 2] += h - 1
     matrix[0, 2] += float(rng.uniform(-config.translate, config.translate)) * w
     matrix[1, 2] += float(rng.uniform(-config.translate, config.translate)) * h
     return matrix

@@ -1,0 +1,133 @@
+"""The trainer: data -> checkpoint (weights only) -> verified ONNX -> Segmenter, resume, and
+the pieces under it (augmentation keeps masks exact, the loss goes down, evaluation is exact)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robot_instseg.dataset.evaluate import boundary_f_measure, evaluate_detections, load_coco_quiet
+from robot_instseg.engine import Segmenter
+from robot_instseg.engine.types import Detections
+from robot_instseg.train.augment import AugmentConfig, augment
+from robot_instseg.train.dataset import CocoSegDataset, DatasetSource
+from robot_instseg.train.export import export_checkpoint, load_checkpoint
+from robot_instseg.train.scenes import write_dataset
+from robot_instseg.train.trainer import TrainConfig, Trainer, make_batch
+
+
+@pytest.fixture(scope="module")
+def tiny_coco(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    write_dataset(out, count=4, seed=5, height=120, width=160)
+    return out
+
+
+def _config(data: Path, out: Path, **changes) -> TrainConfig:
+    source = DatasetSource(data / "annotations.json", data)
+    base = dict(train=[source], val=source, out=out, epochs=2, batch=2, imgsz=(96, 128), width=8, num_masks=8,
+                warmup_iters=2, seed=3, progress=False)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_short_training_run_goes_from_coco_to_a_checkpoint_to_an_onnx_the_segmenter_runs(tiny_coco, tmp_path):
+    run = tmp_path / "run"
+    trainer = Trainer(_config(tiny_coco, run, max_iters=3))
+    metrics = trainer.fit()
+    assert trainer.iteration == 3 and {"AP", "AP50", "AP75", "boundary_f1@2px"} <= set(metrics)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["iteration"] == 3
+    state = load_checkpoint(run / "last.pt")  # weights_only=True inside
+    assert state["names"] == ["cup", "bowl", "box", "bottle", "can", "tool"]
+    assert state["config"]["imgsz"] == (96, 128)
+    onnx_path = export_checkpoint(run / "best.pt", tmp_path / "tiny.onnx")
+    seg = Segmenter(onnx_path)
+    assert seg.class_names == state["names"] and seg.preprocess_config.size == (96, 128)
+    rgb = np.full((120, 160, 3), 100, np.uint8)
+    det = seg(rgb)
+    assert det.image_shape == (120, 160)
+
+
+def test_resume_continues_from_the_next_epoch_with_the_same_weights(tiny_coco, tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config(tiny_coco, run, epochs=1)).fit()
+    first = load_checkpoint(run / "last.pt")
+    resumed = Trainer(_config(tiny_coco, run, epochs=2, resume=True))
+    assert resumed.start_epoch == 1 and resumed.iteration == first["iteration"]
+    for name, value in first["train_model"].items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value)
+    resumed.fit()
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+    with pytest.raises(FileNotFoundError, match="no .*last.pt"):
+        Trainer(_config(tiny_coco, tmp_path / "empty", resume=True))
+
+
+def test_a_checkpoint_with_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"model": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(Exception, match="Weights only load failed|weights_only"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_augmentation_moves_masks_with_the_image_exactly():
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[10:30, 20:50] = 255
+    masks = np.zeros((1, 64, 96), bool)
+    masks[0, 10:30, 20:50] = True
+    config = AugmentConfig(flip_lr=1.0, scale=(1.0, 1.0), degrees=0.0, translate=0.0, hsv=(0, 0, 0), blur=0.0,
+                           noise=0.0)
+    out, out_masks, classes = augment(image, masks, np.array([4]), np.random.default_rng(0), config)
+    np.testing.assert_array_equal(out_masks[0], masks[0][:, ::-1])
+    np.testing.assert_array_equal(out[..., 0] > 127, masks[0][:, ::-1])
+    assert classes.tolist() == [4]
+    # Scaled down hard, tiny instances disappear with their class.
+    config = AugmentConfig(flip_lr=0.0, scale=(0.05, 0.05), degrees=0.0, translate=0.0, min_pixels=12)
+    _, out_masks, classes = augment(image, masks, np.array([4]), np.random.default_rng(0), config)
+    assert len(out_masks) == 0 and len(classes) == 0
+
+
+def test_loss_falls_when_overfitting_one_batch(tiny_coco, tmp_path):
+    trainer = Trainer(_config(tiny_coco, tmp_path / "fit", lr=5e-3, warmup_iters=1))
+    samples = [trainer.train_set[0], trainer.train_set[1]]
+    off = AugmentConfig.off()
+    losses = []
+    for step in range(30):
+        images, targets = make_batch(samples, np.random.default_rng(0), off, trainer.device)
+        raw, protos = trainer.model(images)
+        total, _ = trainer.loss(raw, protos, targets)
+        trainer.optimizer.zero_grad()
+        total.backward()
+        trainer.optimizer.step()
+        losses.append(float(total))
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3]), losses
+
+
+def test_evaluation_of_ground_truth_is_perfect_and_a_shift_costs_boundary_f1(tiny_coco):
+    gt = load_coco_quiet(tiny_coco / "annotations.json")
+    names = [c["name"] for c in sorted(gt.loadCats(gt.getCatIds()), key=lambda c: c["id"])]
+    dets = {}
+    for image_id in gt.getImgIds():
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=image_id))
+        masks = np.stack([gt.annToMask(a).astype(bool) for a in anns])
+        ids = [a["category_id"] - 1 for a in anns]
+        dets[image_id] = Detections.from_full_masks(masks, [0.9] * len(anns), ids, [names[i] for i in ids])
+    metrics = evaluate_detections(gt, dets, names)
+    assert metrics["AP"] == pytest.approx(1.0) and metrics["boundary_f1@2px"] == pytest.approx(1.0)
+    square = np.zeros((60, 60), bool)
+    square[10:40, 10:40] = True
+    assert boundary_f_measure(square, square, 2.0) == 1.0
+    assert boundary_f_measure(np.roll(square, 2, axis=1), square, 2.0) == 1.0
+    assert boundary_f_measure(np.roll(square, 4, axis=1), square, 2.0) < 0.8
+
+
+def test_dataset_refuses_classes_it_was_not_given(tiny_coco):
+    with pytest.raises(ValueError, match="not among the classes"):
+        CocoSegDataset([DatasetSource(tiny_coco / "annotations.json", tiny_coco)], (96, 128), names=["cup"])
