@@ -221,7 +221,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for key in ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100"):
             print(f"segm {key:<10}{metrics[key]:.4f}")
         for key in sorted(k for k in metrics if k.startswith("boundary_f1")):
-            print(f"{key:<15}{metrics[key]:.4f}")
+            print(f"{key:<17}{metrics[key]:.4f}")
         print(f"images    {metrics['images']}")
     return 0
 
