@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 LOG = logging.getLogger("robot_instseg")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def bundled_model() -> Path:
@@ -54,9 +53,11 @@ def make_segmenter(args: argparse.Namespace):
 
 
 def list_images(folder: Path) -> list[Path]:
+    from robot_instseg.frame_sources import IMAGE_SUFFIXES, list_images as find_images
+
     if not folder.is_dir():
         raise SystemExit(f"robot-instseg: {folder} is not a directory")
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images = [p for p in find_images(folder) if p.is_file()]
     if not images:
         raise SystemExit(f"robot-instseg: no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
     return images

@@ -44,15 +44,11 @@ def _category_names(coco) -> tuple[list[int], list[str]]:
 
 
 def load_coco(coco_file: Path):
-    from pycocotools.coco import COCO
+    from robot_instseg.dataset.evaluate import load_coco_quiet
 
     if not Path(coco_file).is_file():
         raise FileNotFoundError(f"COCO file not found: {coco_file}")
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        return COCO(str(coco_file))
+    return load_coco_quiet(coco_file)
 
 
 def letterbox_rgb(image: np.ndarray, transform: LetterboxTransform, pad_value: int = 114) -> np.ndarray:
