@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -15,12 +17,16 @@ def colour(index: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45) -> np.ndarray:
-    """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn."""
+def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
+         labels: Optional[np.ndarray] = None) -> np.ndarray:
+    """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn.
+
+    ``labels``: ``detections.to_label_image()`` when the caller already has it.
+    """
     out = image_rgb.copy()
     if image_rgb.ndim == 2:
         out = cv2.cvtColor(image_rgb, cv2.COLOR_GRAY2RGB)
-    labels = detections.to_label_image()
+    labels = detections.to_label_image() if labels is None else labels
     for i in range(len(detections)):
         tint = np.array(colour(int(detections.class_ids[i])), np.float32)
         region = labels == i + 1

@@ -137,12 +137,13 @@ class Detections:
             labels[y0:y1, x0:x1][self.masks[i]] = i + 1
         return labels
 
-    def visible_masks(self) -> "Detections":
+    def visible_masks(self, labels: Optional[np.ndarray] = None) -> "Detections":
         """A copy whose masks keep only the pixels each instance owns in ``to_label_image``.
 
-        Published masks and the label image then agree pixel for pixel.
+        Published masks and the label image then agree pixel for pixel. Pass ``labels`` when
+        the caller already holds this ``to_label_image()`` (the node publishes it too).
         """
-        labels = self.to_label_image()
+        labels = self.to_label_image() if labels is None else labels
         masks = [labels[y0:y1, x0:x1] == i + 1 for i, (x0, y0, x1, y1) in enumerate(self.mask_boxes)]
         out = self[np.arange(len(self))]
         out.masks = masks

@@ -234,18 +234,19 @@ class SegNode(LifecycleNode):
             self._log_throttled("size", f"frame size on {topic} changed from {previous[0]}x{previous[1]} to "
                                 f"{size[0]}x{size[1]}; segmenting at the new size")
         result = segmenter.segment(image, order)
-        detections = result.detections.visible_masks()
+        labels = result.detections.to_label_image()  # once per frame: masks, labels and overlay share it
+        detections = result.detections.visible_masks(labels)
         header = msg.header
         self._pubs["instances"].publish(instances_msg(detections, header))
         if self.settings["publish_labels"]:
-            self._pubs["labels"].publish(labels_msg(detections.to_label_image(), header))
+            self._pubs["labels"].publish(labels_msg(labels, header))
         if self.settings["publish_markers"]:
             self._pubs["markers"].publish(markers_msg(detections, header))
         if self.settings["publish_debug_image"] and self._pubs["debug_image"].get_subscription_count() > 0:
             from robot_instseg.overlay import draw
 
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
-            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections), "rgb8", header))
+            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels), "rgb8", header))
         self.stats.frame_done((time.monotonic() - received_at) * 1e3, result.times.total_ms, len(detections))
 
     def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
