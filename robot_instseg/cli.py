@@ -215,7 +215,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = evaluate_model(segmenter, Path(args.coco), Path(args.images), progress=not args.quiet)
     metrics["model"] = str(segmenter.model_path)
     if args.out:
-        Path(args.out).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        from robot_instseg.dataset.evaluate import write_metrics
+
+        write_metrics(Path(args.out), metrics)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -7,8 +7,6 @@ image; masks are the visible (label-image) masks, so both outputs agree pixel fo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
@@ -94,7 +92,3 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
 
 def stamp_seconds(header: Header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
-
-
-def is_finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))

@@ -30,7 +30,7 @@ from visualization_msgs.msg import MarkerArray
 from robot_instseg.engine.errors import InputError
 from robot_instseg.frame_mailbox import FrameMailbox
 from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, health
-from robot_instseg.params import parse_class_filter
+from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg_msgs.msg import InstanceArray
@@ -183,8 +183,6 @@ class SegNode(LifecycleNode):
                 result.successful, result.reason = False, str(exc)
                 return result
         self.settings.update(changes)
-        from robot_instseg.params import PARAMS_BY_NAME
-
         later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
         if later:
             self.get_logger().info(f"{', '.join(later)} changed: applies at the next configure")

@@ -60,10 +60,6 @@ def frame_message(frame: Frame, header: Header, options: PlayOptions):
     return msg
 
 
-def message_type(frames_are_compressed: bool):
-    return CompressedImage if frames_are_compressed else Image
-
-
 class Player:
     """Publishes ``frames`` on ``options.topic`` at ``options.rate_hz`` until done or ``duration_s``."""
 
