@@ -54,6 +54,8 @@ def _at_least(name: str, low: float) -> Callable[[float], Optional[str]]:
     return check
 
 
+RECORD_MODES = ("off", "all", "interval", "uncertain", "manual")  # = recording.policy.MODES (tested)
+
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True,
               "Configure and activate on start-up, with no lifecycle manager."),
@@ -96,6 +98,33 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_markers", True, "Publish RViz markers on ~/markers.", dynamic=True),
     ParamSpec("max_rate_hz", 0.0, "Most frames processed per second; 0 = as fast as the model runs.",
               dynamic=True, check=_at_least("max_rate_hz", 0.0)),
+    # -- recording (all take effect at once; a change starts a new bag) -------------------------
+    ParamSpec("record_mode", "off",
+              "Which frames are recorded: off, all, interval (one every record_interval_s), uncertain (a score "
+              "in [record_score_low, record_score_high] or a class unseen for record_unseen_class_s) or manual "
+              "(only ~/capture and ~/record).", dynamic=True, choices=RECORD_MODES),
+    ParamSpec("record_dir", "",
+              "Where bags are written; empty = $ROS_HOME/robot_instseg/bags (ROS_HOME defaults to ~/.ros).",
+              dynamic=True),
+    ParamSpec("record_storage", "mcap", "Bag storage format.", dynamic=True, choices=("mcap", "sqlite3")),
+    ParamSpec("record_interval_s", 5.0, "Seconds of camera time between frames in interval mode.", dynamic=True,
+              check=lambda v: None if v > 0 else f"record_interval_s must be > 0, got {v}"),
+    ParamSpec("record_score_low", 0.3, "Lower end of the uncertain score band.", dynamic=True,
+              check=_in_unit_interval("record_score_low")),
+    ParamSpec("record_score_high", 0.6, "Upper end of the uncertain score band.", dynamic=True,
+              check=_in_unit_interval("record_score_high")),
+    ParamSpec("record_unseen_class_s", 60.0,
+              "In uncertain mode, record a frame with a class not seen for this many seconds (or never); 0 = off.",
+              dynamic=True, check=_at_least("record_unseen_class_s", 0.0)),
+    ParamSpec("record_max_rate_hz", 2.0, "Most frames recorded per second of camera time; 0 = no cap.",
+              dynamic=True, check=_at_least("record_max_rate_hz", 0.0)),
+    ParamSpec("record_budget_mb", 2048.0,
+              "Most MiB of files in record_dir, existing bags included; recording stops with a WARN there. 0 = none.",
+              dynamic=True, check=_at_least("record_budget_mb", 0.0)),
+    ParamSpec("record_split_mb", 512.0, "Start a new bag after this many MiB; 0 = never by size.", dynamic=True,
+              check=_at_least("record_split_mb", 0.0)),
+    ParamSpec("record_split_s", 300.0, "Start a new bag after this many seconds of recording; 0 = never by time.",
+              dynamic=True, check=_at_least("record_split_s", 0.0)),
 )
 
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}

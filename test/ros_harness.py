@@ -7,21 +7,26 @@ process (a separate process from the node under test and from any publisher proc
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import rclpy
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
 from ros_env import REPO, ros_env
 
 PARAMS_FILE = REPO / "config" / "params.yaml"
+PUBLISHER = REPO / "test" / "procs" / "publish_frames.py"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
@@ -77,7 +82,7 @@ class SegNodeProcess:
     """The real ``seg_node`` console script, params file first, then ``-p`` overrides."""
 
     def __init__(self, domain_id: int, overrides: dict, params_file: Path = PARAMS_FILE, name: str = "seg",
-                 log_dir: Optional[Path] = None) -> None:
+                 log_dir: Optional[Path] = None, preexec_fn: Optional[Callable[[], None]] = None) -> None:
         exe = shutil.which("seg_node")
         assert exe, "seg_node is not on PATH (source scripts/env.sh)"
         args = [exe, "--ros-args", "--params-file", str(params_file), "-r", f"__node:={name}"]
@@ -87,7 +92,7 @@ class SegNodeProcess:
         self.log_path = (log_dir or Path("/tmp")) / f"{name}_{domain_id}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, env=ros_env(domain_id), stdout=self._log, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, preexec_fn=preexec_fn)
 
     def topic(self, name: str) -> str:
         return f"{self.fqn}/{name}"
@@ -112,3 +117,61 @@ class SegNodeProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log.close()
+
+
+def start_node(domain_id: int, tmp_path: Path, preexec_fn: Optional[Callable[[], None]] = None,
+               **overrides) -> SegNodeProcess:
+    """Reliable input: 900 KB frames over best-effort UDP lose fragments on a loaded machine,
+    and these tests need to know exactly which frames arrived."""
+    return SegNodeProcess(domain_id, {"input_reliability": "reliable", **overrides}, log_dir=tmp_path,
+                          preexec_fn=preexec_fn)
+
+
+def wait_subscribed(ros: RosClient, node: SegNodeProcess, topic: str = "image", timeout: float = 60) -> None:
+    ok = wait_for(lambda: ros.node.count_subscribers(node.topic(topic)) > 0, timeout)
+    assert ok, f"seg_node never subscribed to {node.topic(topic)}; log:\n{node.log()}"
+
+
+def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0, first_sec: int = 100) -> list[dict]:
+    """Run test/procs/publish_frames.py (a separate process) and return what it sent."""
+    done = subprocess.run([sys.executable, str(PUBLISHER), topic, plan, str(rate), str(first_sec)],
+                          env=ros_env(domain_id),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def latest_status(diagnostics: list, node_fqn: str, part: str = "segmentation"):
+    """The newest DiagnosticStatus named '<node>: <part>' (part: segmentation or recording)."""
+    for array in reversed(diagnostics):
+        for status in array.status:
+            if status.name == f"{node_fqn}: {part}":
+                return status
+    return None
+
+
+def values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+
+def parameter_value(value) -> ParameterValue:
+    kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+            float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}[type(value)]
+    pv = ParameterValue(type=kind)
+    setattr(pv, {bool: "bool_value", int: "integer_value", float: "double_value", str: "string_value"}[type(value)],
+            value)
+    return pv
+
+
+def set_parameters(ros: RosClient, node: SegNodeProcess, **changes) -> tuple[bool, str]:
+    """Set several parameters in one atomic request (the node sees them together)."""
+    request = SetParametersAtomically.Request(
+        parameters=[Parameter(name=k, value=parameter_value(v)) for k, v in changes.items()])
+    result = ros.call(SetParametersAtomically, f"{node.fqn}/set_parameters_atomically", request).result
+    return result.successful, result.reason
+
+
+def set_parameter(ros: RosClient, node: SegNodeProcess, name: str, value) -> tuple[bool, str]:
+    result = ros.call(SetParameters, f"{node.fqn}/set_parameters",
+                      SetParameters.Request(parameters=[Parameter(name=name, value=parameter_value(value))])).results[0]
+    return result.successful, result.reason

@@ -27,3 +27,43 @@ def known_instances_model(path: Path) -> Path:
     names = repr({i: n for i, n in enumerate(NAMES)})
     return constant_output_model(path, {"output0": preds, "output1": protos},
                                  metadata={"names": names, "task": "segment", "stride": "32", "imgsz": "[640, 640]"})
+
+
+def brightness_scored_model(path: Path) -> Path:
+    """The known-instances model, except the box's score is the mean of the preprocessed input
+    (0..1): a uniform grey frame of value g (640x480, letterboxed with 114) scores
+    0.75 * g / 255 + 0.25 * 114 / 255, so the publisher sets each frame's box score."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    preds = np.zeros((1, 4 + NC + NM, N), np.float32)
+    protos = np.full((1, NM, 160, 160), -10.0, np.float32)
+    onehot = np.zeros_like(preds)
+    instances = [((100, 50, 300, 250), 0.9, 0), ((200, 150, 400, 350), 0.8, 1), ((450, 300, 600, 460), 0.0, 2)]
+    for k, ((x0, y0, x1, y1), score, cls) in enumerate(instances):
+        col = preds[0, :, 1000 + 10 * k]
+        col[:4] = ((x0 + x1) / 2, (y0 + y1) / 2 + PAD_Y, x1 - x0, y1 - y0)
+        col[4 + cls] = score
+        col[4 + NC + k] = 1.0
+        protos[0, k, (y0 + PAD_Y) // 4 + 2:(y1 + PAD_Y) // 4 - 2, x0 // 4 + 2:x1 // 4 - 2] = 10.0
+    onehot[0, 4 + 2, 1000 + 20] = 1.0
+    nodes = [helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+             helper.make_node("Mul", ["onehot", "mean"], ["scored"]),
+             helper.make_node("Add", ["preds", "scored"], ["output0"]),
+             helper.make_node("Mul", ["mean", "zero"], ["zero_mean"]),
+             helper.make_node("Add", ["protos", "zero_mean"], ["output1"])]
+    inits = [numpy_helper.from_array(preds, "preds"), numpy_helper.from_array(onehot, "onehot"),
+             numpy_helper.from_array(protos, "protos"), numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
+    graph = helper.make_graph(nodes, "brightness_scored",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(preds.shape)),
+                               helper.make_tensor_value_info("output1", TensorProto.FLOAT, list(protos.shape))],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {"names": repr({i: n for i, n in enumerate(NAMES)}), "task": "segment", "stride": "32",
+                       "imgsz": "[640, 640]"}.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)

@@ -7,9 +7,6 @@ participant that reads the outputs, diagnostics, lifecycle state and parameters.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,16 +15,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import Image
 
 from robot_instseg_msgs.msg import InstanceArray
-from ros_env import REPO, ros_env
-from ros_harness import RosClient, SegNodeProcess, wait_for
+from ros_harness import (RosClient, SegNodeProcess, latest_status, publish, set_parameter, start_node, values,
+                         wait_for, wait_subscribed)
 from seg_models import known_instances_model
 
-PUBLISHER = REPO / "test" / "procs" / "publish_frames.py"
 
 
 @pytest.fixture
@@ -40,36 +34,6 @@ def ros(domain_id: int):
     client = RosClient(domain_id)
     yield client
     client.close()
-
-
-def start_node(domain_id: int, tmp_path: Path, **overrides) -> SegNodeProcess:
-    """Reliable input: 900 KB frames over best-effort UDP lose fragments on a loaded machine,
-    and these tests need to know exactly which frames arrived."""
-    return SegNodeProcess(domain_id, {"input_reliability": "reliable", **overrides}, log_dir=tmp_path)
-
-
-def wait_subscribed(ros: RosClient, node: SegNodeProcess, topic: str = "image", timeout: float = 60) -> None:
-    ok = wait_for(lambda: ros.node.count_subscribers(node.topic(topic)) > 0, timeout)
-    assert ok, f"seg_node never subscribed to {node.topic(topic)}; log:\n{node.log()}"
-
-
-def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0) -> list[dict]:
-    done = subprocess.run([sys.executable, str(PUBLISHER), topic, plan, str(rate)], env=ros_env(domain_id),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def latest_status(diagnostics: list, node_fqn: str):
-    for array in reversed(diagnostics):
-        for status in array.status:
-            if status.name.startswith(node_fqn + ":"):
-                return status
-    return None
-
-
-def values(status) -> dict:
-    return {kv.key: kv.value for kv in status.values} if status is not None else {}
 
 
 def labels_array(msg: Image) -> np.ndarray:
@@ -169,17 +133,6 @@ def _transition(ros: RosClient, node: SegNodeProcess, transition_id: int) -> boo
     return ros.call(ChangeState, f"{node.fqn}/change_state", request).success
 
 
-def _set(ros: RosClient, node: SegNodeProcess, name: str, value):
-    kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-            float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}[type(value)]
-    pv = ParameterValue(type=kind)
-    setattr(pv, {bool: "bool_value", int: "integer_value", float: "double_value", str: "string_value"}[type(value)],
-            value)
-    result = ros.call(SetParameters, f"{node.fqn}/set_parameters",
-                      SetParameters.Request(parameters=[Parameter(name=name, value=pv)])).results[0]
-    return result.successful, result.reason
-
-
 def test_missing_or_broken_model_keeps_the_node_up_and_it_recovers(domain_id, tmp_path, model, ros) -> None:
     not_a_model = tmp_path / "notes.onnx"
     not_a_model.write_text("this is not a model")
@@ -197,7 +150,7 @@ def test_missing_or_broken_model_keeps_the_node_up_and_it_recovers(domain_id, tm
             assert proc.alive() and _lifecycle_state(ros, proc) == "unconfigured"
             assert str(path) in proc.log()
         # Point it at a real model and bring it up through the lifecycle services.
-        assert _set(ros, node, "model_path", str(model)) == (True, "")
+        assert set_parameter(ros, node, "model_path", str(model)) == (True, "")
         assert _transition(ros, node, Transition.TRANSITION_CONFIGURE)
         assert _transition(ros, node, Transition.TRANSITION_ACTIVATE)
         assert _lifecycle_state(ros, node) == "active"
@@ -299,20 +252,20 @@ def test_parameters_change_at_run_time_and_bad_values_are_refused(domain_id, tmp
             assert wait_for(lambda: len(instances) >= 1, 20), node.log()
             return [i.class_name for i in instances[-1].instances]
 
-        assert _set(ros, node, "score_threshold", 0.85) == (True, "")
+        assert set_parameter(ros, node, "score_threshold", 0.85) == (True, "")
         assert classes_after_change() == ["cup"]
-        assert _set(ros, node, "score_threshold", 0.25) == (True, "")
-        assert _set(ros, node, "class_filter", "box,0") == (True, "")
+        assert set_parameter(ros, node, "score_threshold", 0.25) == (True, "")
+        assert set_parameter(ros, node, "class_filter", "box,0") == (True, "")
         assert classes_after_change() == ["cup", "box"]
-        ok, reason = _set(ros, node, "class_filter", "spoon")
+        ok, reason = set_parameter(ros, node, "class_filter", "spoon")
         assert not ok and "spoon" in reason and "cup" in reason
-        ok, reason = _set(ros, node, "score_threshold", 2.0)
+        ok, reason = set_parameter(ros, node, "score_threshold", 2.0)
         assert not ok and "[0, 1]" in reason
-        ok, reason = _set(ros, node, "max_detections", 0)
+        ok, reason = set_parameter(ros, node, "max_detections", 0)
         assert not ok and "max_detections" in reason
-        assert _set(ros, node, "max_detections", 1) == (True, "")
+        assert set_parameter(ros, node, "max_detections", 1) == (True, "")
         assert classes_after_change() == ["cup"]
-        assert _set(ros, node, "publish_labels", False) == (True, "")
+        assert set_parameter(ros, node, "publish_labels", False) == (True, "")
         labels.clear()
         classes_after_change()
         time.sleep(0.5)

@@ -68,6 +68,18 @@ def reason_message(capture: Capture, frame_topic: str) -> bytes:
     return bytes(store.serialize_cdr(store.types[STRING](data=text), STRING))
 
 
+def directory_bytes(directory: Path) -> int:
+    """Bytes of all files under ``directory`` (0 when it does not exist yet)."""
+    total = 0
+    if directory.is_dir():
+        for path in directory.rglob("*"):
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:
+                pass
+    return total
+
+
 class Recorder:
     """Writes captures to a sequence of bags in ``config.directory`` from its own thread."""
 
@@ -130,6 +142,7 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        self._closed_bytes = directory_bytes(Path(self.config.directory).expanduser())  # the budget covers them
         last_flush = time.monotonic()
         dirty = False
         while True:

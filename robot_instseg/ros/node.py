@@ -24,6 +24,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -33,6 +34,7 @@ from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, he
 from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
+from robot_instseg.ros.recording import NodeRecording
 from robot_instseg_msgs.msg import InstanceArray
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
@@ -52,6 +54,7 @@ class SegNode(LifecycleNode):
             self.get_logger().error(f"parameter refused, default used instead: {problem}")
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.segmenter = None
+        self.recording: Optional[NodeRecording] = None
         self.model_path = ""
         self.model_error = ""
         self.state_label = "unconfigured"
@@ -59,6 +62,7 @@ class SegNode(LifecycleNode):
         self._stop = threading.Event()
         self._worker: Optional[threading.Thread] = None
         self._subscription = None
+        self._input_type = Image
         self._pubs: dict[str, Any] = {}
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
@@ -101,6 +105,7 @@ class SegNode(LifecycleNode):
                       "labels": self.create_publisher(Image, "~/labels", reliable),
                       "debug_image": self.create_publisher(Image, "~/debug_image", reliable),
                       "markers": self.create_publisher(MarkerArray, "~/markers", reliable)}
+        self.recording = NodeRecording(self, self.segmenter)
         self.state_label = "inactive"
         self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
                                f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description})")
@@ -113,10 +118,15 @@ class SegNode(LifecycleNode):
                          else ReliabilityPolicy.BEST_EFFORT,
                          durability=qos_profile_sensor_data.durability)
         if s["image_transport"] == "compressed":
-            self._subscription = self.create_subscription(CompressedImage, "~/image/compressed", self._on_image, qos)
+            self._input_type = CompressedImage
+            self._subscription = self.create_subscription(CompressedImage, "~/image/compressed", self._on_image, qos,
+                                                          raw=True)
         else:
-            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos)
+            self._input_type = Image
+            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos, raw=True)
         self.mailbox.reopen()
+        if self.recording is not None:
+            self.recording.start()
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
         self._worker.start()
@@ -135,8 +145,13 @@ class SegNode(LifecycleNode):
             self._worker.join(timeout=10.0)
             self._worker = None
         self.mailbox.clear()
+        if self.recording is not None:
+            self.recording.stop()  # closes the bag cleanly (SIGINT / SIGTERM come through here too)
 
     def _release_model(self) -> None:
+        if self.recording is not None:
+            self.recording.destroy()
+            self.recording = None
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
         self._pubs = {}
@@ -172,6 +187,10 @@ class SegNode(LifecycleNode):
         if not result.successful:
             return result
         changes = {p.name: p.value for p in parameters if p.name in self.settings}
+        problem = NodeRecording.check({**self.settings, **changes})
+        if problem:
+            result.successful, result.reason = False, problem
+            return result
         segmenter = self.segmenter
         update = {_SEGMENTER_KEYS[k]: v for k, v in changes.items() if k in _SEGMENTER_KEYS}
         if "class_filter" in changes:
@@ -183,14 +202,18 @@ class SegNode(LifecycleNode):
                 result.successful, result.reason = False, str(exc)
                 return result
         self.settings.update(changes)
+        if self.recording is not None:
+            self.recording.apply(set(changes))
         later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
         if later:
             self.get_logger().info(f"{', '.join(later)} changed: applies at the next configure")
         return result
 
     # -- frames ------------------------------------------------------------------------------
-    def _on_image(self, msg) -> None:
-        dropped = self.mailbox.put((msg, time.monotonic()))
+    def _on_image(self, serialized: bytes) -> None:
+        """Frames arrive serialized (raw=True): only the frames the worker takes are deserialized,
+        and the recorder stores the bytes exactly as they came off the wire."""
+        dropped = self.mailbox.put((serialized, time.monotonic(), time.time_ns()))
         self.stats.frame_received(dropped)
 
     def _work(self) -> None:
@@ -211,11 +234,23 @@ class SegNode(LifecycleNode):
                 self.stats.inference_failed(str(exc))
                 self._log_throttled("error", f"frame failed: {type(exc).__name__}: {exc}; skipped", error=True)
 
-    def process(self, msg, received_at: float) -> None:
+    @property
+    def instances_topic(self) -> str:
+        pub = self._pubs.get("instances")
+        return pub.topic_name if pub is not None else f"{self.get_fully_qualified_name()}/instances"
+
+    def process(self, serialized: bytes, received_at: float, received_ns: int = 0) -> None:
         segmenter = self.segmenter
         if segmenter is None:
             return
         topic = self._subscription.topic_name if self._subscription is not None else "~/image"
+        try:
+            msg = deserialize_message(serialized, self._input_type)
+        except Exception as exc:  # a message that is not a valid CDR Image is bad input, not a crash
+            detail = f"frame on {topic} rejected: not a valid {self._input_type.__name__} message ({exc})"
+            self.stats.frame_rejected("deserialize", detail)
+            self._log_throttled("reject:deserialize", f"{detail}; frame skipped, node keeps running")
+            return
         try:
             image, order = image_from_msg(msg)
         except InputError as exc:
@@ -235,7 +270,8 @@ class SegNode(LifecycleNode):
         labels = result.detections.to_label_image()  # once per frame: masks, labels and overlay share it
         detections = result.detections.visible_masks(labels)
         header = msg.header
-        self._pubs["instances"].publish(instances_msg(detections, header))
+        instances = instances_msg(detections, header)
+        self._pubs["instances"].publish(instances)
         if self.settings["publish_labels"]:
             self._pubs["labels"].publish(labels_msg(labels, header))
         if self.settings["publish_markers"]:
@@ -246,6 +282,9 @@ class SegNode(LifecycleNode):
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
             self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels), "rgb8", header))
         self.stats.frame_done((time.monotonic() - received_at) * 1e3, result.times.total_ms, len(detections))
+        recording = self.recording
+        if recording is not None:
+            recording.on_frame(msg, serialized, received_ns or time.time_ns(), instances, topic)
 
     def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
         held = self.throttle.allow(key)
@@ -281,6 +320,9 @@ class SegNode(LifecycleNode):
                                   message=message, hardware_id=values["backend"] or "none",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
+        recording = self.recording
+        if recording is not None:
+            array.status.append(recording.diagnostic())
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
 

@@ -1,8 +1,9 @@
 """Publish a planned sequence of camera frames (good and malformed) on a topic, as another process.
 
-usage: publish_frames.py TOPIC PLAN RATE_HZ
-Every frame's stamp is sec = 100 + index (nanosec 0), frame_id 'cam_<index>', so the test
-knows exactly which frame each output came from. Prints one JSON list: what was sent.
+usage: publish_frames.py TOPIC PLAN RATE_HZ [FIRST_SEC]
+Every frame's stamp is sec = FIRST_SEC (default 100) + index (nanosec 0), frame_id
+'cam_<index>', so the test knows exactly which frame each output came from. Prints one JSON
+list: what was sent.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def plan(name: str) -> list[tuple[str, str, dict]]:
     if name.startswith("good"):
         n = int(name.split(":")[1]) if ":" in name else 5
         return [("good", "raw", raw(scene(i))) for i in range(n)]
+    if name.startswith("grey:"):  # uniform frames, one per listed grey value: grey:30,200,120
+        return [("grey", "raw", raw(np.full((480, 640, 3), int(g), np.uint8))) for g in name[5:].split(",")]
     if name == "bad_raw":
         small = scene(1, 240, 320)
         return [("good", "raw", raw(good)),
@@ -62,7 +65,19 @@ def plan(name: str) -> list[tuple[str, str, dict]]:
     raise SystemExit(f"unknown plan {name}")
 
 
-def main(topic: str, plan_name: str, rate: float) -> int:
+def frame_message(index: int, kind: str, fields: dict, first_sec: int = 100):
+    """The message publish_frames sends for frame ``index`` of a plan (tests rebuild it to compare bytes)."""
+    header = Header(frame_id=f"cam_{index}")
+    header.stamp.sec = first_sec + index
+    if kind == "jpeg":
+        return CompressedImage(header=header, format="jpeg", data=fields["data"])
+    msg = Image(header=header, height=fields["height"], width=fields["width"], encoding=fields["encoding"],
+                is_bigendian=0, step=fields["step"])
+    msg.data = fields["data"]
+    return msg
+
+
+def main(topic: str, plan_name: str, rate: float, first_sec: int = 100) -> int:
     frames = plan(plan_name)
     compressed = any(kind == "jpeg" for _, kind, _ in frames)
     rclpy.init()
@@ -74,16 +89,8 @@ def main(topic: str, plan_name: str, rate: float) -> int:
     time.sleep(0.5)
     sent = []
     for index, (label, kind, fields) in enumerate(frames):
-        header = Header(frame_id=f"cam_{index}")
-        header.stamp.sec = 100 + index
-        if kind == "jpeg":
-            msg = CompressedImage(header=header, format="jpeg", data=fields["data"])
-        else:
-            msg = Image(header=header, height=fields["height"], width=fields["width"], encoding=fields["encoding"],
-                        is_bigendian=0, step=fields["step"])
-            msg.data = fields["data"]
-        pub.publish(msg)
-        sent.append({"index": index, "label": label, "sec": 100 + index})
+        pub.publish(frame_message(index, kind, fields, first_sec))
+        sent.append({"index": index, "label": label, "sec": first_sec + index})
         time.sleep(1.0 / rate)
     time.sleep(0.5)
     print(json.dumps(sent))
@@ -93,4 +100,4 @@ def main(topic: str, plan_name: str, rate: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 100))

@@ -1,0 +1,240 @@
+"""Recording inside the node: parameters -> CapturePolicy + Recorder, services, CameraInfo.
+
+Each segmented frame is offered to ``on_frame`` from the worker thread: the policy decides
+(cheap), and a capture holds references to the received messages; they are serialized by the
+recorder's own thread, so the inference path never waits for serialization or disk.
+Services: ``~/capture`` (std_srvs/Trigger) records the last segmented frame now;
+``~/record`` (std_srvs/SetBool) records every frame until set false, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CameraInfo, CompressedImage
+from std_srvs.srv import SetBool, Trigger
+
+import robot_instseg
+from robot_instseg.recording.msg_types import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
+from robot_instseg.recording.policy import CapturePolicy, PolicyConfig
+from robot_instseg.recording.recorder import BUDGET_REACHED, FAILED, RECORDING, Capture, Recorder, RecorderConfig
+
+RECORDER_KEYS = ("record_dir", "record_storage", "record_budget_mb", "record_split_mb", "record_split_s")
+
+
+def default_record_dir() -> Path:
+    return Path(os.environ.get("ROS_HOME") or Path.home() / ".ros") / "robot_instseg" / "bags"
+
+
+def policy_config(settings: dict[str, Any]) -> PolicyConfig:
+    """The policy the parameters describe; ValueError (with the reason) when they disagree."""
+    return PolicyConfig(mode=settings["record_mode"], interval_s=settings["record_interval_s"],
+                        score_low=settings["record_score_low"], score_high=settings["record_score_high"],
+                        unseen_class_s=settings["record_unseen_class_s"], max_rate_hz=settings["record_max_rate_hz"])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class NodeRecording:
+    """The recording side of SegNode; created at configure, started at activate."""
+
+    def __init__(self, node, segmenter) -> None:
+        self.node = node
+        self.policy = CapturePolicy(policy_config(node.settings))
+        self.recorder: Optional[Recorder] = None
+        self._lock = threading.Lock()
+        self._last: Optional[tuple] = None  # (frame msg, its bytes, received ns, InstanceArray, frame topic)
+        self._camera_infos: deque = deque(maxlen=30)
+        self._camera_info_sub = None
+        self._retiring: list[threading.Thread] = []  # recorders replaced by a parameter change, closing
+        path = Path(segmenter.model_path)
+        self.custom_data = {
+            "robot_instseg.version": robot_instseg.__version__,
+            "robot_instseg.node": node.get_fully_qualified_name(),
+            "robot_instseg.model": str(path),
+            "robot_instseg.model_sha256": file_sha256(path) if path.is_file() else "",
+            "robot_instseg.decoder": segmenter.decoder.name,
+            "robot_instseg.classes": json.dumps(list(segmenter.class_names)),
+        }
+        self._services = [node.create_service(Trigger, "~/capture", self._on_capture),
+                          node.create_service(SetBool, "~/record", self._on_record)]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        node = self.node
+        self._camera_info_sub = node.create_subscription(CameraInfo, "~/camera_info", self._on_camera_info,
+                                                         qos_profile_sensor_data)
+        self._start_recorder()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_infos.append(msg)
+
+    def stop(self) -> None:
+        if self._camera_info_sub is not None:
+            self.node.destroy_subscription(self._camera_info_sub)
+            self._camera_info_sub = None
+        with self._lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.stop()
+        for thread in self._retiring:
+            thread.join(timeout=10.0)
+        self._retiring = []
+
+    def destroy(self) -> None:
+        self.stop()
+        for service in self._services:
+            self.node.destroy_service(service)
+        self._services = []
+
+    def _start_recorder(self) -> None:
+        s = self.node.settings
+        directory = Path(s["record_dir"]).expanduser() if s["record_dir"] else default_record_dir()
+        name = self.node.get_fully_qualified_name()
+        config = RecorderConfig(
+            directory=directory, storage=s["record_storage"], prefix=self.node.get_name(),
+            reason_topic=f"{name}/capture_reason", split_bytes=int(s["record_split_mb"] * 2**20),
+            split_s=float(s["record_split_s"]), budget_bytes=int(s["record_budget_mb"] * 2**20),
+            custom_data=self.custom_data)
+        recorder = Recorder(config, self._log_event)
+        recorder.start()
+        with self._lock:
+            old, self.recorder = self.recorder, recorder
+        if old is not None:  # close the previous bag without holding up the executor
+            thread = threading.Thread(target=old.stop, name="recorder_close", daemon=True)
+            thread.start()
+            self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+
+    def _log_event(self, level: str, text: str) -> None:
+        logger = self.node.get_logger()
+        {"info": logger.info, "warn": logger.warning, "error": logger.error}.get(level, logger.info)(text)
+
+    # -- parameters ----------------------------------------------------------------------------
+    @staticmethod
+    def check(settings: dict[str, Any]) -> Optional[str]:
+        try:
+            policy_config(settings)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def apply(self, changed: set[str]) -> None:
+        """Parameters changed (already validated): new policy; new recorder (new bag) if needed."""
+        if not any(name.startswith("record_") for name in changed):
+            return
+        continuous = self.policy.continuous
+        self.policy = CapturePolicy(policy_config(self.node.settings))
+        self.policy.continuous = continuous
+        if changed & set(RECORDER_KEYS) and self._camera_info_sub is not None:
+            self._start_recorder()
+
+    # -- frames (worker thread) ----------------------------------------------------------------
+    def on_frame(self, msg, serialized: bytes, received_ns: int, instances, topic: str) -> None:
+        """A segmented frame: ``serialized`` is the frame exactly as it arrived, ``msg`` its decoding."""
+        stamp = msg.header.stamp
+        stamp_s = stamp.sec + stamp.nanosec * 1e-9
+        last = (msg, serialized, received_ns, instances, topic)
+        with self._lock:
+            self._last = last
+        reason = self.policy.decide(stamp_s, [i.score for i in instances.instances],
+                                    [i.class_name for i in instances.instances])
+        if reason is not None:
+            self._submit(*last, reason)
+
+    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, reason: str) -> bool:
+        recorder = self.recorder
+        if recorder is None:
+            return False
+        frame_type = COMPRESSED_IMAGE if isinstance(msg, CompressedImage) else IMAGE
+        messages = [(topic, frame_type, serialized)]
+        info = self._camera_info_for(msg.header.stamp)
+        if info is not None and self._camera_info_sub is not None:
+            messages.append((self._camera_info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))
+        messages.append((self.node.instances_topic, INSTANCE_ARRAY, lambda m=instances: serialize_message(m)))
+        stamp = msg.header.stamp
+        return recorder.submit(Capture(received_ns, (stamp.sec, stamp.nanosec), reason, messages))
+
+    def _camera_info_for(self, stamp):
+        """The CameraInfo with the frame's stamp, else the newest one (None if none arrived)."""
+        infos = list(self._camera_infos)
+        for info in reversed(infos):
+            if info.header.stamp.sec == stamp.sec and info.header.stamp.nanosec == stamp.nanosec:
+                return info
+        return infos[-1] if infos else None
+
+    # -- services ------------------------------------------------------------------------------
+    def _on_capture(self, request, response):
+        with self._lock:
+            last = self._last
+        if last is None:
+            response.success, response.message = False, "no frame segmented yet; nothing to capture"
+            return response
+        msg, _, _, _, topic = last
+        stamp = msg.header.stamp
+        self.policy.manual_capture(stamp.sec + stamp.nanosec * 1e-9)
+        if self._submit(*last, "manual_capture"):
+            response.success = True
+            response.message = f"captured frame {stamp.sec}.{stamp.nanosec:09d} of {topic}"
+        else:
+            response.success, response.message = False, f"not captured: {self.status_message()}"
+        return response
+
+    def _on_record(self, request, response):
+        recorder = self.recorder
+        if request.data and (recorder is None or not recorder.active) and self._camera_info_sub is not None:
+            self._start_recorder()  # after a stop (budget, failure) an explicit request retries
+        self.policy.continuous = bool(request.data)
+        response.success = True
+        response.message = "recording every frame" if request.data else \
+            f"continuous recording off (mode {self.node.settings['record_mode']})"
+        self.node.get_logger().info(f"~/record: {response.message}")
+        return response
+
+    # -- diagnostics ---------------------------------------------------------------------------
+    def status_message(self) -> str:
+        recorder = self.recorder
+        return recorder.status().message if recorder is not None else "recorder not running (node inactive)"
+
+    def diagnostic(self) -> DiagnosticStatus:
+        recorder = self.recorder
+        status = recorder.status() if recorder is not None else None
+        s = self.node.settings
+        level, message = DiagnosticStatus.OK, "not recording (node inactive)"
+        if status is not None:
+            message = status.message
+            if status.state == RECORDING:
+                message = (f"record_mode {s['record_mode']}{', ~/record on' if self.policy.continuous else ''}: "
+                           f"{status.captures_written} frames in {len(status.bags)} bag(s) in {self.recorder.config.directory}")
+            if status.state == FAILED:
+                level = DiagnosticStatus.ERROR
+            elif status.state == BUDGET_REACHED or status.captures_dropped:
+                level = DiagnosticStatus.WARN
+                if status.state != BUDGET_REACHED:
+                    message += f"; {status.captures_dropped} captures dropped (disk slower than captures)"
+        values = {"mode": s["record_mode"], "continuous": str(self.policy.continuous).lower(),
+                  "state": status.state if status else "inactive",
+                  "captures_written": str(status.captures_written if status else 0),
+                  "captures_dropped": str(status.captures_dropped if status else 0),
+                  "bytes_written": str(status.bytes_written if status else 0),
+                  "current_bag": status.bags[-1] if status and status.bags else "",
+                  "bags": str(len(status.bags)) if status else "0"}
+        for reason, count in sorted((status.by_reason if status else {}).items()):
+            values[f"captured_{reason}"] = str(count)
+        return DiagnosticStatus(level=level, name=f"{self.node.get_fully_qualified_name()}: recording",
+                                message=message, hardware_id="disk",
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
