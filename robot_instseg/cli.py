@@ -157,33 +157,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- run --------------------------------------------------------------------------------
-def cmd_run(args: argparse.Namespace) -> int:
+def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
+    """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
-    from tqdm import tqdm
+    from robot_instseg.engine.errors import InputError
+    from robot_instseg.frame_pipeline import decode_fields, segment_frame
 
     source = Path(args.input)
-    images = list_images(source)
-    segmenter = make_segmenter(args)
-    ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else CocoIds.by_order(
-        images, source, segmenter.class_names)
-    results, skipped = [], []
-    for path in tqdm(images, desc="segmenting", unit="img", disable=args.quiet, file=sys.stderr):
-        image_id = ids.image_id(path, source)
-        if image_id is None:
-            skipped.append(f"{path} (not in {args.coco})")
+    ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
+    categories = ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))}
+    results, skipped, count = [], [], 0
+    for index, frame in enumerate(frames):
+        progress.update(1)
+        image_id = index + 1
+        if ids is not None:
+            image_id = ids.image_id(source / frame.name, source) if source.is_dir() else None
+            if image_id is None:
+                skipped.append(f"{frame.name} (not in {args.coco})")
+                continue
+        try:
+            image, order = decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
+        except InputError as exc:
+            skipped.append(f"{frame.name} #{index} ({exc})")
             continue
-        image = read_rgb(path)
-        if image is None:
-            skipped.append(f"{path} (not a readable image)")
-            continue
-        results.extend(detections_to_results(segmenter(image), image_id, ids))
+        visible = segment_frame(segmenter, image, order).visible
+        results.extend(detections_to_results(visible, image_id, CocoIds({}, categories)))
+        count += 1
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results))
     for line in skipped:
         LOG.warning("skipped %s", line)
-    print(f"wrote {len(results)} instances from {len(images) - len(skipped)} images to {out}"
+    print(f"wrote {len(results)} instances from {count} frames to {out}"
           + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Segment an image folder, a video or a bag into COCO results JSON or a bag of node outputs."""
+    from tqdm import tqdm
+
+    from robot_instseg.frame_sources import frame_count, open_source
+
+    try:
+        frames = open_source(args.input, bag_topic=args.topic)
+    except ValueError as exc:
+        raise SystemExit(f"robot-instseg run: {exc}")
+    segmenter = make_segmenter(args)
+    out = Path(args.out)
+    with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
+              file=sys.stderr) as progress:
+        if out.suffix.lower() == ".json":
+            return _run_to_json(args, segmenter, frames, progress)
+        if out.exists():
+            raise SystemExit(f"robot-instseg run: {out} exists; bags are never overwritten")
+        from robot_instseg.ros.offline import run_to_bag
+
+        summary = run_to_bag(segmenter, frames, out, node_name=args.node_name, storage=args.storage,
+                             period_s=1.0 / args.fps, with_images=not args.no_images,
+                             on_frame=lambda: progress.update(1))
+    for line in summary.skipped:
+        LOG.warning("skipped %s", line)
+    print(f"wrote {summary.frames} frames, {summary.instances} instances to bag {out} ({args.storage})"
+          + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
     return 0
 
 
@@ -293,11 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--duration", type=float, default=20.0, help="--ros: seconds of input")
     bench.set_defaults(func=cmd_bench)
 
-    run = sub.add_parser("run", help="segment a folder of images into COCO results JSON")
-    run.add_argument("input", help="folder of images")
+    run = sub.add_parser("run", help="segment images, a video or a bag into a bag of node outputs or COCO JSON")
+    run.add_argument("input", help="folder of images, video file, bag (folder or .mcap/.db3), image, or scenes[:SEED]")
     _segmenter_args(run)
-    run.add_argument("--out", required=True, help="COCO results JSON to write")
+    run.add_argument("--out", required=True,
+                     help="*.json: COCO results (RLE masks); otherwise a new bag with the node's topics")
+    run.add_argument("--topic", default=None, help="bag input: the image topic (default: the first image topic)")
     run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
+    run.add_argument("--node-name", default="seg_node", help="bag output: topics are /NAME/instances, /NAME/labels")
+    run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")
+    run.add_argument("--fps", type=float, default=30.0, help="stamps for frames that have none (folders, videos)")
+    run.add_argument("--no-images", action="store_true", help="bag output: leave the input frames out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 

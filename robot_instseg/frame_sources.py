@@ -26,6 +26,9 @@ class Frame:
     raw: Optional[dict] = None  # a bag message's fields: Image or CompressedImage, as recorded
     raw_type: str = ""  # "sensor_msgs/msg/Image" or ".../CompressedImage" when ``raw``
     name: str = ""
+    stamp: Optional[tuple[int, int]] = None  # bag frames: header stamp (sec, nanosec)
+    timestamp_ns: Optional[int] = None  # bag frames: the bag's receive time
+    topic: str = ""  # bag frames: the topic they were recorded on
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -82,7 +85,7 @@ def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
             found = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
             raise ValueError(f"{path}: no image topic{f' {topic}' if topic else ''} (topics: {', '.join(found)})")
         chosen = connections[0].topic
-        for connection, _stamp, data in reader.messages(connections=[c for c in connections if c.topic == chosen]):
+        for connection, timestamp, data in reader.messages(connections=[c for c in connections if c.topic == chosen]):
             msg = reader.deserialize(data, connection.msgtype)
             if connection.msgtype.endswith("CompressedImage"):
                 fields = {"format": msg.format, "data": bytes(msg.data)}
@@ -90,7 +93,31 @@ def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
                 fields = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
                           "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)}
             fields["frame_id"] = msg.header.frame_id
-            yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}")
+            yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}", topic=chosen,
+                        stamp=(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)), timestamp_ns=timestamp)
+
+
+def frame_count(source: str, bag_topic: Optional[str] = None) -> Optional[int]:
+    """How many frames ``source`` holds, when that is cheap to know (for progress bars)."""
+    path = Path(source)
+    try:
+        if is_bag(path):
+            from rosbags.highlevel import AnyReader
+
+            with AnyReader([path]) as reader:
+                counts = [c.msgcount for c in reader.connections
+                          if c.msgtype in IMAGE_TYPES and (bag_topic is None or c.topic == bag_topic)]
+                return counts[0] if counts else None
+        if path.is_dir():
+            return len(list_images(path))
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            capture = cv2.VideoCapture(str(path))
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            capture.release()
+            return count if count > 0 else None
+    except Exception:  # only a progress-bar hint
+        return None
+    return 1 if path.is_file() else None
 
 
 def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int = 8) -> Iterator[Frame]:

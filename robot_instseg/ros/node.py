@@ -30,6 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.frame_mailbox import FrameMailbox
+from robot_instseg.frame_pipeline import segment_frame
 from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, health
 from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
@@ -266,9 +267,8 @@ class SegNode(LifecycleNode):
         if previous is not None:
             self._log_throttled("size", f"frame size on {topic} changed from {previous[0]}x{previous[1]} to "
                                 f"{size[0]}x{size[1]}; segmenting at the new size")
-        result = segmenter.segment(image, order)
-        labels = result.detections.to_label_image()  # once per frame: masks, labels and overlay share it
-        detections = result.detections.visible_masks(labels)
+        output = segment_frame(segmenter, image, order)
+        result, labels, detections = output.result, output.labels, output.visible
         header = msg.header
         instances = instances_msg(detections, header)
         self._pubs["instances"].publish(instances)
