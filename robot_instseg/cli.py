@@ -223,45 +223,112 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bag2coco / bag repair -------------------------------------------------------------
+def cmd_bag2coco(args: argparse.Namespace) -> int:
+    """Bags -> COCO pre-annotations (see robot_instseg.dataset.bag2coco)."""
+    from robot_instseg.dataset.bag2coco import ExportConfig, export_bags
+
+    try:
+        split = tuple(float(v) for v in args.split.split(","))
+        assert len(split) == 3 and min(split) >= 0 and sum(split) > 0
+    except (ValueError, AssertionError):
+        raise SystemExit(f"robot-instseg bag2coco: --split wants three non-negative ratios, got {args.split!r}")
+    for bag in args.bags:
+        if not Path(bag).exists():
+            raise SystemExit(f"robot-instseg bag2coco: {bag}: no such bag")
+    config = ExportConfig(image_topic=args.topic, instances_topic=args.instances_topic, stride=args.stride,
+                          min_sharpness=args.min_sharpness, dedup_threshold=args.dedup, split=split, seed=args.seed,
+                          image_format=args.image_format)
+    segmenter = None if args.no_model else make_segmenter(args)  # for frames recorded without predictions
+    try:
+        summary = export_bags([Path(b) for b in args.bags], Path(args.out), config, segmenter,
+                              repredict=args.repredict, progress=None if args.quiet else print)
+    except ValueError as exc:
+        raise SystemExit(f"robot-instseg bag2coco: {exc}")
+    for split, info in summary["splits"].items():
+        print(f"{split:5} {info['images']:6d} images {info['instances']:7d} instances  bags: {', '.join(info['bags'])}")
+    print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png")
+    return 0
+
+
+def cmd_bag_repair(args: argparse.Namespace) -> int:
+    from robot_instseg.recording.repair import needs_repair, repair_bag
+
+    status = 0
+    for bag in map(Path, args.bags):
+        if not needs_repair(bag) and not args.force:
+            print(f"{bag}: has metadata.yaml, nothing to repair (--force rewrites it anyway)")
+            continue
+        try:
+            report = repair_bag(bag)
+        except (ValueError, OSError) as exc:
+            print(f"{bag}: cannot repair: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        topics = ", ".join(f"{t} {n}" for t, n in sorted(report.topics.items()))
+        print(f"{bag}: recovered {report.messages} messages ({topics}); "
+              f"{'stopped at a torn record: ' + report.truncated if report.truncated else 'file ended cleanly'}; "
+              f"original kept as {report.damaged_copy}")
+    return status
+
+
 # -- eval -------------------------------------------------------------------------------
 def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False) -> dict:
-    """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1)."""
-    from tqdm import tqdm
-
+    """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1
+    at 2 px and the DAVIS tolerance); the trainer's validation metric, as a function."""
     from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections, load_coco_quiet
 
     gt = load_coco_quiet(coco_file)
-    detections = {}
-    shape = None
-    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="evaluating", unit="img", disable=not progress,
-                     file=sys.stderr):
-        image = read_rgb(Path(images_dir) / info["file_name"])
-        if image is None:
-            raise SystemExit(f"robot-instseg eval: cannot read {Path(images_dir) / info['file_name']}")
-        shape = image.shape[:2]
-        detections[int(info["id"])] = segmenter(image)
-    tolerances = (2.0, davis_tolerance(shape)) if shape else (2.0,)
+    detections = segment_coco_images(segmenter, gt, images_dir, progress)
+    first = gt.loadImgs(sorted(gt.getImgIds())[:1])
+    tolerances = (2.0, davis_tolerance((first[0]["height"], first[0]["width"]))) if first else (2.0,)
     metrics = evaluate_detections(gt, detections, segmenter.class_names, tolerances)
     metrics["images"] = len(detections)
     return metrics
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    segmenter = make_segmenter(args)
-    metrics = evaluate_model(segmenter, Path(args.coco), Path(args.images), progress=not args.quiet)
-    metrics["model"] = str(segmenter.model_path)
-    if args.out:
-        from robot_instseg.dataset.evaluate import write_metrics
+def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False) -> dict:
+    """image id -> Detections for every image of a COCO ground truth."""
+    from tqdm import tqdm
 
-        write_metrics(Path(args.out), metrics)
-    if args.json:
-        print(json.dumps(metrics))
+    detections = {}
+    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
+                     file=sys.stderr):
+        image = read_rgb(Path(images_dir) / info["file_name"])
+        if image is None:
+            raise SystemExit(f"robot-instseg eval: cannot read {Path(images_dir) / info['file_name']}")
+        detections[int(info["id"])] = segmenter(image)
+    return detections
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score predictions (a results / COCO file, or a model run on the images) against ground truth."""
+    from robot_instseg.dataset.evaluate import category_map, load_coco_quiet, results_for, write_metrics
+    from robot_instseg.dataset.report import evaluation_report, format_report, load_predictions
+
+    gt_path = args.gt or args.coco
+    if not gt_path:
+        raise SystemExit("robot-instseg eval: --gt GT.json is required")
+    gt = load_coco_quiet(Path(gt_path))
+    if args.pred:
+        try:
+            results = load_predictions(Path(args.pred), gt)
+        except ValueError as exc:
+            raise SystemExit(f"robot-instseg eval: {exc}")
+        source = str(args.pred)
     else:
-        for key in ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100"):
-            print(f"segm {key:<10}{metrics[key]:.4f}")
-        for key in sorted(k for k in metrics if k.startswith("boundary_f1")):
-            print(f"{key:<17}{metrics[key]:.4f}")
-        print(f"images    {metrics['images']}")
+        if not args.images:
+            raise SystemExit("robot-instseg eval: give --pred P.json, or --images DIR (with --model M)")
+        segmenter = make_segmenter(args)
+        detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet)
+        results = results_for(detections, category_map(gt, segmenter.class_names))
+        source = str(segmenter.model_path)
+    report = evaluation_report(gt, results, tolerance=args.tolerance)
+    report["predictions_from"] = source
+    report["ground_truth"] = str(gt_path)
+    if args.out:
+        write_metrics(Path(args.out), report)
+    print(json.dumps(report) if args.json else format_report(report))
     return 0
 
 
@@ -400,12 +467,44 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("eval", help="segm AP (COCOeval) and boundary F1 of a model on a COCO dataset")
+    b2c = sub.add_parser("bag2coco", help="bags -> COCO images + model predictions as pre-annotations (RLE)")
+    _segmenter_args(b2c)
+    b2c.add_argument("bags", nargs="+", help="bag folders (or .mcap / .db3 files)")
+    b2c.add_argument("--out", required=True, help="dataset folder to write")
+    b2c.add_argument("--topic", default=None, help="image topic (default: each bag's first image topic)")
+    b2c.add_argument("--instances-topic", default=None, help="InstanceArray topic (default: the first one)")
+    b2c.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
+    b2c.add_argument("--min-sharpness", type=float, default=30.0,
+                     help="drop frames whose Laplacian variance is below this (0 = keep blurred frames)")
+    b2c.add_argument("--dedup", type=float, default=0.01,
+                     help="drop frames whose thumbnail differs from the last kept by less than this (0..1; 0 = off)")
+    b2c.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test ratios, assigned by whole bags")
+    b2c.add_argument("--seed", type=int, default=0, help="seed of the bag-to-split assignment")
+    b2c.add_argument("--image-format", default="jpg", choices=("jpg", "png"))
+    b2c.add_argument("--repredict", action="store_true",
+                     help="predict with --model even where the bag has recorded InstanceArrays")
+    b2c.add_argument("--no-model", action="store_true",
+                     help="never run a model: frames without recorded InstanceArrays get no pre-annotations")
+    b2c.add_argument("--quiet", action="store_true")
+    b2c.set_defaults(func=cmd_bag2coco)
+
+    bag = sub.add_parser("bag", help="bag tools")
+    bag_sub = bag.add_subparsers(dest="bag_command", required=True)
+    repair = bag_sub.add_parser("repair", help="rebuild a bag whose writer died (kill -9, power loss)")
+    repair.add_argument("bags", nargs="+")
+    repair.add_argument("--force", action="store_true", help="rewrite even a bag that looks complete")
+    repair.set_defaults(func=cmd_bag_repair)
+
+    evaluate = sub.add_parser("eval", help="segm/bbox AP, per-class AP, boundary F1 and mask QA against COCO GT")
     _segmenter_args(evaluate)
-    evaluate.add_argument("--coco", required=True, help="ground-truth COCO instances JSON")
-    evaluate.add_argument("--images", required=True, help="folder the COCO file_names are relative to")
-    evaluate.add_argument("--out", default=None, help="also write the metrics JSON here")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--gt", default=None, help="ground-truth COCO instances JSON")
+    evaluate.add_argument("--coco", default=None, help=argparse.SUPPRESS)  # old name of --gt
+    evaluate.add_argument("--pred", default=None,
+                          help="predictions: COCO results JSON, or a COCO dataset such as bag2coco's output")
+    evaluate.add_argument("--images", default=None, help="without --pred: run --model on these images")
+    evaluate.add_argument("--tolerance", type=float, default=2.0, help="boundary F1 tolerance in pixels")
+    evaluate.add_argument("--out", default=None, help="also write the report JSON here")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(func=cmd_eval, conf=0.01)  # low: AP integrates over every score
 

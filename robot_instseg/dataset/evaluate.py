@@ -10,6 +10,7 @@ reported, so misses count against it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 from pathlib import Path
@@ -36,22 +37,44 @@ def load_coco_quiet(coco: "str | Path | dict"):
         return COCO(str(coco))
 
 
-def coco_segm_metrics(gt, results: Sequence[dict], image_ids: Optional[Iterable[int]] = None,
-                      iou_type: str = "segm") -> dict[str, float]:
-    """COCOeval summary as a dict; all zeros when there are no results."""
+def run_cocoeval(gt, results: Sequence[dict], image_ids: Optional[Iterable[int]] = None, iou_type: str = "segm"):
+    """A summarized pycocotools COCOeval, or None when there are no results."""
     from pycocotools.cocoeval import COCOeval
 
     if not results:
-        return {name: 0.0 for name in COCO_STAT_NAMES}
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes(list(results))
+        dt = gt.loadRes(copy.deepcopy(list(results)))  # loadRes writes area/bbox/id into the entries
         evaluator = COCOeval(gt, dt, iou_type)
         if image_ids is not None:
             evaluator.params.imgIds = sorted(int(i) for i in image_ids)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
+    return evaluator
+
+
+def coco_segm_metrics(gt, results: Sequence[dict], image_ids: Optional[Iterable[int]] = None,
+                      iou_type: str = "segm") -> dict[str, float]:
+    """COCOeval summary as a dict; all zeros when there are no results."""
+    evaluator = run_cocoeval(gt, results, image_ids, iou_type)
+    if evaluator is None:
+        return {name: 0.0 for name in COCO_STAT_NAMES}
     return {name: float(max(v, 0.0)) for name, v in zip(COCO_STAT_NAMES, evaluator.stats)}
+
+
+def per_class_ap(evaluator) -> dict[int, dict[str, Optional[float]]]:
+    """category id -> AP and AP50 (area all, 100 detections) from an accumulated COCOeval;
+    None for a category with no ground truth in the evaluated images."""
+    out: dict[int, dict[str, Optional[float]]] = {}
+    precision = evaluator.eval["precision"]  # [IoU thresholds, recall, category, area, max dets]
+    for k, category in enumerate(evaluator.params.catIds):
+        values = {}
+        for key, p in (("AP", precision[:, :, k, 0, -1]), ("AP50", precision[0, :, k, 0, -1])):
+            valid = p[p > -1]
+            values[key] = float(valid.mean()) if valid.size else None
+        out[int(category)] = values
+    return out
 
 
 def boundary(mask: np.ndarray) -> np.ndarray:
@@ -85,31 +108,33 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def boundary_f1(gt, detections: Mapping[int, Detections], category_of_class: Mapping[int, int],
-                tolerances: Sequence[float] = (2.0,), min_score: float = 0.0) -> dict[float, float]:
-    """Mean per-instance boundary F over every ground-truth instance of ``detections``' images."""
+def decode_rle(gt, entry: dict) -> np.ndarray:
+    """Bool HxW mask of a COCO annotation or result entry (RLE or polygons) on ``gt``'s image."""
+    return gt.annToMask(entry).astype(bool)
+
+
+def boundary_f1(gt, results: Sequence[dict], image_ids: Iterable[int], tolerances: Sequence[float] = (2.0,),
+                min_score: float = 0.0) -> dict[float, float]:
+    """Mean per-instance boundary F over every ground-truth instance of ``image_ids``."""
     totals = {t: 0.0 for t in tolerances}
+    by_image: dict[int, list[dict]] = {}
+    for entry in results:
+        if entry.get("score", 1.0) >= min_score:
+            by_image.setdefault(int(entry["image_id"]), []).append(entry)
     count = 0
-    for image_id, dets in detections.items():
-        anns = [a for a in gt.loadAnns(gt.getAnnIds(imgIds=int(image_id), iscrowd=False))]
+    for image_id in image_ids:
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=int(image_id), iscrowd=False))
         count += len(anns)
-        if not anns or not len(dets):
+        preds = sorted(by_image.get(int(image_id), []), key=lambda e: -e.get("score", 1.0))
+        if not anns or not preds:
             continue
-        truths = [gt.annToMask(a).astype(bool) for a in anns]
-        cats = [int(a["category_id"]) for a in anns]
-        gt_boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                             for a in anns], np.float32)
+        truths = [decode_rle(gt, a) for a in anns]
         taken = [False] * len(anns)
-        for i in np.argsort(-dets.scores, kind="stable"):
-            if dets.scores[i] < min_score:
-                break
-            category = category_of_class.get(int(dets.class_ids[i]))
-            pred = dets.full_mask(int(i))
+        for entry in preds:
+            pred = decode_rle(gt, entry)
             best, best_iou = -1, 0.5
-            x0, y0, x1, y1 = dets.mask_boxes[i]
-            for j, (truth, cat) in enumerate(zip(truths, cats)):
-                gx0, gy0, gx1, gy1 = gt_boxes[j]
-                if taken[j] or cat != category or gx0 > x1 or gx1 < x0 or gy0 > y1 or gy1 < y0:
+            for j, (truth, ann) in enumerate(zip(truths, anns)):
+                if taken[j] or int(ann["category_id"]) != int(entry["category_id"]):
                     continue
                 iou = mask_iou(pred, truth)
                 if iou >= best_iou:
@@ -143,10 +168,9 @@ def evaluate_detections(gt, detections: Mapping[int, Detections], class_names: S
                         boundary_min_score: float = 0.25) -> dict[str, float]:
     """segm AP/AR (COCOeval) over all detections, and boundary F1 at each tolerance over the
     detections a node would publish (score >= ``boundary_min_score``), in one dict."""
-    categories = category_map(gt, class_names)
-    metrics = coco_segm_metrics(gt, results_for(detections, categories), detections.keys())
-    for tol, value in boundary_f1(gt, detections, categories, boundary_tolerances,
-                                  boundary_min_score).items():
+    results = results_for(detections, category_map(gt, class_names))
+    metrics = coco_segm_metrics(gt, results, detections.keys())
+    for tol, value in boundary_f1(gt, results, detections.keys(), boundary_tolerances, boundary_min_score).items():
         metrics[f"boundary_f1@{tol:g}px"] = value
     return metrics
 

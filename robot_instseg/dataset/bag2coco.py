@@ -1,0 +1,308 @@
+"""``robot-instseg bag2coco``: robot bags -> a COCO dataset of images plus the model's predictions
+as pre-annotations (RLE masks), ready for correction in CVAT or Label Studio.
+
+Read with rosbags only (no ROS install). Per bag: frames of one image topic, every
+``stride``-th, minus blurred ones (variance of the Laplacian) and near-duplicates of the last
+frame kept (mean absolute difference of small grey thumbnails). Predictions come from the
+InstanceArray recorded with each frame (same stamp), or from a model when a bag has none
+(or when asked). Whole bags go to train, val or test, never one bag to two splits, since
+neighbouring frames of one bag are near-copies and would leak between splits.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from robot_instseg.dataset.mask_qa import FLAGS, mask_flags
+from robot_instseg.engine.errors import InputError
+from robot_instseg.frame_pipeline import decode_fields, segment_frame
+from robot_instseg.frame_sources import IMAGE_TYPES
+
+INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    image_topic: Optional[str] = None  # None: the bag's first image topic
+    instances_topic: Optional[str] = None  # None: the bag's first InstanceArray topic
+    stride: int = 1
+    min_sharpness: float = 30.0  # variance of the Laplacian below this = blurred; 0 disables
+    dedup_threshold: float = 0.01  # mean |difference| / 255 of 64x48 thumbnails below this = duplicate; 0 disables
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    image_format: str = "jpg"
+    mosaic_tiles: int = 16
+
+
+@dataclass
+class BagStats:
+    bag: str
+    split: str
+    frames: int = 0
+    kept: int = 0
+    skipped: dict = field(default_factory=lambda: {"stride": 0, "blurred": 0, "duplicate": 0, "undecodable": 0})
+    predicted_by: dict = field(default_factory=lambda: {"recorded": 0, "model": 0, "none": 0})
+    annotations: int = 0
+
+
+def assign_splits(bags: Sequence[Path], ratios: Sequence[float], seed: int = 0) -> dict[str, str]:
+    """bag name -> split, whole bags only; shuffled by ``seed``; every non-zero split gets a bag
+    when there are enough bags, train first."""
+    names = sorted(Path(b).name for b in bags)
+    if len(set(names)) != len(names):
+        raise ValueError("two bags share a name; splits are by bag name, rename one")
+    random.Random(seed).shuffle(names)
+    n, total = len(names), float(sum(ratios))
+    val, test = int(round(n * ratios[1] / total)), int(round(n * ratios[2] / total))
+    if ratios[1] > 0 and val == 0 and n - test >= 2:  # a wanted split gets a bag while train keeps one
+        val = 1
+    if ratios[2] > 0 and test == 0 and n - val >= 2:
+        test = 1
+    counts = [n - val - test, val, test]
+    out, start = {}, 0
+    for split, count in zip(SPLITS, counts):
+        for name in names[start:start + count]:
+            out[name] = split
+        start += count
+    return out
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian on a 640-px-wide copy (so the threshold does not depend on size)."""
+    scale = 640.0 / gray.shape[1]
+    small = cv2.resize(gray, (640, max(1, int(round(gray.shape[0] * scale)))), interpolation=cv2.INTER_AREA) \
+        if scale < 1 else gray
+    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+
+
+def thumbnail(gray: np.ndarray) -> np.ndarray:
+    return cv2.resize(gray, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, np.ndarray]]:
+    """(class_id, class_name, score, full-frame bool mask) of each instance of an InstanceArray."""
+    out = []
+    for inst in msg.instances:
+        m = inst.mask
+        full = np.zeros((height, width), bool)
+        if m.width and m.height:
+            crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
+            x, y = int(inst.bbox.x_offset), int(inst.bbox.y_offset)
+            full[y:y + m.height, x:x + m.width] = crop[:max(0, height - y), :max(0, width - x)]
+        out.append((int(inst.class_id), str(inst.class_name), float(inst.score), full))
+    return out
+
+
+def rle_of(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+class Categories:
+    """COCO categories by class name, ids = class id + 1 as the model numbers them."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, int] = {}
+
+    def add_model_classes(self, names: Sequence[str]) -> None:
+        for class_id, name in enumerate(names):
+            self.id_for(class_id, name)
+
+    def id_for(self, class_id: int, name: str) -> int:
+        name = name or str(class_id)
+        if name not in self.by_name:
+            wanted = class_id + 1
+            self.by_name[name] = wanted if wanted not in self.by_name.values() else max(self.by_name.values()) + 1
+        return self.by_name[name]
+
+    def coco(self) -> list[dict]:
+        return [{"id": i, "name": n, "supercategory": "object"} for n, i in sorted(self.by_name.items(),
+                                                                                  key=lambda kv: kv[1])]
+
+
+def _pick(connections, types: Sequence[str], wanted: Optional[str], what: str, bag: Path, required: bool):
+    found = [c for c in connections if c.msgtype in types and (wanted is None or c.topic == wanted)]
+    if not found:
+        if required:
+            listing = ", ".join(sorted({f"{c.topic} ({c.msgtype})" for c in connections}))
+            raise ValueError(f"{bag}: no {what}{f' {wanted}' if wanted else ''} (topics: {listing})")
+        return None
+    return found[0]
+
+
+def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportConfig(), segmenter=None,
+                repredict: bool = False, progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Write OUT/images/<split>/*, OUT/annotations/instances_<split>.json, OUT/stats.json and
+    OUT/mosaic.png; return the statistics."""
+    from rosbags.highlevel import AnyReader
+
+    out = Path(out)
+    splits = assign_splits(bags, config.split, config.seed)
+    categories = Categories()
+    if segmenter is not None:
+        categories.add_model_classes(segmenter.class_names)
+    datasets = {s: {"images": [], "annotations": []} for s in SPLITS}
+    stats: list[BagStats] = []
+    mosaic_pool: list[tuple[Path, list]] = []
+    models: set[str] = set()
+    for bag in map(Path, bags):
+        split = splits[bag.name]
+        bs = BagStats(bag=str(bag), split=split)
+        stats.append(bs)
+        image_dir = out / "images" / split
+        image_dir.mkdir(parents=True, exist_ok=True)
+        with AnyReader([bag]) as reader:
+            custom = {}
+            try:
+                custom = reader.readers[0].metadata.get("custom_data") or {}
+            except Exception:  # metadata layouts differ between bag versions: custom data is optional
+                custom = {}
+            if custom.get("robot_instseg.classes"):
+                categories.add_model_classes(json.loads(custom["robot_instseg.classes"]))
+            if custom.get("robot_instseg.model"):
+                models.add(custom["robot_instseg.model"])
+            image_conn = _pick(reader.connections, IMAGE_TYPES, config.image_topic, "image topic", bag, True)
+            inst_conn = None if repredict else _pick(reader.connections, (INSTANCE_ARRAY,), config.instances_topic,
+                                                     "InstanceArray topic", bag, False)
+            recorded: dict[tuple[int, int], object] = {}
+            if inst_conn is not None:
+                for c, _, data in reader.messages(connections=[inst_conn]):
+                    msg = reader.deserialize(data, c.msgtype)
+                    recorded[(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))] = msg
+            last_thumb = None
+            for index, (c, _, data) in enumerate(reader.messages(connections=[image_conn])):
+                bs.frames += 1
+                if index % max(1, config.stride):
+                    bs.skipped["stride"] += 1
+                    continue
+                msg = reader.deserialize(data, c.msgtype)
+                fields = ({"format": msg.format, "data": bytes(msg.data)} if c.msgtype.endswith("CompressedImage")
+                          else {"encoding": msg.encoding, "height": msg.height, "width": msg.width,
+                                "step": msg.step, "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)})
+                try:
+                    image, order = decode_fields(c.msgtype, fields)
+                except InputError:
+                    bs.skipped["undecodable"] += 1
+                    continue
+                rgb = image if image.ndim == 2 or order == "rgb" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                if rgb.ndim == 2:
+                    rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
+                gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+                if config.min_sharpness > 0 and sharpness(gray) < config.min_sharpness:
+                    bs.skipped["blurred"] += 1
+                    continue
+                thumb = thumbnail(gray)
+                if config.dedup_threshold > 0 and last_thumb is not None and thumb.shape == last_thumb.shape \
+                        and float(np.abs(thumb - last_thumb).mean()) / 255.0 < config.dedup_threshold:
+                    bs.skipped["duplicate"] += 1
+                    continue
+                last_thumb = thumb
+                stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+                h, w = rgb.shape[:2]
+                instances = None
+                if stamp in recorded:
+                    instances = instance_masks(recorded[stamp], h, w)
+                    bs.predicted_by["recorded"] += 1
+                elif segmenter is not None:
+                    visible = segment_frame(segmenter, image, order).visible
+                    instances = [(int(visible.class_ids[i]), visible.class_names[i], float(visible.scores[i]),
+                                  visible.full_mask(i)) for i in range(len(visible))]
+                    bs.predicted_by["model"] += 1
+                else:
+                    bs.predicted_by["none"] += 1
+                name = f"{bag.name}_{stamp[0]}_{stamp[1]:09d}.{config.image_format}"
+                cv2.imwrite(str(image_dir / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 95] if config.image_format == "jpg" else [])
+                dataset = datasets[split]
+                image_id = len(dataset["images"]) + 1
+                dataset["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
+                                          "bag": bag.name, "stamp": {"sec": stamp[0], "nanosec": stamp[1]}})
+                frame_anns = []
+                for class_id, class_name, score, mask in instances or []:
+                    if not mask.any():
+                        continue
+                    rle = rle_of(mask)
+                    ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
+                           "category_id": categories.id_for(class_id, class_name), "segmentation": rle,
+                           "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                           "iscrowd": 0, "score": round(score, 5), "attributes": {"qa": mask_flags(mask)}}
+                    dataset["annotations"].append(ann)
+                    frame_anns.append((class_id, mask))
+                bs.kept += 1
+                bs.annotations += len(frame_anns)
+                mosaic_pool.append((image_dir / name, frame_anns))
+        if progress is not None:
+            progress(f"{bag.name}: {bs.kept} of {bs.frames} frames kept -> {split}")
+    info = {"description": "robot_instseg bag2coco pre-annotations (model predictions, to be corrected)",
+            "bags": [str(b) for b in bags], "models": sorted(models)}
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    written = {}
+    for split, dataset in datasets.items():
+        if not dataset["images"]:
+            continue
+        path = out / "annotations" / f"instances_{split}.json"
+        path.write_text(json.dumps({"info": info, "licenses": [], "images": dataset["images"],
+                                    "annotations": dataset["annotations"], "categories": categories.coco()}))
+        written[split] = str(path)
+    summary = dataset_statistics(datasets, categories, stats)
+    summary["files"] = written
+    (out / "stats.json").write_text(json.dumps(summary, indent=2))
+    write_mosaic(out / "mosaic.png", mosaic_pool, config.mosaic_tiles)
+    return summary
+
+
+def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[BagStats]) -> dict:
+    names = {i: n for n, i in categories.by_name.items()}
+    per_split = {}
+    for split, dataset in datasets.items():
+        if not dataset["images"]:
+            continue
+        per_class: dict[str, int] = {}
+        qa = {flag: 0 for flag in FLAGS}
+        for ann in dataset["annotations"]:
+            name = names[ann["category_id"]]
+            per_class[name] = per_class.get(name, 0) + 1
+            for flag in ann["attributes"]["qa"]:
+                qa[flag] += 1
+        areas = [a["area"] for a in dataset["annotations"]]
+        per_split[split] = {"images": len(dataset["images"]), "instances": len(dataset["annotations"]),
+                            "bags": sorted({img["bag"] for img in dataset["images"]}),
+                            "instances_per_class": per_class, "mask_qa": qa,
+                            "median_area_px": float(np.median(areas)) if areas else 0.0}
+    return {"splits": per_split, "bags": [vars(s) for s in stats], "categories": categories.coco()}
+
+
+def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, int] = (320, 240)) -> None:
+    """A grid of kept frames (evenly spaced) with their masks overlaid, to eyeball the export."""
+    from robot_instseg.overlay import colour
+
+    if not pool:
+        return
+    picks = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, min(tiles, len(pool)))]
+    cols = int(np.ceil(np.sqrt(len(picks))))
+    rows = int(np.ceil(len(picks) / cols))
+    tw, th = tile_size
+    canvas = np.zeros((rows * th, cols * tw, 3), np.uint8)
+    for k, (image_path, anns) in enumerate(picks):
+        bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        for n, (class_id, mask) in enumerate(anns):
+            rgb[mask] = 0.5 * rgb[mask] + 0.5 * np.array(colour(n), np.float32)
+            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(rgb, contours, -1, tuple(float(c) for c in colour(n)), 2)
+        tile = cv2.resize(rgb.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA)
+        r, c = divmod(k, cols)
+        canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
