@@ -75,6 +75,17 @@ def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640) -
         yield Frame(rgb=generate_scene(scene_seed(seed, index), height, width).render_rgb(), name=f"scene{index}")
 
 
+def message_fields(msg, msgtype: str) -> dict:
+    """The fields of a deserialized (rosbags) Image or CompressedImage that decoding needs."""
+    if msgtype.endswith("CompressedImage"):
+        fields = {"format": msg.format, "data": bytes(msg.data)}
+    else:
+        fields = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
+                  "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)}
+    fields["frame_id"] = msg.header.frame_id
+    return fields
+
+
 def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
     """Image or CompressedImage messages of one topic of a bag (rosbags; no ROS install needed)."""
     from rosbags.highlevel import AnyReader
@@ -87,12 +98,7 @@ def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
         chosen = connections[0].topic
         for connection, timestamp, data in reader.messages(connections=[c for c in connections if c.topic == chosen]):
             msg = reader.deserialize(data, connection.msgtype)
-            if connection.msgtype.endswith("CompressedImage"):
-                fields = {"format": msg.format, "data": bytes(msg.data)}
-            else:
-                fields = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
-                          "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)}
-            fields["frame_id"] = msg.header.frame_id
+            fields = message_fields(msg, connection.msgtype)
             yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}", topic=chosen,
                         stamp=(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)), timestamp_ns=timestamp)
 

@@ -14,19 +14,28 @@ NAMES = ["cup", "bowl", "box"]
 PAD_Y = 80  # a 640x480 frame letterboxed into 640x640
 
 
-def known_instances_model(path: Path) -> Path:
+def instance_tensors(instances) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO-seg output0 / output1 holding ((x0, y0, x1, y1), score, class) instances, masks = their boxes
+    shrunk by 2 proto cells, for a 640x480 frame letterboxed into 640x640."""
     preds = np.zeros((1, 4 + NC + NM, N), np.float32)
     protos = np.full((1, NM, 160, 160), -10.0, np.float32)
-    instances = [((100, 50, 300, 250), 0.9, 0), ((200, 150, 400, 350), 0.8, 1), ((450, 300, 600, 460), 0.7, 2)]
     for k, ((x0, y0, x1, y1), score, cls) in enumerate(instances):
         col = preds[0, :, 1000 + 10 * k]
         col[:4] = ((x0 + x1) / 2, (y0 + y1) / 2 + PAD_Y, x1 - x0, y1 - y0)
         col[4 + cls] = score
         col[4 + NC + k] = 1.0
         protos[0, k, (y0 + PAD_Y) // 4 + 2:(y1 + PAD_Y) // 4 - 2, x0 // 4 + 2:x1 // 4 - 2] = 10.0
-    names = repr({i: n for i, n in enumerate(NAMES)})
-    return constant_output_model(path, {"output0": preds, "output1": protos},
-                                 metadata={"names": names, "task": "segment", "stride": "32", "imgsz": "[640, 640]"})
+    return preds, protos
+
+
+KNOWN = [((100, 50, 300, 250), 0.9, 0), ((200, 150, 400, 350), 0.8, 1), ((450, 300, 600, 460), 0.7, 2)]
+METADATA = {"names": repr({i: n for i, n in enumerate(NAMES)}), "task": "segment", "stride": "32",
+            "imgsz": "[640, 640]"}
+
+
+def known_instances_model(path: Path) -> Path:
+    preds, protos = instance_tensors(KNOWN)
+    return constant_output_model(path, {"output0": preds, "output1": protos}, metadata=METADATA)
 
 
 def brightness_scored_model(path: Path) -> Path:
@@ -36,16 +45,8 @@ def brightness_scored_model(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    preds = np.zeros((1, 4 + NC + NM, N), np.float32)
-    protos = np.full((1, NM, 160, 160), -10.0, np.float32)
+    preds, protos = instance_tensors([*KNOWN[:2], (KNOWN[2][0], 0.0, 2)])  # the box scores 0 + mean
     onehot = np.zeros_like(preds)
-    instances = [((100, 50, 300, 250), 0.9, 0), ((200, 150, 400, 350), 0.8, 1), ((450, 300, 600, 460), 0.0, 2)]
-    for k, ((x0, y0, x1, y1), score, cls) in enumerate(instances):
-        col = preds[0, :, 1000 + 10 * k]
-        col[:4] = ((x0 + x1) / 2, (y0 + y1) / 2 + PAD_Y, x1 - x0, y1 - y0)
-        col[4 + cls] = score
-        col[4 + NC + k] = 1.0
-        protos[0, k, (y0 + PAD_Y) // 4 + 2:(y1 + PAD_Y) // 4 - 2, x0 // 4 + 2:x1 // 4 - 2] = 10.0
     onehot[0, 4 + 2, 1000 + 20] = 1.0
     nodes = [helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
              helper.make_node("Mul", ["onehot", "mean"], ["scored"]),
@@ -61,8 +62,7 @@ def brightness_scored_model(path: Path) -> Path:
                               initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    for key, value in {"names": repr({i: n for i, n in enumerate(NAMES)}), "task": "segment", "stride": "32",
-                       "imgsz": "[640, 640]"}.items():
+    for key, value in METADATA.items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

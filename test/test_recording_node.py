@@ -9,9 +9,9 @@ Which frames each mode must capture is recomputed here from the InstanceArrays r
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,9 +23,9 @@ from std_srvs.srv import SetBool, Trigger
 
 from robot_instseg.recording.repair import needs_repair, repair_bag
 from robot_instseg_msgs.msg import InstanceArray
-from ros_env import REPO
-from ros_harness import (RosClient, SegNodeProcess, latest_status, publish, set_parameters, start_node, values,
-                         wait_for, wait_subscribed)
+from ros_env import REPO, ros_env
+from ros_harness import (PUBLISHER, RosClient, latest_status, publish, set_parameters, start_node, wait_for,
+                         wait_subscribed)
 from seg_models import brightness_scored_model, known_instances_model
 
 sys.path.insert(0, str(REPO / "test" / "procs"))
@@ -207,11 +207,6 @@ def test_sigkill_loses_at_most_the_last_two_seconds(domain_id, tmp_path, ros) ->
         ros.node.create_subscription(InstanceArray, node.topic("instances"),
                                      lambda m: arrived.setdefault(m.header.stamp.sec, time.monotonic()), 50)
         wait_subscribed(ros, node)
-        import subprocess
-
-        from ros_env import ros_env
-        from ros_harness import PUBLISHER
-
         publisher = subprocess.Popen([sys.executable, str(PUBLISHER), node.topic("image"), "good:40", "5"],
                                      env=ros_env(domain_id), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -24,7 +24,7 @@ from pycocotools import mask as mask_utils
 from robot_instseg.dataset.mask_qa import FLAGS, mask_flags
 from robot_instseg.engine.errors import InputError
 from robot_instseg.frame_pipeline import decode_fields, segment_frame
-from robot_instseg.frame_sources import IMAGE_TYPES
+from robot_instseg.frame_sources import IMAGE_TYPES, message_fields
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
 SPLITS = ("train", "val", "test")
@@ -186,11 +186,8 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                     bs.skipped["stride"] += 1
                     continue
                 msg = reader.deserialize(data, c.msgtype)
-                fields = ({"format": msg.format, "data": bytes(msg.data)} if c.msgtype.endswith("CompressedImage")
-                          else {"encoding": msg.encoding, "height": msg.height, "width": msg.width,
-                                "step": msg.step, "is_bigendian": msg.is_bigendian, "data": bytes(msg.data)})
                 try:
-                    image, order = decode_fields(c.msgtype, fields)
+                    image, order = decode_fields(c.msgtype, message_fields(msg, c.msgtype))
                 except InputError:
                     bs.skipped["undecodable"] += 1
                     continue
