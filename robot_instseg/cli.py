@@ -161,11 +161,11 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
     """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
     from robot_instseg.engine.errors import InputError
-    from robot_instseg.frame_pipeline import decode_fields, segment_frame
+    from robot_instseg.frame_pipeline import frame_image, segment_frame
 
     source = Path(args.input)
     ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
-    categories = ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))}
+    categories = CocoIds({}, ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))})
     results, skipped, count = [], [], 0
     for index, frame in enumerate(frames):
         progress.update(1)
@@ -176,12 +176,12 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
                 skipped.append(f"{frame.name} (not in {args.coco})")
                 continue
         try:
-            image, order = decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
+            image, order = frame_image(frame)
         except InputError as exc:
             skipped.append(f"{frame.name} #{index} ({exc})")
             continue
         visible = segment_frame(segmenter, image, order).visible
-        results.extend(detections_to_results(visible, image_id, CocoIds({}, categories)))
+        results.extend(detections_to_results(visible, image_id, categories))
         count += 1
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,11 @@ def segment_frame(segmenter, image: np.ndarray, channel_order: str) -> FrameOutp
     return FrameOutput(result, labels, result.detections.visible_masks(labels))
 
 
+def frame_image(frame) -> tuple[np.ndarray, str]:
+    """(image, channel order) of a frame_sources.Frame: its pixels, or its bag message decoded."""
+    return decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
+
+
 def decode_fields(raw_type: str, fields: dict) -> tuple[np.ndarray, str]:
     """(uint8 image, channel order) from an Image / CompressedImage's fields (a bag's message)."""
     from robot_instseg.image_encodings import decode_compressed, decode_raw

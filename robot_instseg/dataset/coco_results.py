@@ -18,12 +18,6 @@ class CocoIds:
     categories: dict[int, int]  # model class id -> COCO category id
 
     @classmethod
-    def by_order(cls, images: Sequence[Path], root: Path, class_names: Sequence[str]) -> "CocoIds":
-        """No COCO file: image ids 1.. in sorted path order, category id = class id + 1."""
-        return cls({str(p.relative_to(root)): i + 1 for i, p in enumerate(images)},
-                   {i: i + 1 for i in range(max(len(class_names), 1000))})
-
-    @classmethod
     def from_file(cls, coco_file: Path, class_names: Sequence[str]) -> "CocoIds":
         """Ids from a COCO file: file_name matches, and categories matched by class name."""
         doc = json.loads(Path(coco_file).read_text())

@@ -15,7 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.frame_pipeline import decode_fields, segment_frame
+from robot_instseg.frame_pipeline import frame_image, segment_frame
 from robot_instseg.frame_sources import Frame
 from robot_instseg.recording.bag_writer import BagWriter
 from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
@@ -62,7 +62,7 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
             header.stamp.sec, header.stamp.nanosec = int(sec), int(nanosec)
             timestamp = frame.timestamp_ns if frame.timestamp_ns is not None else sec * 10**9 + nanosec
             try:
-                image, order = decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
+                image, order = frame_image(frame)
             except InputError as exc:
                 summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {exc}")
                 continue
