@@ -180,15 +180,15 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
         except InputError as exc:
             skipped.append(f"{frame.name} #{index} ({exc})")
             continue
-        visible = segment_frame(segmenter, image, order).visible
-        results.extend(detections_to_results(visible, image_id, categories))
+        detections = segment_frame(segmenter, image, order).detections(args.masks)
+        results.extend(detections_to_results(detections, image_id, categories))
         count += 1
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results))
     for line in skipped:
         LOG.warning("skipped %s", line)
-    print(f"wrote {len(results)} instances from {count} frames to {out}"
+    print(f"wrote {len(results)} instances ({args.masks} masks) from {count} frames to {out}"
           + (f" ({len(skipped)} skipped)" if skipped else ""))
     return 0
 
@@ -215,10 +215,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_to_bag(segmenter, frames, out, node_name=args.node_name, storage=args.storage,
                              period_s=1.0 / args.fps, with_images=not args.no_images,
-                             on_frame=lambda: progress.update(1))
+                             on_frame=lambda: progress.update(1), masks=args.masks)
     for line in summary.skipped:
         LOG.warning("skipped %s", line)
-    print(f"wrote {summary.frames} frames, {summary.instances} instances to bag {out} ({args.storage})"
+    print(f"wrote {summary.frames} frames, {summary.instances} instances ({args.masks} masks) to bag {out} "
+          f"({args.storage})"
           + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
     return 0
 
@@ -273,23 +274,28 @@ def cmd_bag_repair(args: argparse.Namespace) -> int:
 
 
 # -- eval -------------------------------------------------------------------------------
-def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False) -> dict:
+def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False,
+                   masks: str = "visible") -> dict:
     """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1
     at 2 px and the DAVIS tolerance); the trainer's validation metric, as a function."""
     from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections, load_coco_quiet
 
     gt = load_coco_quiet(coco_file)
-    detections = segment_coco_images(segmenter, gt, images_dir, progress)
+    detections = segment_coco_images(segmenter, gt, images_dir, progress, masks)
     first = gt.loadImgs(sorted(gt.getImgIds())[:1])
     tolerances = (2.0, davis_tolerance((first[0]["height"], first[0]["width"]))) if first else (2.0,)
     metrics = evaluate_detections(gt, detections, segmenter.class_names, tolerances)
     metrics["images"] = len(detections)
+    metrics["masks"] = masks
     return metrics
 
 
-def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False) -> dict:
-    """image id -> Detections for every image of a COCO ground truth."""
+def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible") -> dict:
+    """image id -> Detections (``masks``: "visible" as the node publishes, or "raw") for every image
+    of a COCO ground truth."""
     from tqdm import tqdm
+
+    from robot_instseg.frame_pipeline import segment_frame
 
     detections = {}
     for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
@@ -297,7 +303,7 @@ def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False)
         image = read_rgb(Path(images_dir) / info["file_name"])
         if image is None:
             raise SystemExit(f"robot-instseg eval: cannot read {Path(images_dir) / info['file_name']}")
-        detections[int(info["id"])] = segmenter(image)
+        detections[int(info["id"])] = segment_frame(segmenter, image, "rgb").detections(masks)
     return detections
 
 
@@ -320,11 +326,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.images:
             raise SystemExit("robot-instseg eval: give --pred P.json, or --images DIR (with --model M)")
         segmenter = make_segmenter(args)
-        detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet)
+        detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet,
+                                         masks=args.masks)
         results = results_for(detections, category_map(gt, segmenter.class_names))
-        source = str(segmenter.model_path)
+        source = f"{segmenter.model_path} ({args.masks} masks)"
     report = evaluation_report(gt, results, tolerance=args.tolerance)
     report["predictions_from"] = source
+    report["masks"] = args.masks if not args.pred else "as in --pred"
     report["ground_truth"] = str(gt_path)
     if args.out:
         write_metrics(Path(args.out), report)
@@ -407,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")
     run.add_argument("--fps", type=float, default=30.0, help="stamps for frames that have none (folders, videos)")
     run.add_argument("--no-images", action="store_true", help="bag output: leave the input frames out")
+    run.add_argument("--masks", default="visible", choices=("visible", "raw"),
+                     help="visible: overlaps owned by mask evidence, as the node publishes; raw: the decoder's "
+                          "overlapping masks")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -502,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pred", default=None,
                           help="predictions: COCO results JSON, or a COCO dataset such as bag2coco's output")
     evaluate.add_argument("--images", default=None, help="without --pred: run --model on these images")
+    evaluate.add_argument("--masks", default="visible", choices=("visible", "raw"),
+                          help="with --model: score the node's visible masks or the decoder's raw ones")
     evaluate.add_argument("--tolerance", type=float, default=2.0, help="boundary F1 tolerance in pixels")
     evaluate.add_argument("--out", default=None, help="also write the report JSON here")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")

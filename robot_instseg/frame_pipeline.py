@@ -10,17 +10,26 @@ import numpy as np
 from robot_instseg.engine.types import Detections
 
 
+MASK_KINDS = ("visible", "raw")  # what the node publishes / the decoder's overlapping masks
+
+
 @dataclass
 class FrameOutput:
     result: object  # engine SegmentResult (detections before overlap resolution, timings)
-    labels: np.ndarray  # HxW uint16 instance ids, 0 = background; higher score owns overlaps
+    labels: np.ndarray  # HxW uint16 instance ids, 0 = background; overlaps owned by evidence
     visible: Detections  # detections cut to the pixels they own in ``labels``
+
+    def detections(self, masks: str = "visible") -> Detections:
+        """The visible masks (as published), or the decoder's raw, overlapping ones."""
+        if masks not in MASK_KINDS:
+            raise ValueError(f"masks must be one of {MASK_KINDS}, got {masks!r}")
+        return self.visible if masks == "visible" else self.result.detections
 
 
 def segment_frame(segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
     result = segmenter.segment(image, channel_order)
-    labels = result.detections.to_label_image()  # once per frame: masks, labels and overlay share it
-    return FrameOutput(result, labels, result.detections.visible_masks(labels))
+    ownership = result.detections.resolve_overlaps()  # once per frame: masks, labels and overlay share it
+    return FrameOutput(result, ownership.labels, result.detections.visible_masks(ownership))
 
 
 def frame_image(frame) -> tuple[np.ndarray, str]:

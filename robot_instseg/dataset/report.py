@@ -94,4 +94,6 @@ def format_report(report: dict) -> str:
         qa = report["mask_qa"][side]
         flags = ", ".join(f"{k} {n}" for k, n in qa["counts"].items())
         lines.append(f"mask QA {side.replace('_', ' ')} ({qa['checked']} masks): {flags}")
+    if "masks" in report:
+        lines.append(f"masks scored: {report['masks']}")
     return "\n".join(lines)

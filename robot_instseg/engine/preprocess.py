@@ -40,6 +40,7 @@ class LetterboxTransform:
     scale_y: float
     pad_x: float
     pad_y: float
+    letterbox: bool = False  # True: aspect kept and padded; False: stretched to fill the input
 
     def to_image(self, xy: np.ndarray) -> np.ndarray:
         """Map (..., 2k) input-pixel x, y pairs to original-image pixels (no clipping)."""
@@ -101,7 +102,7 @@ def make_transform(image_shape: tuple[int, int], config: PreprocessConfig) -> Le
     new_w, new_h = int(round(w * scale)), int(round(h * scale))
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     # The exact scale of the resized content (rounding can differ from ``scale`` by < 1 px).
-    return LetterboxTransform(image_shape, config.size, new_w / w, new_h / h, float(pad_x), float(pad_y))
+    return LetterboxTransform(image_shape, config.size, new_w / w, new_h / h, float(pad_x), float(pad_y), True)
 
 
 def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str = "rgb",

@@ -21,7 +21,7 @@ from robot_instseg.engine.class_names import resolve_class_names
 from robot_instseg.engine.decoders import select_decoder
 from robot_instseg.engine.errors import ModelError
 from robot_instseg.engine.postprocess import PostprocessSettings
-from robot_instseg.engine.preprocess import PreprocessConfig, preprocess, stride_aligned
+from robot_instseg.engine.preprocess import LetterboxTransform, PreprocessConfig, preprocess, stride_aligned
 from robot_instseg.engine.types import Detections
 
 LOG = logging.getLogger(__name__)
@@ -149,6 +149,12 @@ class Segmenter:
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
         t3 = time.perf_counter()
         return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+
+    def infer(self, image: np.ndarray, channel_order: str = "rgb") -> tuple[dict[str, np.ndarray], LetterboxTransform]:
+        """Preprocess and run the model, no decoding: (raw outputs, transform) for reference decodes."""
+        blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
+        self._buffer = blob
+        return self.backend.run(self._feed(blob)), transform
 
     def __call__(self, image: np.ndarray, channel_order: str = "rgb") -> Detections:
         return self.segment(image, channel_order).detections

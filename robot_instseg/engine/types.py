@@ -13,6 +13,8 @@ from typing import Iterable, Optional, Sequence, Union
 import cv2
 import numpy as np
 
+from robot_instseg.engine.ownership import Ownership, resolve
+
 Index = Union[int, slice, Sequence[int], np.ndarray]
 
 
@@ -28,6 +30,10 @@ class Detections:
     track_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # 0 = untracked
     mask_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))  # x0 y0 x1 y1
     masks: list[np.ndarray] = field(default_factory=list)  # bool, each (y1-y0, x1-x0)
+    # float32 per-pixel mask evidence (logits) over the same boxes; empty when unknown
+    mask_logits: list[np.ndarray] = field(default_factory=list)
+    # index of the stronger instance this one is another reading of (same object), -1 = none
+    alternative_of: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -38,12 +44,17 @@ class Detections:
         if len(self.track_ids) == 0 and n:
             self.track_ids = np.zeros(n, np.int64)
         self.track_ids = np.asarray(self.track_ids, np.int64).reshape(n)
+        if len(self.alternative_of) == 0 and n:
+            self.alternative_of = np.full(n, -1, np.int64)
+        self.alternative_of = np.asarray(self.alternative_of, np.int64).reshape(n)
         if not self.class_names and n:
             self.class_names = [""] * n
         self.mask_boxes = np.asarray(self.mask_boxes, np.int32).reshape(-1, 4)
-        if len(self.class_names) != n or len(self.masks) not in (0, n) or len(self.mask_boxes) != len(self.masks):
+        if (len(self.class_names) != n or len(self.masks) not in (0, n) or len(self.mask_boxes) != len(self.masks)
+                or len(self.mask_logits) not in (0, len(self.masks))):
             raise ValueError(f"Detections fields disagree in length: {n} boxes, {len(self.class_names)} names, "
-                             f"{len(self.masks)} masks, {len(self.mask_boxes)} mask boxes")
+                             f"{len(self.masks)} masks, {len(self.mask_boxes)} mask boxes, "
+                             f"{len(self.mask_logits)} mask logits")
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -84,12 +95,15 @@ class Detections:
             index = [int(index)]
         idx = np.arange(len(self))[index]
         idx = np.atleast_1d(idx)
+        new_index = np.full(len(self) + 1, -1, np.int64)  # old index -> new (-1: left out); [-1] stays -1
+        new_index[idx] = np.arange(len(idx))
         return Detections(
             image_shape=self.image_shape, boxes=self.boxes[idx], scores=self.scores[idx],
             class_ids=self.class_ids[idx], class_names=[self.class_names[i] for i in idx],
-            track_ids=self.track_ids[idx],
+            track_ids=self.track_ids[idx], alternative_of=new_index[self.alternative_of[idx]],
             mask_boxes=self.mask_boxes[idx] if self.masks else np.zeros((0, 4), np.int32),
-            masks=[self.masks[i] for i in idx] if self.masks else [])
+            masks=[self.masks[i] for i in idx] if self.masks else [],
+            mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [])
 
     def filter(self, min_score: float = 0.0, class_ids: Optional[Iterable[int]] = None,
                class_names: Optional[Iterable[str]] = None, max_count: Optional[int] = None) -> "Detections":
@@ -118,35 +132,32 @@ class Detections:
     def areas(self) -> np.ndarray:
         return np.array([int(m.sum()) for m in self.masks], np.int64)
 
-    def paint_order(self) -> np.ndarray:
-        """Indices from lowest to highest score: painting in this order leaves the best on top."""
-        return np.argsort(self.scores, kind="stable")
-
-    def to_label_image(self, dtype: type = np.uint16) -> np.ndarray:
-        """Full-frame instance-id image: pixel = index + 1 of the instance it shows, 0 = background.
-
-        Where masks overlap, the higher-scoring instance owns the pixel.
-        """
+    def resolve_overlaps(self, dtype: type = np.uint16) -> Ownership:
+        """One owner per claimed pixel (``engine.ownership``): score x mask probability at the
+        pixel decides; without mask logits, the higher score. Alternatives are marked."""
         if len(self) >= np.iinfo(dtype).max:
             raise ValueError(f"{len(self)} instances do not fit a {np.dtype(dtype).name} label image")
-        labels = np.zeros(self.image_shape, dtype)
-        for i in self.paint_order():
-            if not self.masks:
-                break
-            x0, y0, x1, y1 = self.mask_boxes[i]
-            labels[y0:y1, x0:x1][self.masks[i]] = i + 1
-        return labels
+        return resolve(self.image_shape, self.mask_boxes, self.masks, self.scores, self.mask_logits or None, dtype)
 
-    def visible_masks(self, labels: Optional[np.ndarray] = None) -> "Detections":
-        """A copy whose masks keep only the pixels each instance owns in ``to_label_image``.
+    def to_label_image(self, dtype: type = np.uint16) -> np.ndarray:
+        """Full-frame instance-id image: pixel = index + 1 of the instance it shows, 0 = background."""
+        return self.resolve_overlaps(dtype).labels
 
-        Published masks and the label image then agree pixel for pixel. Pass ``labels`` when
-        the caller already holds this ``to_label_image()`` (the node publishes it too).
+    def visible_masks(self, ownership: Optional[Ownership] = None) -> "Detections":
+        """A copy whose masks keep only the pixels each instance owns in the label image.
+
+        Published masks and the label image then agree pixel for pixel, except for an
+        alternative reading of a stronger instance (``alternative_of``), which keeps its full
+        mask: its pixels are labelled with that instance. Pass ``ownership`` when the caller
+        already holds ``resolve_overlaps()`` (the node publishes its labels too).
         """
-        labels = self.to_label_image() if labels is None else labels
-        masks = [labels[y0:y1, x0:x1] == i + 1 for i, (x0, y0, x1, y1) in enumerate(self.mask_boxes)]
+        ownership = self.resolve_overlaps() if ownership is None else ownership
+        labels = ownership.labels
+        masks = [m if ownership.alternative_of[i] >= 0 else labels[y0:y1, x0:x1] == i + 1
+                 for i, (m, (x0, y0, x1, y1)) in enumerate(zip(self.masks, self.mask_boxes))]
         out = self[np.arange(len(self))]
         out.masks = masks
+        out.alternative_of = ownership.alternative_of.copy()
         return out
 
     def to_rle(self) -> list[dict]:

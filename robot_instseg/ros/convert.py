@@ -53,6 +53,7 @@ def instances_msg(detections: Detections, header: Header) -> InstanceArray:
                         score=float(detections.scores[i]),
                         bbox=RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0,
                                               do_rectify=False),
+                        same_object_as=int(detections.alternative_of[i]) + 1,
                         has_3d=False, centroid=Point(x=nan, y=nan, z=nan))
         inst.size.x = inst.size.y = inst.size.z = nan
         mask = detections.masks[i] if detections.masks else np.zeros((y1 - y0, x1 - x0), bool)

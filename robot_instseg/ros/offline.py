@@ -44,11 +44,15 @@ def _input_message(frame: Frame, header: Header):
 
 def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
                image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
-               on_frame: Optional[Callable[[], None]] = None) -> RunSummary:
-    """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0."""
+               on_frame: Optional[Callable[[], None]] = None, masks: str = "visible") -> RunSummary:
+    """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
+
+    ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
+    in the InstanceArrays; the label image always holds the resolved owners.
+    """
     summary = RunSummary()
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
-                                      "robot_instseg.source": "robot-instseg run"})
+                                      "robot_instseg.source": "robot-instseg run", "robot_instseg.masks": masks})
     try:
         for index, frame in enumerate(frames):
             if on_frame is not None:
@@ -67,15 +71,16 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {exc}")
                 continue
             output = segment_frame(segmenter, image, order)
+            instances = output.detections(masks)
             if with_images:
                 msgtype, msg = _input_message(frame, header)
                 writer.write(frame.topic or image_topic, msgtype, timestamp, bytes(serialize_message(msg)))
             writer.write(f"/{node_name}/instances", INSTANCE_ARRAY, timestamp,
-                         bytes(serialize_message(instances_msg(output.visible, header))))
+                         bytes(serialize_message(instances_msg(instances, header))))
             writer.write(f"/{node_name}/labels", IMAGE, timestamp, bytes(serialize_message(labels_msg(output.labels,
                                                                                                       header))))
             summary.frames += 1
-            summary.instances += len(output.visible)
+            summary.instances += len(instances)
     finally:
         writer.close()
     return summary

@@ -3,6 +3,8 @@
 
 Scores are sigmoid(class logits); like RF-DETR's own post-processing, the best
 (query, class) pairs over the flattened Q x C grid are kept, with no NMS (set prediction).
+Masks follow RF-DETR's too: the whole logit map resized bilinearly to the image, logit > 0,
+not cut to the box; we compute only the pixels that can be positive.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, rank
-from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, cxcywh_to_xyxy, logit, paste_masks
+from robot_instseg.engine.decoders.base import Decoder, Selection, rank
+from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, cxcywh_to_xyxy, logit
 from robot_instseg.engine.preprocess import LetterboxTransform
-from robot_instseg.engine.types import Detections
 
 
 class DetrSegDecoder(Decoder):
@@ -42,8 +43,8 @@ class DetrSegDecoder(Decoder):
             return None
         return cls(box.name, logits.name, four[0].name)
 
-    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
-               settings: PostprocessSettings) -> Detections:
+    def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Selection:
         logits = raw[self.logits][0]  # (Q, C)
         q, c = logits.shape
         flat = logits.reshape(-1)
@@ -63,6 +64,6 @@ class DetrSegDecoder(Decoder):
         def region(i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return masks[queries[i], y0:y1, x0:x1]
 
-        mask_boxes, crops = paste_masks(boxes, transform, masks.shape[1:], region, logit(settings.mask_threshold))
-        return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores, class_ids=class_ids,
-                          mask_boxes=mask_boxes, masks=crops)
+        return Selection(boxes=boxes, scores=scores, class_ids=class_ids, map_shape=masks.shape[1:],
+                         region=region, full_maps=lambda: masks[queries],
+                         threshold=logit(settings.mask_threshold), crop_to_box=False)

@@ -1,5 +1,8 @@
 """torchvision Mask R-CNN style exports: boxes [N, 4] xyxy in input pixels, labels [N] int64,
 scores [N], masks [N, 1, H, W] probabilities already at input size. NMS is done in the model.
+
+torchvision has pasted each mask into the input frame (``paste_masks_in_image``); we resize
+that frame to the image bilinearly (padding dropped) and threshold it, not cut to the box.
 """
 
 from __future__ import annotations
@@ -9,10 +12,9 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, rank
-from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, paste_masks
+from robot_instseg.engine.decoders.base import Decoder, Selection, rank
+from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed
 from robot_instseg.engine.preprocess import LetterboxTransform
-from robot_instseg.engine.types import Detections
 
 
 class MaskRCNNDecoder(Decoder):
@@ -33,8 +35,8 @@ class MaskRCNNDecoder(Decoder):
             return None
         return cls(boxes[0].name, labels[0].name, scores[0].name, masks[0].name)
 
-    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
-               settings: PostprocessSettings) -> Detections:
+    def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Selection:
         scores = raw[self.scores].astype(np.float32).reshape(-1)
         class_ids = raw[self.labels].astype(np.int64).reshape(-1)
         keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
@@ -45,6 +47,6 @@ class MaskRCNNDecoder(Decoder):
         def region(i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return masks[keep[i], 0, y0:y1, x0:x1]
 
-        mask_boxes, crops = paste_masks(boxes, transform, masks.shape[2:], region, settings.mask_threshold)
-        return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores[keep],
-                          class_ids=class_ids[keep], mask_boxes=mask_boxes, masks=crops)
+        return Selection(boxes=boxes, scores=scores[keep], class_ids=class_ids[keep], map_shape=masks.shape[2:],
+                         region=region, full_maps=lambda: masks[keep, 0], threshold=settings.mask_threshold,
+                         crop_to_box=False, probabilities=True)

@@ -3,7 +3,9 @@
 Standard: ``output0`` [1, 4+nc+nm, N] (cx, cy, w, h in input pixels, nc class scores already
 sigmoid, nm mask coefficients) and ``output1`` prototypes [1, nm, H/4, W/4].
 End-to-end (NMS-free): [1, K, 6+nm] rows of x1, y1, x2, y2, score, class, coefficients.
-A pixel is in the mask where sigmoid(coefficients . prototypes) > mask_threshold.
+A pixel is in the mask where sigmoid(coefficients . prototypes) > mask_threshold, sampled
+as Ultralytics' ``process_mask_native`` does (see ``engine.mask_sampling``), and only inside
+the box: pixel column u is kept when x1 <= u < x2 (rows alike).
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, rank
+from robot_instseg.engine.decoders.base import Decoder, Selection, rank
 from robot_instseg.engine.postprocess import (PostprocessSettings, batched_nms, class_allowed, cxcywh_to_xyxy,
-                                              logit, paste_masks, top_candidates)
+                                              logit, top_candidates)
 from robot_instseg.engine.preprocess import LetterboxTransform
-from robot_instseg.engine.types import Detections
 
 
 def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo]]:
@@ -55,8 +56,8 @@ class YoloSegDecoder(_YoloDecoder):
             return None  # candidates run along the last axis here; [1, K, 6+nm] is end-to-end
         return cls(preds.name, protos.name, nm)
 
-    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
-               settings: PostprocessSettings) -> Detections:
+    def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Selection:
         preds = raw[self.preds][0]  # (4 + nc + nm, N)
         protos = raw[self.protos][0]  # (nm, mh, mw)
         nc = preds.shape[0] - 4 - self.num_masks
@@ -87,8 +88,8 @@ class YoloSegEndToEndDecoder(_YoloDecoder):
             return None
         return cls(preds.name, protos.name, protos.shape[1])
 
-    def decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
-               settings: PostprocessSettings) -> Detections:
+    def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+               settings: PostprocessSettings) -> Selection:
         rows = raw[self.preds][0]  # (K, 6 + nm)
         scores, class_ids = rows[:, 4], rows[:, 5].astype(np.int64)
         keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
@@ -98,8 +99,8 @@ class YoloSegEndToEndDecoder(_YoloDecoder):
 
 
 def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, coefficients: np.ndarray,
-              protos: np.ndarray, transform: LetterboxTransform, settings: PostprocessSettings) -> Detections:
-    """Boxes to image pixels, and masks = sigmoid(coefficients . prototypes) in each box only."""
+              protos: np.ndarray, transform: LetterboxTransform, settings: PostprocessSettings) -> Selection:
+    """Boxes to image pixels; mask logits = coefficients . prototypes, computed per window on demand."""
     boxes = transform.clip_boxes(transform.to_image(boxes_input))
     nm, mh, mw = protos.shape
     coefficients = np.ascontiguousarray(coefficients, np.float32)
@@ -108,6 +109,8 @@ def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray
         patch = protos[:, y0:y1, x0:x1]
         return (coefficients[i] @ patch.reshape(nm, -1)).reshape(y1 - y0, x1 - x0)
 
-    mask_boxes, masks = paste_masks(boxes, transform, (mh, mw), region, logit(settings.mask_threshold))
-    return Detections(image_shape=transform.image_shape, boxes=boxes, scores=scores, class_ids=class_ids,
-                      mask_boxes=mask_boxes, masks=masks)
+    def full_maps() -> np.ndarray:
+        return (coefficients @ protos.reshape(nm, -1)).reshape(-1, mh, mw)
+
+    return Selection(boxes=boxes, scores=scores, class_ids=class_ids, map_shape=(mh, mw), region=region,
+                     full_maps=full_maps, threshold=logit(settings.mask_threshold), crop_to_box=True)

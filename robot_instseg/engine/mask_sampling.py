@@ -1,0 +1,173 @@
+"""Low-resolution mask maps -> full-resolution instance masks, inside each instance's box only.
+
+The geometry is the published reference decode, so our masks equal the frameworks' own
+pixel for pixel (checked against a torch implementation in ``engine/reference_decode.py``):
+
+1. The map's content window drops the letterbox padding in map space with Ultralytics'
+   rounding (``scale_masks``): ``top = round(pad - 0.1)``, ``bottom = size - round(pad + 0.1)``.
+2. That window is resized bilinearly to the full image with ``align_corners=False``
+   (``F.interpolate``): source = (pixel + 0.5) * window / image - 0.5, clamped to the window.
+3. A pixel is in the mask where the sampled value is above the threshold (logit > 0 for 0.5).
+
+Only the pixels of each instance's box are computed, with two 1-D gathers and lerps (the
+bilinear filter is separable), so the cost is the sum of box areas, never N full frames.
+The sampled values are kept: they are the per-pixel evidence that resolves overlaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from robot_instseg.engine.preprocess import LetterboxTransform
+
+# region_values(i, y0, y1, x0, x1) -> float32 map of instance i over map rows y0:y1, cols x0:x1
+RegionFn = Callable[[int, int, int, int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class AxisTaps:
+    """For every image pixel along one axis: the two map indices it blends and the weight of the second."""
+
+    lower: np.ndarray  # int64, map index
+    upper: np.ndarray  # int64, map index (= lower at the window's last pixel)
+    weight: np.ndarray  # float32 in [0, 1], weight of ``upper``
+
+
+def axis_taps(start: int, length: int, image_size: int) -> AxisTaps:
+    """Bilinear taps resizing map window [start, start + length) to ``image_size`` pixels.
+
+    Follows PyTorch's ``align_corners=False`` arithmetic in float32, so thresholds flip on
+    the same pixels as the reference.
+    """
+    scale = np.float32(length) / np.float32(image_size)
+    src = (np.arange(image_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    np.maximum(src, np.float32(0.0), out=src)
+    lower = np.minimum(np.floor(src).astype(np.int64), length - 1)
+    upper = np.minimum(lower + 1, length - 1)
+    weight = np.clip(src - lower.astype(np.float32), 0.0, 1.0).astype(np.float32)
+    return AxisTaps(lower + start, upper + start, weight)
+
+
+def content_window(map_shape: tuple[int, int], transform: LetterboxTransform) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the map that shows the image, padding dropped.
+
+    A letterboxed input loses its padding with the reference's rounding; a stretched (plain
+    resize) input fills the whole map.
+    """
+    mh, mw = map_shape
+    if not transform.letterbox:
+        return 0, mh, 0, mw
+    h, w = transform.image_shape
+    gain = min(mh / h, mw / w)
+    pad_w, pad_h = (mw - w * gain) / 2, (mh - h * gain) / 2
+    top, left = round(pad_h - 0.1), round(pad_w - 0.1)
+    bottom, right = mh - round(pad_h + 0.1), mw - round(pad_w + 0.1)
+    return int(top), int(bottom), int(left), int(right)
+
+
+@dataclass(frozen=True)
+class MapSampler:
+    """The image <- map sampling of one frame: the same taps serve every instance."""
+
+    rows: AxisTaps
+    cols: AxisTaps
+    window: tuple[int, int, int, int]  # top, bottom, left, right in map pixels
+
+    @classmethod
+    def for_frame(cls, map_shape: tuple[int, int], transform: LetterboxTransform) -> "MapSampler":
+        top, bottom, left, right = content_window(map_shape, transform)
+        h, w = transform.image_shape
+        return cls(axis_taps(top, bottom - top, h), axis_taps(left, right - left, w), (top, bottom, left, right))
+
+    def sample(self, box: tuple[int, int, int, int], values: Callable[[int, int, int, int], np.ndarray]) -> np.ndarray:
+        """Float32 values of image pixels box = (x0, y0, x1, y1), exclusive ends.
+
+        ``values(y0, y1, x0, x1)`` returns the map over that window (the only part read).
+        """
+        x0, y0, x1, y1 = box
+        rl, ru, rw = self.rows.lower[y0:y1], self.rows.upper[y0:y1], self.rows.weight[y0:y1]
+        cl, cu, cw = self.cols.lower[x0:x1], self.cols.upper[x0:x1], self.cols.weight[x0:x1]
+        my0, my1, mx0, mx1 = int(rl[0]), int(ru[-1]) + 1, int(cl[0]), int(cu[-1]) + 1
+        window = np.asarray(values(my0, my1, mx0, mx1), np.float32)
+        # Along x first, then y: the order of PyTorch's separable bilinear kernel.
+        across = window[:, cl - mx0] * (np.float32(1.0) - cw) + window[:, cu - mx0] * cw
+        wy = rw[:, None]
+        return across[rl - my0] * (np.float32(1.0) - wy) + across[ru - my0] * wy
+
+    def support(self, positive: np.ndarray) -> tuple[int, int, int, int]:
+        """Image box (x0, y0, x1, y1) outside which no pixel can be sampled positive.
+
+        ``positive`` is the full map's above-threshold test. A bilinear sample lies between
+        its taps' values, so a pixel can only be positive when one of its taps is.
+        """
+        top, bottom, left, right = self.window
+        inside = positive[top:bottom, left:right]
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        if len(rows) == 0:
+            return 0, 0, 0, 0
+        y0 = int(np.searchsorted(self.rows.upper, rows[0] + top, "left"))
+        y1 = int(np.searchsorted(self.rows.lower, rows[-1] + top, "right"))
+        x0 = int(np.searchsorted(self.cols.upper, cols[0] + left, "left"))
+        x1 = int(np.searchsorted(self.cols.lower, cols[-1] + left, "right"))
+        return x0, y0, x1, y1
+
+
+def crop_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """Float xyxy boxes -> the int boxes of the pixels the reference keeps: x1 <= u < x2, y1 <= v < y2.
+
+    That is columns ceil(x1) .. ceil(x2) - 1 (rows alike), clipped to the image.
+    """
+    return _pixel_boxes(boxes, image_shape, np.ceil)
+
+
+def covering_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """Float xyxy boxes -> int32 boxes covering them (floor / ceil), clipped to the image."""
+    return _pixel_boxes(boxes, image_shape, np.floor)
+
+
+def _pixel_boxes(boxes: np.ndarray, image_shape: tuple[int, int], round_start) -> np.ndarray:
+    h, w = image_shape
+    out = np.empty((len(boxes), 4), np.int32)
+    out[:, 0] = np.clip(round_start(boxes[:, 0]), 0, w)
+    out[:, 1] = np.clip(round_start(boxes[:, 1]), 0, h)
+    out[:, 2] = np.clip(np.ceil(boxes[:, 2]), 0, w)
+    out[:, 3] = np.clip(np.ceil(boxes[:, 3]), 0, h)
+    out[:, 2] = np.maximum(out[:, 2], out[:, 0])
+    out[:, 3] = np.maximum(out[:, 3], out[:, 1])
+    return out
+
+
+def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: RegionFn,
+                    threshold: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per instance i: (bool mask, float32 values) over ``mask_boxes[i]``; pixels above ``threshold`` are in."""
+    masks: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for i, (x0, y0, x1, y1) in enumerate(mask_boxes.tolist()):
+        if x1 <= x0 or y1 <= y0:
+            empty = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.float32)
+            masks.append(empty > threshold)
+            values.append(empty)
+            continue
+        sampled = sampler.sample((x0, y0, x1, y1), lambda a, b, c, d, i=i: region_values(i, a, b, c, d))
+        masks.append(sampled > threshold)
+        values.append(sampled)
+    return masks, values
+
+
+def full_map_boxes(sampler: MapSampler, boxes: np.ndarray, image_shape: tuple[int, int],
+                   positive_map: Callable[[int], np.ndarray]) -> np.ndarray:
+    """For decoders whose reference does not crop to the box (DETR-seg, Mask R-CNN): each
+    instance's covering box grown to hold every pixel that can be positive."""
+    out = covering_boxes(boxes, image_shape)
+    for i in range(len(out)):
+        sx0, sy0, sx1, sy1 = sampler.support(positive_map(i))
+        if sx1 > sx0 and sy1 > sy0:
+            x0, y0, x1, y1 = out[i]
+            if x1 <= x0 or y1 <= y0:  # an empty box contributes nothing to the union
+                out[i] = (sx0, sy0, sx1, sy1)
+            else:
+                out[i] = (min(x0, sx0), min(y0, sy0), max(x1, sx1), max(y1, sy1))
+    return out
