@@ -20,16 +20,19 @@ from onnx_graphs import constant_output_model
 EXE = shutil.which("robot-instseg")
 
 
+def _cup_and_box(path: Path, cup_box, box_box, protos: np.ndarray) -> Path:
+    """A YOLO-seg model finding a cup (0.9, prototype 0) and a box (0.6, prototype 1) in any 640x480 frame."""
+    preds = np.zeros((1, 4 + 2 + 32, 8400), np.float32)
+    preds[0, :, 10] = _yolo_row(cup_box, 0.9, 0, 2, 0)
+    preds[0, :, 20] = _yolo_row(box_box, 0.6, 1, 2, 1)
+    return constant_output_model(path, {"output0": preds, "output1": protos}, metadata={"names": "{0: 'cup', 1: 'box'}"})
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """Two known instances in any 640x480 frame: a cup and a box."""
-    nc = 2
-    preds = np.zeros((1, 4 + nc + 32, 8400), np.float32)
-    preds[0, :, 10] = _yolo_row((100, 50, 300, 250), 0.9, 0, nc, 0)
-    preds[0, :, 20] = _yolo_row((400, 300, 600, 460), 0.6, 1, nc, 1)
     protos = _protos([(100, 50 + PAD_Y, 300, 250 + PAD_Y), (400, 300 + PAD_Y, 600, 460 + PAD_Y)])
-    return constant_output_model(tmp_path_factory.mktemp("m") / "two.onnx", {"output0": preds, "output1": protos},
-                                 metadata={"names": "{0: 'cup', 1: 'box'}"})
+    return _cup_and_box(tmp_path_factory.mktemp("m") / "two.onnx", (100, 50, 300, 250), (400, 300, 600, 460), protos)
 
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -90,3 +93,36 @@ def test_run_on_a_missing_model_fails_with_the_path(tmp_path: Path) -> None:
     result = _run("run", str(tmp_path / "imgs"), "--model", str(tmp_path / "none.onnx"), "--out",
                   str(tmp_path / "p.json"))
     assert result.returncode == 2 and "none.onnx does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def overlapping_model(tmp_path_factory) -> Path:
+    """A cup (0.9) and a box (0.6) whose masks overlap; the box's mask is more confident."""
+    protos = np.full((1, 32, 160, 160), -10.0, np.float32)
+    protos[0, 0, (100 + PAD_Y) // 4:(300 + PAD_Y) // 4, 100 // 4:300 // 4] = 0.5  # barely in
+    protos[0, 1, (200 + PAD_Y) // 4:(400 + PAD_Y) // 4, 200 // 4:400 // 4] = 10.0  # sure
+    return _cup_and_box(tmp_path_factory.mktemp("o") / "overlap.onnx", (100, 100, 300, 300), (200, 200, 400, 400),
+                        protos)
+
+
+def test_run_masks_visible_owns_overlaps_by_evidence_and_raw_keeps_them(overlapping_model: Path,
+                                                                          tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), IMAGE)
+    areas = {}
+    for kind in ("visible", "raw"):
+        out = tmp_path / f"{kind}.json"
+        result = _run("run", str(images), "--model", str(overlapping_model), "--out", str(out), "--masks", kind)
+        assert result.returncode == 0, result.stderr
+        assert f"({kind} masks)" in result.stdout
+        preds = sorted(json.loads(out.read_text()), key=lambda p: -p["score"])
+        masks = [mask_utils.decode({**p["segmentation"], "counts": p["segmentation"]["counts"].encode()})
+                 for p in preds]
+        areas[kind] = [int(m.sum()) for m in masks]
+        overlap = int((masks[0] & masks[1]).sum())
+        assert (overlap > 0) == (kind == "raw")
+    # The overlap (about 100 x 100 px) goes to the box: its mask is surer there, though its score is lower;
+    # only along the box's own soft edge (logit near 0) does the cup keep a pixel wide seam.
+    assert 0 <= areas["raw"][1] - areas["visible"][1] < 400
+    assert areas["raw"][0] - areas["visible"][0] > 9000
