@@ -98,11 +98,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
           f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
     print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
-    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session"):
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership"):
         print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
     print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
           f"{summary['ratio_paired_median']:.3f})   "
           f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
+    print(f"with overlap ownership (what the node adds per frame): paired per-run median "
+          f"{summary['ratio_with_ownership_paired_median']:.3f}")
     return 0
 
 

@@ -126,3 +126,29 @@ def test_run_masks_visible_owns_overlaps_by_evidence_and_raw_keeps_them(overlapp
     # only along the box's own soft edge (logit near 0) does the cup keep a pixel wide seam.
     assert 0 <= areas["raw"][1] - areas["visible"][1] < 400
     assert areas["raw"][0] - areas["visible"][0] > 9000
+
+
+def test_run_bag_marks_a_second_reading_of_the_same_object(tmp_path: Path) -> None:
+    """A cup (0.9) and a box (0.6) on the same pixels: the box is the same object read as another
+    class. In the bag (read back by rosbags) it says so, keeps its mask, and owns no label pixel."""
+    from rosbags.highlevel import AnyReader
+
+    protos = _protos([(100, 100 + PAD_Y, 300, 300 + PAD_Y), (120, 120 + PAD_Y, 300, 300 + PAD_Y)])
+    model = _cup_and_box(tmp_path / "same.onnx", (100, 100, 300, 300), (120, 120, 300, 300), protos)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), IMAGE)
+    out = tmp_path / "bag"
+    result = _run("run", str(images), "--model", str(model), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with AnyReader([out]) as reader:
+        messages = {c.topic: reader.deserialize(d, c.msgtype) for c, _, d in reader.messages()}
+    cup, box = messages["/seg_node/instances"].instances
+    labels_msg = messages["/seg_node/labels"]
+    labels = np.frombuffer(labels_msg.data, np.uint16).reshape(labels_msg.height, labels_msg.width)
+    assert (cup.class_name, cup.same_object_as, box.class_name, box.same_object_as) == ("cup", 0, "box", cup.id)
+    box_mask = np.frombuffer(box.mask.data, np.uint8).reshape(box.mask.height, box.mask.width) > 0
+    assert box_mask.sum() > 150 * 150  # its full mask, not cut away
+    region = labels[box.bbox.y_offset:box.bbox.y_offset + box.bbox.height,
+                    box.bbox.x_offset:box.bbox.x_offset + box.bbox.width]
+    assert (region[box_mask] == cup.id).all() and not (labels == box.id).any()

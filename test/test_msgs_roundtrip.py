@@ -38,3 +38,4 @@ def test_every_message_type_arrives_field_for_field_equal(domain_id: int) -> Non
     assert array["image_width"] == 640 and len(array["instances"]) == 3
     assert array["instances"][1]["centroid"]["x"] == "nan" and array["instances"][0]["has_3d"]
     assert sum(array["instances"][2]["mask"]["data"]) > 0
+    assert [i["same_object_as"] for i in array["instances"]] == [0, 1, 2]

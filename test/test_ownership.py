@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_instseg.engine.ownership import box_overlaps, mask_overlap_iou, resolve
+from robot_instseg.engine.ownership import box_overlaps, mask_overlap, resolve
 from robot_instseg.engine.types import Detections
 
 SHAPE = (60, 80)
@@ -80,7 +80,7 @@ def test_exact_ties_go_to_the_higher_score() -> None:
 
 def test_a_second_reading_of_the_same_object_keeps_its_mask_and_takes_no_pixels() -> None:
     bowl = _instance((10, 10, 50, 50), lambda ys, xs: np.full(xs.shape, 5.0))
-    box = _instance((12, 12, 50, 50), lambda ys, xs: np.full(xs.shape, 5.0))  # IoU 0.9: same object
+    box = _instance((12, 12, 50, 50), lambda ys, xs: np.full(xs.shape, 5.0))  # all inside the bowl: same object
     cup = _instance((40, 40, 70, 60), lambda ys, xs: np.full(xs.shape, 1.0))
     det = _detections([bowl, box, cup], [0.8, 0.6, 0.5])
     ownership = det.resolve_overlaps()
@@ -107,5 +107,20 @@ def test_empty_frame_and_helpers() -> None:
     boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [5, 5, 15, 15]])
     assert box_overlaps(boxes).tolist() == [[False, False, True], [False, False, True], [True, True, False]]
     m = np.ones((10, 10), bool)
-    assert mask_overlap_iou(boxes[0], m, boxes[1], m) == 0.0
-    assert abs(mask_overlap_iou(boxes[0], m, boxes[2], m) - 25 / 175) < 1e-9
+    assert mask_overlap(boxes[0], m, boxes[1], m) == 0.0
+    assert mask_overlap(boxes[0], m, boxes[2], m) == 25 / 100
+    assert mask_overlap(boxes[0], m, boxes[2], np.zeros((10, 10), bool)) == 0.0
+
+
+def test_an_object_inside_another_ones_box_is_its_own_object() -> None:
+    # A bowl seen from above whose mask is a ring, and a can standing in it: boxes nest, masks do not.
+    def ring(ys, xs):
+        r = np.hypot(ys - 30, xs - 40)
+        return np.where((r > 12) & (r < 25), 4.0, -4.0)
+
+    bowl = _instance((15, 5, 65, 55), ring)
+    can = _instance((32, 22, 48, 38), lambda ys, xs: np.full(xs.shape, 3.0))
+    det = _detections([bowl, can], [0.9, 0.5])
+    assert det.resolve_overlaps().alternative_of.tolist() == [-1, -1]
+    labels = _check_partition(det)
+    assert (labels[24:36, 34:46] == 2).all() and labels[30, 20] == 1

@@ -30,7 +30,7 @@ def sample_instance(index: int, with_3d: bool) -> Instance:
     inst = Instance(id=index + 1, track_id=1000 + index, class_id=3 + index, class_name=f"cup_{index}",
                     score=0.5 + index / 16, bbox=RegionOfInterest(x_offset=10 + index, y_offset=20, width=w,
                                                                   height=h, do_rectify=False),
-                    mask=mask, has_3d=with_3d)
+                    mask=mask, same_object_as=index, has_3d=with_3d)
     if with_3d:
         inst.centroid.x, inst.centroid.y, inst.centroid.z = 0.1, -0.2, 0.75 + index
         inst.size.x, inst.size.y, inst.size.z = 0.05, 0.06, 0.07
