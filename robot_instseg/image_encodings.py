@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.errors import InputError
+from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
 
 Buffer = Union[bytes, bytearray, memoryview, np.ndarray, "array.array"]  # noqa: F821
 
@@ -54,10 +55,19 @@ def _as_bytes(data: Buffer) -> np.ndarray:
     return np.frombuffer(memoryview(data), np.uint8)
 
 
-def rows(height: int, width: int, step: int, data: Buffer, encoding: str) -> np.ndarray:
+def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    """Refuse a frame larger than ``max_pixels`` before anything is allocated for it."""
+    if width * height > max_pixels:
+        raise InputError(f"{what} is {width}x{height} = {width * height} pixels, over max_input_pixels "
+                         f"{max_pixels}", "too_large")
+
+
+def rows(height: int, width: int, step: int, data: Buffer, encoding: str,
+         max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> np.ndarray:
     """The (height, width * bytes_per_pixel) uint8 view of the pixel rows, padding dropped."""
     if height <= 0 or width <= 0:
         raise InputError(f"image is empty: width {width}, height {height}", "empty")
+    check_pixels(width, height, max_pixels, f"{encoding} image")
     bpp = bytes_per_pixel(encoding)
     row_bytes = width * bpp
     if step < row_bytes:
@@ -73,13 +83,13 @@ def rows(height: int, width: int, step: int, data: Buffer, encoding: str) -> np.
 
 
 def decode_raw(encoding: str, height: int, width: int, step: int, data: Buffer,
-               is_bigendian: bool = False) -> tuple[np.ndarray, str]:
+               is_bigendian: bool = False, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.ndarray, str]:
     """Return (uint8 image, channel order) ready for ``Segmenter.segment``.
 
     16-bit data is byte-swapped when big-endian, then scaled to 8 bits by its own range
     (IR and mono16 cameras rarely fill 16 bits, so a fixed shift would leave them black).
     """
-    pixel_rows = rows(height, width, step, data, encoding)
+    pixel_rows = rows(height, width, step, data, encoding, max_pixels)
     if encoding in _YUV422:
         packed = np.ascontiguousarray(pixel_rows).reshape(height, width, 2)
         if width % 2:
@@ -122,13 +132,63 @@ def _complete(fmt: str, buf: np.ndarray) -> None:
         raise InputError(f"{fmt or 'png'} data is truncated: no IEND chunk ({buf.size} bytes)", "compressed")
 
 
-def decode_compressed(fmt: str, data: Buffer) -> tuple[np.ndarray, str]:
-    """Return (uint8 image, channel order) for a CompressedImage (jpeg or png)."""
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def compressed_size(buf: np.ndarray, fmt: str) -> tuple[int, int]:
+    """(width, height) a JPEG or PNG stream declares in its header (PNG IHDR, JPEG SOFn), read
+    without decoding, so a decompression bomb is refused before it costs memory."""
+    head = buf[:8].tobytes()
+    name = fmt or "compressed image"
+    if head == _PNG_SIGNATURE:
+        if buf.size < 24 or buf[12:16].tobytes() != b"IHDR":
+            raise InputError(f"{name}: PNG without an IHDR header ({buf.size} bytes)", "compressed")
+        return int.from_bytes(buf[16:20].tobytes(), "big"), int.from_bytes(buf[20:24].tobytes(), "big")
+    if head[:2] == b"\xff\xd8":
+        data = buf.tobytes()
+        pos = 2
+        while pos + 4 <= len(data):
+            if data[pos] != 0xFF:
+                raise InputError(f"{name}: JPEG marker expected at byte {pos}", "compressed")
+            marker = data[pos + 1]
+            if marker == 0xFF:  # fill byte
+                pos += 1
+                continue
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+                pos += 2
+                continue
+            length = int.from_bytes(data[pos + 2:pos + 4], "big")
+            if marker in _JPEG_SOF:
+                if pos + 9 > len(data):
+                    break
+                return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+            if marker in (0xD9, 0xDA) or length < 2:
+                break
+            pos += 2 + length
+        raise InputError(f"{name}: JPEG without a frame header (SOF) before the image data", "compressed")
+    raise InputError(f"{name}: neither JPEG nor PNG data (starts {head[:4].hex()})", "compressed")
+
+
+def decode_compressed(fmt: str, data: Buffer, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.ndarray, str]:
+    """Return (uint8 image, channel order) for a CompressedImage (jpeg or png).
+
+    The header's size is checked against ``max_pixels`` before decoding, and any decoder
+    failure (OpenCV's own limits included) is bad input, never an exception of another kind.
+    """
     buf = _as_bytes(data)
     if buf.size == 0:
         raise InputError(f"compressed image ({fmt or 'no format'}) has no data", "compressed")
+    width, height = compressed_size(buf, fmt)
+    if width <= 0 or height <= 0:
+        raise InputError(f"compressed image ({fmt or 'no format'}) declares an empty size {width}x{height}", "empty")
+    check_pixels(width, height, max_pixels, f"compressed image ({fmt or 'no format'})")
     _complete(fmt, buf)
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise InputError(f"compressed image ({fmt or 'no format'}, {buf.size} bytes) could not be decoded: "
+                         f"{str(exc).strip().splitlines()[-1]}", "compressed") from None
     if image is None:
         raise InputError(f"compressed image ({fmt or 'no format'}, {buf.size} bytes) could not be decoded: "
                          "corrupt or not an image", "compressed")

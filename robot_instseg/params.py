@@ -40,18 +40,28 @@ class ParamSpec:
         return None
 
 
+def _in_range(name: str, low: float, high: float, off: Optional[float] = None) -> Callable[[Any], Optional[str]]:
+    """Every number has a stated range: a value outside it (or NaN, or inf) is refused with the range.
+
+    ``off``: one value outside the range that means "off" (0 for rates and budgets).
+    """
+    def check(value: Any) -> Optional[str]:
+        if off is not None and value == off:
+            return None
+        if not (low <= value <= high):  # NaN fails both comparisons
+            extra = f" (or {off:g} = off)" if off is not None else ""
+            return f"{name} must lie in [{low:g}, {high:g}]{extra}, got {value}"
+        return None
+
+    return check
+
+
 def _in_unit_interval(name: str) -> Callable[[float], Optional[str]]:
-    def check(value: float) -> Optional[str]:
-        return None if 0.0 <= value <= 1.0 else f"{name} must lie in [0, 1], got {value}"
-
-    return check
+    return _in_range(name, 0.0, 1.0)
 
 
-def _at_least(name: str, low: float) -> Callable[[float], Optional[str]]:
-    def check(value: float) -> Optional[str]:
-        return None if value >= low else f"{name} must be >= {low}, got {value}"
-
-    return check
+DAY_S = 86400.0
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096  # 16.8 MP: 4K UHD and 12 MP machine-vision cameras fit
 
 
 RECORD_MODES = ("off", "all", "interval", "uncertain", "manual")  # = recording.policy.MODES (tested)
@@ -70,12 +80,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=("onnxruntime", "tensorrt")),
     ParamSpec("providers", "tensorrt,cuda,cpu",
               "ONNX Runtime execution providers in order of preference; unavailable ones are skipped with a warning."),
-    ParamSpec("device_id", 0, "GPU index for CUDA / TensorRT.", check=_at_least("device_id", 0)),
+    ParamSpec("device_id", 0, "GPU index for CUDA / TensorRT (0..63).", check=_in_range("device_id", 0, 63)),
     ParamSpec("fp16", False, "Build TensorRT engines in fp16."),
     ParamSpec("engine_cache_dir", "",
               "Where TensorRT engines are cached; empty = ~/.cache/robot_instseg/engines."),
-    ParamSpec("num_threads", 0, "CPU inference threads; 0 = runtime default.",
-              check=_at_least("num_threads", 0)),
+    ParamSpec("num_threads", 0, "CPU inference threads (0..256); 0 = runtime default.",
+              check=_in_range("num_threads", 0, 256)),
     ParamSpec("score_threshold", 0.25, "Minimum instance score kept.", dynamic=True,
               check=_in_unit_interval("score_threshold")),
     ParamSpec("nms_iou_threshold", 0.45, "IoU above which the lower-scored box of a class is suppressed.",
@@ -83,7 +93,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("mask_threshold", 0.5, "Mask probability at or above which a pixel belongs to the instance.",
               dynamic=True, check=_in_unit_interval("mask_threshold")),
     ParamSpec("max_detections", 100, "Most instances published per frame (at most 65535).", dynamic=True,
-              check=lambda v: None if 1 <= v <= 65535 else f"max_detections must lie in [1, 65535], got {v}"),
+              check=_in_range("max_detections", 1, 65535)),
     ParamSpec("class_filter", "",
               "Comma-separated class names or ids to keep; empty = all classes.", dynamic=True),
     ParamSpec("image_transport", "raw",
@@ -96,8 +106,15 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_debug_image", True,
               "Publish the overlay on ~/debug_image (computed only while subscribed).", dynamic=True),
     ParamSpec("publish_markers", True, "Publish RViz markers on ~/markers.", dynamic=True),
-    ParamSpec("max_rate_hz", 0.0, "Most frames processed per second; 0 = as fast as the model runs.",
-              dynamic=True, check=_at_least("max_rate_hz", 0.0)),
+    ParamSpec("max_rate_hz", 0.0, "Most frames processed per second (0.01..1000); 0 = as fast as the model runs.",
+              dynamic=True, check=_in_range("max_rate_hz", 0.01, 1000.0, off=0.0)),
+    ParamSpec("max_input_pixels", DEFAULT_MAX_INPUT_PIXELS,
+              "Largest frame accepted, in pixels (width x height), checked on raw sizes and on JPEG / PNG headers "
+              "before decoding; larger frames are rejected (reason too_large). 1..268435456.", dynamic=True,
+              check=_in_range("max_input_pixels", 1, 1 << 28)),
+    ParamSpec("stall_timeout_s", 5.0,
+              "ERROR in diagnostics when frames arrive but none is processed for this long (0.5..600 s); the "
+              "worker is restarted once if it died.", dynamic=True, check=_in_range("stall_timeout_s", 0.5, 600.0)),
     # -- recording (all take effect at once; a change starts a new bag) -------------------------
     ParamSpec("record_mode", "off",
               "Which frames are recorded: off, all, interval (one every record_interval_s), uncertain (a score "
@@ -108,23 +125,23 @@ PARAMS: tuple[ParamSpec, ...] = (
               dynamic=True),
     ParamSpec("record_storage", "mcap", "Bag storage format.", dynamic=True, choices=("mcap", "sqlite3")),
     ParamSpec("record_interval_s", 5.0, "Seconds of camera time between frames in interval mode.", dynamic=True,
-              check=lambda v: None if v > 0 else f"record_interval_s must be > 0, got {v}"),
+              check=_in_range("record_interval_s", 0.01, DAY_S)),
     ParamSpec("record_score_low", 0.3, "Lower end of the uncertain score band.", dynamic=True,
               check=_in_unit_interval("record_score_low")),
     ParamSpec("record_score_high", 0.6, "Upper end of the uncertain score band.", dynamic=True,
               check=_in_unit_interval("record_score_high")),
     ParamSpec("record_unseen_class_s", 60.0,
               "In uncertain mode, record a frame with a class not seen for this many seconds (or never); 0 = off.",
-              dynamic=True, check=_at_least("record_unseen_class_s", 0.0)),
+              dynamic=True, check=_in_range("record_unseen_class_s", 0.0, 7 * DAY_S)),
     ParamSpec("record_max_rate_hz", 2.0, "Most frames recorded per second of camera time; 0 = no cap.",
-              dynamic=True, check=_at_least("record_max_rate_hz", 0.0)),
+              dynamic=True, check=_in_range("record_max_rate_hz", 0.01, 1000.0, off=0.0)),
     ParamSpec("record_budget_mb", 2048.0,
               "Most MiB of files in record_dir, existing bags included; recording stops with a WARN there. 0 = none.",
-              dynamic=True, check=_at_least("record_budget_mb", 0.0)),
+              dynamic=True, check=_in_range("record_budget_mb", 0.01, 1e8, off=0.0)),
     ParamSpec("record_split_mb", 512.0, "Start a new bag after this many MiB; 0 = never by size.", dynamic=True,
-              check=_at_least("record_split_mb", 0.0)),
+              check=_in_range("record_split_mb", 0.01, 1e7, off=0.0)),
     ParamSpec("record_split_s", 300.0, "Start a new bag after this many seconds of recording; 0 = never by time.",
-              dynamic=True, check=_at_least("record_split_s", 0.0)),
+              dynamic=True, check=_in_range("record_split_s", 0.1, 7 * DAY_S, off=0.0)),
 )
 
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}

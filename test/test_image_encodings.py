@@ -104,7 +104,7 @@ def test_compressed_jpeg_png_and_broken_streams() -> None:
     assert image.shape == (48, 64, 3)
     for data, reason, text in ((jpeg[: len(jpeg) // 2], "compressed", "truncated"),
                                (png[:-20], "compressed", "truncated"),
-                               (b"not an image at all", "compressed", "could not be decoded"),
+                               (b"not an image at all", "compressed", "neither JPEG nor PNG"),
                                (b"", "compressed", "no data")):
         with pytest.raises(InputError) as info:
             decode_compressed("jpeg", data)

@@ -123,6 +123,46 @@ def test_corrupt_and_truncated_jpeg_are_rejected_on_compressed_transport(domain_
         node.stop()
 
 
+def test_hostile_raw_frames_never_stop_the_worker(domain_id, tmp_path, model, ros) -> None:
+    """A size change (a warning) then a 20000x1 frame used to kill the worker through the logger;
+    a frame over max_input_pixels is refused before it is decoded."""
+    node = start_node(domain_id, tmp_path, model_path=model, max_input_pixels=1_000_000)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        sent = publish(domain_id, node.topic("image"), "hostile_raw", rate=4)
+        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 3}
+        assert wait_for(lambda: sum(m.header.stamp.sec in trailing for m in instances) >= 3, 20), node.log()
+        assert any(m.image_width == 20000 and m.image_height == 1 for m in instances), "the sliver is segmented"
+        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_too_large", 0)) == 1,
+                        10), node.log()
+        v = values(latest_status(diagnostics, node.fqn))
+        assert v["inference_errors"] == "0" and v["worker_alive"] == "True", v
+        assert "over max_input_pixels 1000000" in node.log()
+        assert node.alive()
+    finally:
+        node.stop()
+
+
+def test_decompression_bombs_are_refused_from_their_headers(domain_id, tmp_path, model, ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model, image_transport="compressed")
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node, "image/compressed")
+        sent = publish(domain_id, node.topic("image/compressed"), "hostile_compressed", rate=4)
+        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 2}
+        assert wait_for(lambda: sum(m.header.stamp.sec in trailing for m in instances) >= 3, 20), node.log()
+        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_too_large", 0)) == 2,
+                        10), node.log()
+        assert "65000x65000" in node.log()  # the second refusal falls in the same 5 s log throttle...
+        assert "30000x30000" in values(latest_status(diagnostics, node.fqn))["last_rejection"]  # ...diagnostics name it
+        assert node.alive()
+    finally:
+        node.stop()
+
+
 def _lifecycle_state(ros: RosClient, node: SegNodeProcess) -> str:
     return ros.call(GetState, f"{node.fqn}/get_state", GetState.Request()).current_state.label
 
@@ -270,5 +310,19 @@ def test_parameters_change_at_run_time_and_bad_values_are_refused(domain_id, tmp
         classes_after_change()
         time.sleep(0.5)
         assert labels == []
+        ok, reason = set_parameter(ros, node, "class_filter", "999999")
+        assert not ok and "999999" in reason and "0..2" in reason
+        for bad in (1e-9, 1e-300, -1.0, float("nan"), 1e9):
+            ok, reason = set_parameter(ros, node, "max_rate_hz", bad)
+            assert not ok and "max_rate_hz must lie in [0.01, 1000]" in reason, (bad, reason)
+        # A slow rate, then 0 again: the waiting worker wakes at once, not after the interval.
+        assert set_parameter(ros, node, "max_rate_hz", 0.01) == (True, "")  # next frame due 100 s after the last
+        instances.clear()
+        publish(domain_id, node.topic("image"), "good:2", rate=4)
+        time.sleep(0.5)
+        assert instances == [], "max_rate_hz 0.01 holds the next frame back"
+        assert set_parameter(ros, node, "max_rate_hz", 0.0) == (True, "")
+        assert wait_for(lambda: len(instances) >= 1, 5), "setting 0 wakes the waiting worker"
+        assert node.alive()
     finally:
         node.stop()

@@ -99,7 +99,8 @@ def make_transform(image_shape: tuple[int, int], config: PreprocessConfig) -> Le
     if not config.letterbox:
         return LetterboxTransform(image_shape, config.size, in_w / w, in_h / h, 0.0, 0.0)
     scale = min(in_w / w, in_h / h)
-    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    # At least one pixel: a 20000x1 frame scales its height to 0.02 px, which no resize accepts.
+    new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     # The exact scale of the resized content (rounding can differ from ``scale`` by < 1 px).
     return LetterboxTransform(image_shape, config.size, new_w / w, new_h / h, float(pad_x), float(pad_y), True)

@@ -122,6 +122,9 @@ class Segmenter:
         ids = set()
         for item in selection:
             if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.strip().isdigit()):
+                if self.class_names and not 0 <= int(item) < len(self.class_names):
+                    raise ValueError(f"class id {int(item)} is not a class of this model (ids 0.."
+                                     f"{len(self.class_names) - 1}: {self.class_names})")
                 ids.add(int(item))
             elif item in self.class_names:
                 ids.add(self.class_names.index(item))

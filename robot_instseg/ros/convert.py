@@ -16,15 +16,17 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.image_encodings import decode_compressed, decode_raw
+from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg.overlay import colour
 from robot_instseg_msgs.msg import Instance, InstanceArray
 
 
-def image_from_msg(msg) -> tuple[np.ndarray, str]:
-    """(uint8 image, channel order) from an Image or CompressedImage; InputError when malformed."""
+def image_from_msg(msg, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.ndarray, str]:
+    """(uint8 image, channel order) from an Image or CompressedImage; InputError when malformed or
+    larger than ``max_pixels``."""
     if isinstance(msg, CompressedImage):
-        return decode_compressed(msg.format, msg.data)
-    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+        return decode_compressed(msg.format, msg.data, max_pixels)
+    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), max_pixels)
 
 
 def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:

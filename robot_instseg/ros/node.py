@@ -31,7 +31,7 @@ from visualization_msgs.msg import MarkerArray
 from robot_instseg.engine.errors import InputError
 from robot_instseg.frame_mailbox import FrameMailbox
 from robot_instseg.frame_pipeline import segment_frame
-from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, health
+from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns, health
 from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
@@ -61,6 +61,8 @@ class SegNode(LifecycleNode):
         self.state_label = "unconfigured"
         self.mailbox: FrameMailbox = FrameMailbox()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set on stop and on any parameter change: the worker re-reads them
+        self._worker_restarts = 0
         self._worker: Optional[threading.Thread] = None
         self._subscription = None
         self._input_type = Image
@@ -129,18 +131,24 @@ class SegNode(LifecycleNode):
         if self.recording is not None:
             self.recording.start()
         self._stop.clear()
-        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
-        self._worker.start()
+        self._worker_restarts = 0
+        self.stats.mark_started()
+        self._start_worker()
         self.state_label = "active"
         self.get_logger().info(f"active: segmenting {self._subscription.topic_name} "
                                f"({s['image_transport']}, {s['input_reliability']})")
         return TransitionCallbackReturn.SUCCESS
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
+        self._worker.start()
 
     def _stop_work(self) -> None:
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
         self._stop.set()
+        self._wake.set()
         self.mailbox.close()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
@@ -203,6 +211,7 @@ class SegNode(LifecycleNode):
                 result.successful, result.reason = False, str(exc)
                 return result
         self.settings.update(changes)
+        self._wake.set()  # a worker waiting out a max_rate_hz interval re-reads the new value at once
         if self.recording is not None:
             self.recording.apply(set(changes))
         later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
@@ -215,25 +224,30 @@ class SegNode(LifecycleNode):
         """Frames arrive serialized (raw=True): only the frames the worker takes are deserialized,
         and the recorder stores the bytes exactly as they came off the wire."""
         dropped = self.mailbox.put((serialized, time.monotonic(), time.time_ns()))
-        self.stats.frame_received(dropped)
+        self.stats.frame_received(dropped, cdr_stamp_ns(serialized))
 
     def _work(self) -> None:
-        next_allowed = 0.0
+        """The one worker: nothing one frame does, and no parameter value, ends this loop."""
+        taken_at: Optional[float] = None
         while not self._stop.is_set():
-            rate = float(self.settings["max_rate_hz"])
-            wait = next_allowed - time.monotonic()
-            if rate > 0 and wait > 0:
-                self._stop.wait(wait)  # wait BEFORE taking, so the newest frame is taken
-                continue
-            item = self.mailbox.take(timeout=0.2)
-            if item is None:
-                continue
-            next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
             try:
+                rate = float(self.settings["max_rate_hz"])
+                wait = (taken_at + 1.0 / rate - time.monotonic()) if rate > 0 and taken_at is not None else 0.0
+                if wait > 0:
+                    # Wait BEFORE taking, so the newest frame is taken; a parameter change or stop wakes it.
+                    self._wake.wait(min(wait, 0.5))
+                    self._wake.clear()
+                    continue
+                item = self.mailbox.take(timeout=0.2)
+                if item is None:
+                    continue
+                taken_at = time.monotonic()
                 self.process(*item)
-            except Exception as exc:  # the worker must survive anything one frame does
-                self.stats.inference_failed(str(exc))
-                self._log_throttled("error", f"frame failed: {type(exc).__name__}: {exc}; skipped", error=True)
+            except Exception as exc:  # an internal error: counted, logged, and the loop goes on
+                detail = f"{type(exc).__name__}: {exc}"
+                self.stats.inference_failed(detail)
+                self._log_throttled("internal", f"frame failed with an internal error ({detail}); frame skipped, "
+                                    "node keeps running", error=True)
 
     @property
     def instances_topic(self) -> str:
@@ -253,7 +267,7 @@ class SegNode(LifecycleNode):
             self._log_throttled("reject:deserialize", f"{detail}; frame skipped, node keeps running")
             return
         try:
-            image, order = image_from_msg(msg)
+            image, order = image_from_msg(msg, int(self.settings["max_input_pixels"]))
         except InputError as exc:
             reason = exc.reason
             detail = (f"frame on {topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}, "
@@ -287,16 +301,43 @@ class SegNode(LifecycleNode):
             recording.on_frame(msg, serialized, received_ns or time.time_ns(), instances, topic)
 
     def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
-        held = self.throttle.allow(key)
-        if held is None:
+        """At most one line per key per 5 s. Never raises: the worker's error path goes through here.
+
+        rclpy refuses one call site logging at two severities ("Logger severity cannot be
+        changed between calls"), so each severity has its own call.
+        """
+        try:
+            held = self.throttle.allow(key)
+            if held is None:
+                return
+            line = text + (f" [{held} similar suppressed]" if held else "")
+            if error:
+                self.get_logger().error(line)
+            else:
+                self.get_logger().warning(line)
+        except Exception:  # noqa: BLE001 - a log line is never worth the worker
+            pass
+
+    def _watch_worker(self) -> None:
+        """Run by the 1 Hz diagnostics timer: a dead worker while active is restarted once."""
+        worker = self._worker
+        if self.state_label != "active" or worker is None or worker.is_alive() or self._stop.is_set():
             return
-        suffix = f" [{held} similar suppressed]" if held else ""
-        (self.get_logger().error if error else self.get_logger().warning)(text + suffix)
+        if self._worker_restarts >= 1:
+            return
+        self._worker_restarts += 1
+        self.stats.worker_restarted()
+        self._log_throttled("worker", "the segmentation worker died; restarted it (once)", error=True)
+        self._start_worker()
 
     # -- diagnostics -------------------------------------------------------------------------
     def publish_diagnostics(self) -> None:
+        self._watch_worker()
         snap = self.stats.snapshot()
-        verdict = health(self.state_label, snap, self.model_error)
+        worker = self._worker
+        alive = worker is not None and worker.is_alive()
+        verdict = health(self.state_label, snap, self.model_error, worker_alive=alive,
+                         stall_timeout_s=float(self.settings["stall_timeout_s"]))
         level = verdict.level
         message = verdict.message
         if self.param_problems and level == OK:
@@ -313,6 +354,11 @@ class SegNode(LifecycleNode):
             "frames_dropped": str(snap["dropped"]), "inputs_rejected": str(snap["rejected"]),
             "frame_size_changes": str(snap["size_changes"]), "inference_errors": str(snap["inference_errors"]),
             "last_rejection": snap["last_rejection"], "params_refused": "; ".join(self.param_problems),
+            "last_internal_error": snap["last_error"], "worker_alive": str(alive),
+            "worker_restarts": str(snap["worker_restarts"]),
+            "seconds_since_segmented": f"{snap['seconds_since_segmented']:.1f}",
+            "camera_rate_hz_from_stamps": f"{snap['camera_rate_hz']:.2f}",
+            "frames_missing_from_stamps": str(snap["frames_missing"]),
         }
         for reason, count in sorted(snap["rejected_by_reason"].items()):
             values[f"rejected_{reason}"] = str(count)

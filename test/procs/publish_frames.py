@@ -62,7 +62,38 @@ def plan(name: str) -> list[tuple[str, str, dict]]:
                 ("truncated_jpeg", "jpeg", {"data": data[: len(data) // 2]}),
                 ("not_an_image", "jpeg", {"data": b"hello camera"}),
                 *[("good", "jpeg", {"data": jpeg(scene(i))}) for i in range(4)]]
+    if name == "hostile_raw":  # run the node with max_input_pixels 1000000
+        big = np.zeros((800, 1600, 3), np.uint8)  # 1.28 MP
+        return [("good", "raw", raw(good)),
+                ("size_change", "raw", raw(scene(1, 240, 320))),  # warns first (the old logging crash)
+                ("sliver", "raw", raw(np.full((1, 20000, 3), 90, np.uint8))),  # cv2.resize used to assert
+                ("too_large", "raw", raw(big)),
+                *[("good", "raw", raw(scene(i))) for i in range(4)]]
+    if name == "hostile_compressed":
+        return [("good", "jpeg", {"data": jpeg(good)}),
+                ("jpeg_bomb", "jpeg", {"data": jpeg_with_size(jpeg(scene(1, 48, 64)), 65000, 65000)}),
+                ("png_bomb", "jpeg", {"data": png_header(30000, 30000)}),
+                *[("good", "jpeg", {"data": jpeg(scene(i))}) for i in range(4)]]
     raise SystemExit(f"unknown plan {name}")
+
+
+def jpeg_with_size(data: bytes, width: int, height: int) -> bytes:
+    """A real JPEG whose frame header (SOF0) claims another size: a decompression bomb in 1 KB."""
+    sof = data.index(b"\xff\xc0")
+    return data[:sof + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[sof + 9:]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims ``width`` x ``height`` grey pixels, with a tiny IDAT and IEND."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + \
+        chunk(b"IEND", b"")
 
 
 def frame_message(index: int, kind: str, fields: dict, first_sec: int = 100):
