@@ -127,3 +127,45 @@ def test_mailbox_keeps_only_the_newest_frame_and_counts_the_dropped() -> None:
     assert (box.received, box.dropped) == (3, 2)
     box.close()
     assert box.take(timeout=5) is None  # closed: returns at once
+
+
+BOMB_CHECK = r'''
+import resource, struct, sys, zlib
+import cv2, numpy as np
+from robot_instseg.engine.errors import InputError
+from robot_instseg.image_encodings import decode_compressed
+
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+side = 20000  # a real PNG of 20000 x 20000 grey zeros: 400 MB decoded, under 1 MB on the wire
+packer, row, parts = zlib.compressobj(9), b"\x00" * (side + 1), []
+for _ in range(side):
+    parts.append(packer.compress(row))
+parts.append(packer.flush())
+png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+       + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+small = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].tobytes()
+sof = small.index(b"\xff\xc0")
+jpeg = small[:sof + 5] + (65000).to_bytes(2, "big") * 2 + small[sof + 9:]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+reasons = []
+for data in (png, jpeg):
+    try:
+        decode_compressed("png", data)
+    except InputError as exc:
+        reasons.append(exc.reason)
+grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(len(png), reasons, grown_mb)
+'''
+
+
+def test_decompression_bombs_are_refused_before_decoding_within_100_mb() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", BOMB_CHECK], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()  # PNG size, the refusal reasons, peak RSS growth in MB
+    assert int(words[0]) < 1_000_000 and "['too_large', 'too_large']" in done.stdout, done.stdout
+    assert float(words[-1]) < 100, done.stdout
