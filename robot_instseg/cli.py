@@ -14,6 +14,18 @@ from typing import Optional, Sequence
 
 LOG = logging.getLogger("robot_instseg")
 
+# Exit codes: 0 done; 1 internal error (a bug: -v shows the traceback); 2 bad input or arguments
+# (a file missing, damaged or malformed; argparse uses 2 too); 3 nothing could be processed.
+EXIT_INTERNAL, EXIT_INPUT, EXIT_NOTHING = 1, 2, 3
+
+
+class CliError(Exception):
+    """A refusal the user can act on: printed as one line on stderr, exit ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 def bundled_model() -> Path:
     """The default model shipped in models/ (source tree or installed share)."""
@@ -56,10 +68,10 @@ def list_images(folder: Path) -> list[Path]:
     from robot_instseg.frame_sources import IMAGE_SUFFIXES, list_images as find_images
 
     if not folder.is_dir():
-        raise SystemExit(f"robot-instseg: {folder} is not a directory")
+        raise CliError(f"{folder} is not a directory")
     images = [p for p in find_images(folder) if p.is_file()]
     if not images:
-        raise SystemExit(f"robot-instseg: no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+        raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
     return images
 
 
@@ -185,13 +197,70 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
         detections = segment_frame(segmenter, image, order).detections(args.masks)
         results.extend(detections_to_results(detections, image_id, categories))
         count += 1
+    _report_skipped(skipped, count)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results))
-    for line in skipped:
-        LOG.warning("skipped %s", line)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(results))
+    partial.replace(out)  # whole or not at all: a failure never leaves a results file that looks complete
     print(f"wrote {len(results)} instances ({args.masks} masks) from {count} frames to {out}"
           + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0
+
+
+def _report_skipped(skipped: list, done: int) -> None:
+    """Name every skipped input; refuse (EXIT_NOTHING) when nothing at all could be processed."""
+    for line in skipped:
+        LOG.warning("skipped %s", line)
+    if done == 0:
+        first = f"; first: {skipped[0]}" if skipped else ""
+        raise CliError(f"no frame could be segmented ({len(skipped)} skipped{first}); nothing written", EXIT_NOTHING)
+
+
+BAG_FILE_STORAGE = {".mcap": "mcap", ".db3": "sqlite3"}
+
+
+def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
+    """A bag folder at --out, or one bag file when --out ends in .mcap / .db3.
+
+    It is written beside --out under a hidden .partial name and moved into place only when
+    complete; after a failure the partial bag stays there (named in the error) and --out
+    does not exist.
+    """
+    import shutil
+
+    from robot_instseg.ros.offline import run_to_bag
+
+    out = Path(args.out)
+    storage = BAG_FILE_STORAGE.get(out.suffix.lower(), args.storage)
+    if out.suffix.lower() in BAG_FILE_STORAGE and args.storage not in (storage, "mcap"):
+        raise CliError(f"--out {out} is a {storage} file but --storage is {args.storage}")
+    if out.exists():
+        raise CliError(f"{out} exists; bags are never overwritten")
+    staging = out.parent / f".{out.name}.partial"
+    if staging.exists():
+        raise CliError(f"{staging} exists (left by an earlier failed run); remove it first")
+    staging.mkdir(parents=True)
+    bag_dir = staging / (out.stem if out.suffix.lower() in BAG_FILE_STORAGE else out.name)
+    try:
+        summary = run_to_bag(segmenter, frames, bag_dir, node_name=args.node_name, storage=storage,
+                             period_s=1.0 / args.fps, with_images=not args.no_images,
+                             on_frame=lambda: progress.update(1), masks=args.masks)
+    except Exception as exc:
+        raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
+                       EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
+    try:
+        _report_skipped(summary.skipped, summary.frames)
+    except CliError:
+        shutil.rmtree(staging)
+        raise
+    if out.suffix.lower() in BAG_FILE_STORAGE:
+        (bag_dir / f"{bag_dir.name}{out.suffix.lower()}").replace(out)
+    else:
+        bag_dir.replace(out)
+    shutil.rmtree(staging)
+    print(f"wrote {summary.frames} frames, {summary.instances} instances ({args.masks} masks) to bag {out} "
+          f"({storage})" + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
     return 0
 
 
@@ -201,29 +270,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from robot_instseg.frame_sources import frame_count, open_source
 
-    try:
-        frames = open_source(args.input, bag_topic=args.topic)
-    except ValueError as exc:
-        raise SystemExit(f"robot-instseg run: {exc}")
+    frames = open_source(args.input, bag_topic=args.topic)  # a missing, empty or damaged input is refused here
     segmenter = make_segmenter(args)
-    out = Path(args.out)
     with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
-        if out.suffix.lower() == ".json":
+        if Path(args.out).suffix.lower() == ".json":
             return _run_to_json(args, segmenter, frames, progress)
-        if out.exists():
-            raise SystemExit(f"robot-instseg run: {out} exists; bags are never overwritten")
-        from robot_instseg.ros.offline import run_to_bag
-
-        summary = run_to_bag(segmenter, frames, out, node_name=args.node_name, storage=args.storage,
-                             period_s=1.0 / args.fps, with_images=not args.no_images,
-                             on_frame=lambda: progress.update(1), masks=args.masks)
-    for line in summary.skipped:
-        LOG.warning("skipped %s", line)
-    print(f"wrote {summary.frames} frames, {summary.instances} instances ({args.masks} masks) to bag {out} "
-          f"({args.storage})"
-          + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
-    return 0
+        return _run_to_bag(args, segmenter, frames, progress)
 
 
 # -- bag2coco / bag repair -------------------------------------------------------------
@@ -235,10 +288,10 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
         split = tuple(float(v) for v in args.split.split(","))
         assert len(split) == 3 and min(split) >= 0 and sum(split) > 0
     except (ValueError, AssertionError):
-        raise SystemExit(f"robot-instseg bag2coco: --split wants three non-negative ratios, got {args.split!r}")
+        raise CliError(f"--split wants three non-negative ratios, got {args.split!r}")
     for bag in args.bags:
         if not Path(bag).exists():
-            raise SystemExit(f"robot-instseg bag2coco: {bag}: no such bag")
+            raise CliError(f"{bag}: no such bag")
     config = ExportConfig(image_topic=args.topic, instances_topic=args.instances_topic, stride=args.stride,
                           min_sharpness=args.min_sharpness, dedup_threshold=args.dedup, split=split, seed=args.seed,
                           image_format=args.image_format)
@@ -247,7 +300,7 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
         summary = export_bags([Path(b) for b in args.bags], Path(args.out), config, segmenter,
                               repredict=args.repredict, progress=None if args.quiet else print)
     except ValueError as exc:
-        raise SystemExit(f"robot-instseg bag2coco: {exc}")
+        raise CliError(f"{exc}")
     for split, info in summary["splits"].items():
         print(f"{split:5} {info['images']:6d} images {info['instances']:7d} instances  bags: {', '.join(info['bags'])}")
     print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png")
@@ -280,9 +333,10 @@ def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool 
                    masks: str = "visible") -> dict:
     """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1
     at 2 px and the DAVIS tolerance); the trainer's validation metric, as a function."""
-    from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections, load_coco_quiet
+    from robot_instseg.dataset.coco_check import load_checked_coco
+    from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections
 
-    gt = load_coco_quiet(coco_file)
+    gt = load_checked_coco(coco_file)
     detections = segment_coco_images(segmenter, gt, images_dir, progress, masks)
     first = gt.loadImgs(sorted(gt.getImgIds())[:1])
     tolerances = (2.0, davis_tolerance((first[0]["height"], first[0]["width"]))) if first else (2.0,)
@@ -304,29 +358,30 @@ def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False,
                      file=sys.stderr):
         image = read_rgb(Path(images_dir) / info["file_name"])
         if image is None:
-            raise SystemExit(f"robot-instseg eval: cannot read {Path(images_dir) / info['file_name']}")
+            raise CliError(f"cannot read {Path(images_dir) / info['file_name']}")
         detections[int(info["id"])] = segment_frame(segmenter, image, "rgb").detections(masks)
     return detections
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score predictions (a results / COCO file, or a model run on the images) against ground truth."""
-    from robot_instseg.dataset.evaluate import category_map, load_coco_quiet, results_for, write_metrics
+    from robot_instseg.dataset.coco_check import load_checked_coco
+    from robot_instseg.dataset.evaluate import category_map, results_for, write_metrics
     from robot_instseg.dataset.report import evaluation_report, format_report, load_predictions
 
     gt_path = args.gt or args.coco
     if not gt_path:
-        raise SystemExit("robot-instseg eval: --gt GT.json is required")
-    gt = load_coco_quiet(Path(gt_path))
+        raise CliError("--gt GT.json is required")
+    gt = load_checked_coco(Path(gt_path))
     if args.pred:
         try:
             results = load_predictions(Path(args.pred), gt)
         except ValueError as exc:
-            raise SystemExit(f"robot-instseg eval: {exc}")
+            raise CliError(f"{exc}")
         source = str(args.pred)
     else:
         if not args.images:
-            raise SystemExit("robot-instseg eval: give --pred P.json, or --images DIR (with --model M)")
+            raise CliError("give --pred P.json, or --images DIR (with --model M)")
         segmenter = make_segmenter(args)
         detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet,
                                          masks=args.masks)
@@ -357,9 +412,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from robot_instseg.train.trainer import Trainer, TrainConfig
 
     if len(args.coco) != len(args.images):
-        raise SystemExit("robot-instseg train: give one --images folder for each --coco file")
+        raise CliError("give one --images folder for each --coco file")
     if (args.val_coco is None) != (args.val_images is None):
-        raise SystemExit("robot-instseg train: --val-coco and --val-images go together")
+        raise CliError("--val-coco and --val-images go together")
     config = TrainConfig(
         train=[DatasetSource(Path(c), Path(i)) for c, i in zip(args.coco, args.images)],
         val=DatasetSource(Path(args.val_coco), Path(args.val_images)) if args.val_coco else None,
@@ -410,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("input", help="folder of images, video file, bag (folder or .mcap/.db3), image, or scenes[:SEED]")
     _segmenter_args(run)
     run.add_argument("--out", required=True,
-                     help="*.json: COCO results (RLE masks); otherwise a new bag with the node's topics")
+                     help="*.json: COCO results (RLE masks); *.mcap / *.db3: one bag file; otherwise a new bag folder "
+                          "with the node's topics")
     run.add_argument("--topic", default=None, help="bag input: the image topic (default: the first image topic)")
     run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
     run.add_argument("--node-name", default="seg_node", help="bag output: topics are /NAME/instances, /NAME/labels")
@@ -533,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one verb. Every failure is one line on stderr and a distinct exit code (see EXIT_*);
+    ``-v`` shows the traceback instead."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -540,9 +598,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except EngineError as exc:
-        print(f"robot-instseg {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"robot-instseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every error becomes a line
+        if args.verbose:
+            raise
+        if isinstance(exc, CliError):
+            message, code = str(exc), exc.code
+        elif isinstance(exc, (EngineError, ValueError, OSError)):
+            message, code = str(exc), EXIT_INPUT
+        else:
+            message, code = (f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                             EXIT_INTERNAL)
+        print(f"robot-instseg {args.command}: {' '.join(message.split())}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

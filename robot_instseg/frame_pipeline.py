@@ -33,7 +33,12 @@ def segment_frame(segmenter, image: np.ndarray, channel_order: str) -> FrameOutp
 
 
 def frame_image(frame) -> tuple[np.ndarray, str]:
-    """(image, channel order) of a frame_sources.Frame: its pixels, or its bag message decoded."""
+    """(image, channel order) of a frame_sources.Frame: its pixels, or its bag message decoded.
+    InputError for a frame its source could not read (named in ``frame.error``)."""
+    if frame.error:
+        from robot_instseg.engine.errors import InputError
+
+        raise InputError(frame.error, "unreadable")
     return decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
 
 

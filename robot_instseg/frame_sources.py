@@ -28,6 +28,7 @@ class Frame:
     name: str = ""
     stamp: Optional[tuple[int, int]] = None  # bag frames: header stamp (sec, nanosec)
     timestamp_ns: Optional[int] = None  # bag frames: the bag's receive time
+    error: str = ""  # why this frame could not be read: consumers skip it and name it
     topic: str = ""  # bag frames: the topic they were recorded on
 
 
@@ -41,12 +42,18 @@ def is_bag(path: Path) -> bool:
 
 
 def image_folder(folder: Path) -> Iterator[Frame]:
+    """Every image under ``folder``; an empty folder is refused now, not when first read."""
     paths = list_images(folder)
     if not paths:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return _read_images(paths)
+
+
+def _read_images(paths: list[Path]) -> Iterator[Frame]:
     for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
+            yield Frame(name=path.name, error=f"{path}: not a readable image")
             continue
         yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.name)
 
@@ -86,21 +93,42 @@ def message_fields(msg, msgtype: str) -> dict:
     return fields
 
 
-def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
-    """Image or CompressedImage messages of one topic of a bag (rosbags; no ROS install needed)."""
+def open_bag(path: Path):
+    """An open rosbags AnyReader, or ValueError naming the bag and what is wrong with it."""
     from rosbags.highlevel import AnyReader
 
-    with AnyReader([Path(path)]) as reader:
-        connections = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (topic is None or c.topic == topic)]
-        if not connections:
-            found = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
-            raise ValueError(f"{path}: no image topic{f' {topic}' if topic else ''} (topics: {', '.join(found)})")
+    reader = AnyReader([Path(path)])
+    try:
+        reader.open()
+    except Exception as exc:  # rosbags raises several types for damaged files
+        raise ValueError(f"{path}: not a readable bag ({exc}); if its writer died, try "
+                         f"'robot-instseg bag repair {path}'") from None
+    return reader
+
+
+def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
+    """Image or CompressedImage messages of one topic of a bag (rosbags; no ROS install needed).
+
+    The bag is opened and its topic chosen now, so a damaged bag is refused before any output."""
+    reader = open_bag(path)
+    connections = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (topic is None or c.topic == topic)]
+    if not connections:
+        found = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
+        reader.close()
+        raise ValueError(f"{path}: no image topic{f' {topic}' if topic else ''} (topics: {', '.join(found)})")
+    return _bag_frames(reader, [c for c in connections if c.topic == connections[0].topic])
+
+
+def _bag_frames(reader, connections) -> Iterator[Frame]:
+    try:
         chosen = connections[0].topic
-        for connection, timestamp, data in reader.messages(connections=[c for c in connections if c.topic == chosen]):
+        for connection, timestamp, data in reader.messages(connections=connections):
             msg = reader.deserialize(data, connection.msgtype)
             fields = message_fields(msg, connection.msgtype)
             yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}", topic=chosen,
                         stamp=(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)), timestamp_ns=timestamp)
+    finally:
+        reader.close()
 
 
 def frame_count(source: str, bag_topic: Optional[str] = None) -> Optional[int]:

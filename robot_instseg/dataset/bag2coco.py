@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -24,7 +25,7 @@ from pycocotools import mask as mask_utils
 from robot_instseg.dataset.mask_qa import FLAGS, mask_flags
 from robot_instseg.engine.errors import InputError
 from robot_instseg.frame_pipeline import decode_fields, segment_frame
-from robot_instseg.frame_sources import IMAGE_TYPES, message_fields
+from robot_instseg.frame_sources import IMAGE_TYPES, message_fields, open_bag
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
 SPLITS = ("train", "val", "test")
@@ -144,8 +145,6 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                 repredict: bool = False, progress: Optional[Callable[[str], None]] = None) -> dict:
     """Write OUT/images/<split>/*, OUT/annotations/instances_<split>.json, OUT/stats.json and
     OUT/mosaic.png; return the statistics."""
-    from rosbags.highlevel import AnyReader
-
     out = Path(out)
     splits = assign_splits(bags, config.split, config.seed)
     categories = Categories()
@@ -155,13 +154,15 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
     stats: list[BagStats] = []
     mosaic_pool: list[tuple[Path, list]] = []
     models: set[str] = set()
+    for bag in map(Path, bags):  # refuse a damaged bag before anything is written
+        open_bag(bag).close()
     for bag in map(Path, bags):
         split = splits[bag.name]
         bs = BagStats(bag=str(bag), split=split)
         stats.append(bs)
         image_dir = out / "images" / split
         image_dir.mkdir(parents=True, exist_ok=True)
-        with AnyReader([bag]) as reader:
+        with closing(open_bag(bag)) as reader:
             custom = {}
             try:
                 custom = reader.readers[0].metadata.get("custom_data") or {}

@@ -25,7 +25,7 @@ class CocoIds:
         by_name = {c["name"]: int(c["id"]) for c in doc.get("categories", [])}
         missing = [n for n in class_names if n not in by_name]
         if class_names and len(missing) == len(class_names):
-            raise SystemExit(f"robot-instseg: none of the model's classes {list(class_names)} is a category of "
+            raise ValueError(f"none of the model's classes {list(class_names)} is a category of "
                              f"{coco_file} ({sorted(by_name)})")
         categories = {i: by_name[n] for i, n in enumerate(class_names) if n in by_name}
         return cls(images, categories)

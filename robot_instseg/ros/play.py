@@ -80,6 +80,9 @@ class Player:
         start = time.monotonic()
         next_at = start
         for frame in stream:
+            if frame.error:  # an unreadable image in a folder: said, never published
+                self.node.get_logger().warning(f"skipped {frame.error}")
+                continue
             now = time.monotonic()
             if now - start >= opts.duration_s or should_stop():
                 break

@@ -44,11 +44,11 @@ def _category_names(coco) -> tuple[list[int], list[str]]:
 
 
 def load_coco(coco_file: Path):
-    from robot_instseg.dataset.evaluate import load_coco_quiet
+    """The COCO file, checked first (categories, boxes inside their images, segmentation types):
+    a malformed file is refused with counts before training starts (CocoFileError, a ValueError)."""
+    from robot_instseg.dataset.coco_check import load_checked_coco
 
-    if not Path(coco_file).is_file():
-        raise FileNotFoundError(f"COCO file not found: {coco_file}")
-    return load_coco_quiet(coco_file)
+    return load_checked_coco(coco_file)
 
 
 def letterbox_rgb(image: np.ndarray, transform: LetterboxTransform, pad_value: int = 114) -> np.ndarray:

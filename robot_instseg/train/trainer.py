@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 import torch
 
-from robot_instseg.dataset.evaluate import evaluate_detections, load_coco_quiet
+from robot_instseg.dataset.coco_check import load_checked_coco
+from robot_instseg.dataset.evaluate import evaluate_detections
 from robot_instseg.engine.decoders.yolo_seg import YoloSegDecoder
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.types import Detections
@@ -176,13 +177,14 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.out = Path(config.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         config.imgsz = input_hw(config.imgsz)
+        # Data first (checked as it loads): a malformed dataset is refused before OUT is created.
         self.train_set = self._load(config.train, None, config.train_limit, "caching train images")
         self.names = self.train_set.names
         self.val_set = self._load([config.val], self.names, config.val_limit, "caching val images") \
             if config.val else None
-        self.val_gt = load_coco_quiet(config.val.coco) if config.val else None
+        self.val_gt = load_checked_coco(config.val.coco) if config.val else None
+        self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model_config = ModelConfig(num_classes=len(self.names), num_masks=config.num_masks,
                                         width=config.width, imgsz=tuple(config.imgsz))
