@@ -51,6 +51,16 @@ class NodeStats:
     last_segmented_at: float = 0.0
     worker_restarts: int = 0
     camera: "StampGaps" = field(default_factory=lambda: StampGaps())
+    transport_lost: int = 0  # reported by the middleware (message_lost events)
+    qos_incompatible: str = ""  # the policy of the last incompatible camera publisher
+
+    def qos_incompatible_seen(self, policy: str) -> None:
+        with self._lock:
+            self.qos_incompatible = policy
+
+    def messages_lost(self, count: int) -> None:
+        with self._lock:
+            self.transport_lost += max(count, 0)
 
     def mark_started(self) -> None:
         with self._lock:
@@ -127,6 +137,7 @@ class NodeStats:
                 "worker_restarts": self.worker_restarts,
                 "camera_rate_hz": self.camera.rate_hz(), "frames_missing": self.camera.missing,
                 "recent_loss": self.camera.recent_loss(),
+                "transport_lost": self.transport_lost, "qos_incompatible": self.qos_incompatible,
             }
 
 
@@ -139,6 +150,10 @@ def health(state: str, snapshot: dict, model_error: str = "", stale_after_s: flo
     if state != "active":
         return Health(WARN if state == "inactive" else ERROR,
                       f"node is {state}: no images are processed (ros2 lifecycle set <node> activate)")
+    if snapshot["qos_incompatible"] and snapshot["received"] == 0:
+        return Health(ERROR, f"the camera publisher's QoS is incompatible with this subscription (policy "
+                             f"{snapshot['qos_incompatible']}): no frame arrives; set input_reliability to "
+                             "best_effort")
     if not worker_alive:
         return Health(ERROR, f"the segmentation worker is not running (restarted {snapshot['worker_restarts']} "
                              "time(s)); deactivate and activate the node, and report the log")

@@ -132,9 +132,10 @@ def wait_subscribed(ros: RosClient, node: SegNodeProcess, topic: str = "image", 
     assert ok, f"seg_node never subscribed to {node.topic(topic)}; log:\n{node.log()}"
 
 
-def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0, first_sec: int = 100) -> list[dict]:
+def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0, first_sec: int = 100,
+            reliability: str = "reliable") -> list[dict]:
     """Run test/procs/publish_frames.py (a separate process) and return what it sent."""
-    done = subprocess.run([sys.executable, str(PUBLISHER), topic, plan, str(rate), str(first_sec)],
+    done = subprocess.run([sys.executable, str(PUBLISHER), topic, plan, str(rate), str(first_sec), reliability],
                           env=ros_env(domain_id),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -59,3 +59,11 @@ def test_health_errors_on_a_dead_worker_and_warns_on_transport_loss() -> None:
     lossy = health("active", _snapshot(seconds_since_input=0.1, seconds_since_segmented=0.2, recent_loss=0.9,
                                        camera_rate_hz=10.0))
     assert lossy.level == WARN and "90%" in lossy.message and "reliable" in lossy.message
+
+
+def test_health_names_an_incompatible_camera_qos() -> None:
+    verdict = health("active", _snapshot(qos_incompatible="RELIABILITY", received=0))
+    assert verdict.level == ERROR and "RELIABILITY" in verdict.message and "best_effort" in verdict.message
+    served = health("active", _snapshot(qos_incompatible="RELIABILITY", received=10, seconds_since_input=0.1,
+                                        seconds_since_segmented=0.1))
+    assert served.level == OK  # another, compatible publisher is being served

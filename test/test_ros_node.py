@@ -163,6 +163,24 @@ def test_decompression_bombs_are_refused_from_their_headers(domain_id, tmp_path,
         node.stop()
 
 
+def test_a_camera_whose_qos_cannot_connect_is_an_error_that_says_what_to_set(domain_id, tmp_path, model,
+                                                                             ros) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model)  # input_reliability reliable
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        publish(domain_id, node.topic("image"), "good:3", rate=4, reliability="best_effort")
+        assert wait_for(lambda: (latest_status(diagnostics, node.fqn) is not None and
+                                 "incompatible" in latest_status(diagnostics, node.fqn).message), 15), node.log()
+        status = latest_status(diagnostics, node.fqn)
+        assert status.level == DiagnosticStatus.ERROR and "input_reliability to best_effort" in status.message
+        assert values(status)["incompatible_qos_policy"] == "RELIABILITY" and instances == []
+        assert node.alive()
+    finally:
+        node.stop()
+
+
 def _lifecycle_state(ros: RosClient, node: SegNodeProcess) -> str:
     return ros.call(GetState, f"{node.fqn}/get_state", GetState.Request()).current_state.label
 

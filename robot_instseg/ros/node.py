@@ -33,6 +33,7 @@ from robot_instseg.frame_mailbox import FrameMailbox
 from robot_instseg.frame_pipeline import segment_frame
 from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns, health
 from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
+from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg.ros.recording import NodeRecording
@@ -116,17 +117,20 @@ class SegNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
-        qos = QoSProfile(history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
+        qos = QoSProfile(history=qos_profile_sensor_data.history, depth=int(s["input_queue_depth"]),
                          reliability=ReliabilityPolicy.RELIABLE if s["input_reliability"] == "reliable"
                          else ReliabilityPolicy.BEST_EFFORT,
                          durability=qos_profile_sensor_data.durability)
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
+                                            message_lost=self._on_message_lost)
         if s["image_transport"] == "compressed":
             self._input_type = CompressedImage
             self._subscription = self.create_subscription(CompressedImage, "~/image/compressed", self._on_image, qos,
-                                                          raw=True)
+                                                          raw=True, event_callbacks=events)
         else:
             self._input_type = Image
-            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos, raw=True)
+            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos, raw=True,
+                                                          event_callbacks=events)
         self.mailbox.reopen()
         if self.recording is not None:
             self.recording.start()
@@ -225,6 +229,18 @@ class SegNode(LifecycleNode):
         and the recorder stores the bytes exactly as they came off the wire."""
         dropped = self.mailbox.put((serialized, time.monotonic(), time.time_ns()))
         self.stats.frame_received(dropped, cdr_stamp_ns(serialized))
+
+    def _on_incompatible_qos(self, info) -> None:
+        """A camera publisher this subscription cannot connect to (e.g. best_effort camera, reliable input)."""
+        policy = getattr(info.last_policy_kind, "name", str(info.last_policy_kind)).removeprefix("RMW_QOS_POLICY_")
+        self.stats.qos_incompatible_seen(policy)
+        self._log_throttled("qos", f"a publisher on the image topic offers QoS incompatible with this subscription "
+                            f"(policy {policy}, input_reliability {self.settings['input_reliability']}): its frames "
+                            "never arrive; set input_reliability to best_effort", error=True)
+
+    def _on_message_lost(self, info) -> None:
+        """Frames the middleware knows it lost before delivering them."""
+        self.stats.messages_lost(int(info.total_count_change))
 
     def _work(self) -> None:
         """The one worker: nothing one frame does, and no parameter value, ends this loop."""
@@ -359,6 +375,8 @@ class SegNode(LifecycleNode):
             "seconds_since_segmented": f"{snap['seconds_since_segmented']:.1f}",
             "camera_rate_hz_from_stamps": f"{snap['camera_rate_hz']:.2f}",
             "frames_missing_from_stamps": str(snap["frames_missing"]),
+            "frames_lost_in_transport": str(snap["transport_lost"]),
+            "incompatible_qos_policy": snap["qos_incompatible"],
         }
         for reason, count in sorted(snap["rejected_by_reason"].items()):
             values[f"rejected_{reason}"] = str(count)

@@ -1,6 +1,6 @@
 """Publish a planned sequence of camera frames (good and malformed) on a topic, as another process.
 
-usage: publish_frames.py TOPIC PLAN RATE_HZ [FIRST_SEC]
+usage: publish_frames.py TOPIC PLAN RATE_HZ [FIRST_SEC [RELIABILITY]]  (reliable by default, or best_effort)
 Every frame's stamp is sec = FIRST_SEC (default 100) + index (nanosec 0), frame_id
 'cam_<index>', so the test knows exactly which frame each output came from. Prints one JSON
 list: what was sent.
@@ -108,13 +108,17 @@ def frame_message(index: int, kind: str, fields: dict, first_sec: int = 100):
     return msg
 
 
-def main(topic: str, plan_name: str, rate: float, first_sec: int = 100) -> int:
+def main(topic: str, plan_name: str, rate: float, first_sec: int = 100, reliability: str = "reliable") -> int:
+    from rclpy.qos import ReliabilityPolicy
+
     frames = plan(plan_name)
     compressed = any(kind == "jpeg" for _, kind, _ in frames)
     rclpy.init()
     node = rclpy.create_node("frame_publisher")
-    pub = node.create_publisher(CompressedImage if compressed else Image, topic, QoSProfile(depth=10))
-    deadline = time.monotonic() + 30
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort"
+                     else ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(CompressedImage if compressed else Image, topic, qos)
+    deadline = time.monotonic() + (3 if reliability == "best_effort" else 30)  # an incompatible reader never matches
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
@@ -131,4 +135,5 @@ def main(topic: str, plan_name: str, rate: float, first_sec: int = 100) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 100))
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 100,
+                  sys.argv[5] if len(sys.argv) > 5 else "reliable"))
