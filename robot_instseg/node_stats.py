@@ -197,10 +197,12 @@ class StampGaps:
     two cameras on one topic, are ignored): when most frames are lost, the median step is a
     multiple of the period but the shortest is still one. A step of k periods (k >= 1.5) means
     about k - 1 frames were lost before the node (transport, or the camera itself). Steps
-    backwards or of zero (a replay restarted, duplicate stamps) count no loss.
+    backwards or of zero (a replay restarted, duplicate stamps) and steps over ``pause_periods``
+    (the camera paused or a new stream began) count no loss.
     """
 
     window: int = 60
+    pause_periods: int = 30
     missing: int = 0
     _last_ns: Optional[int] = None
     _steps: collections.deque = field(default_factory=collections.deque, repr=False)
@@ -213,6 +215,8 @@ class StampGaps:
         step = stamp_ns - last
         period = self.period_ns()
         lost = 0
+        if period and step > self.pause_periods * period:
+            return  # a pause or a new stream: neither a loss nor a period to learn from
         if period and step >= 1.5 * period:
             lost = int(round(step / period)) - 1
             self.missing += lost

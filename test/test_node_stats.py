@@ -30,7 +30,9 @@ def test_camera_rate_and_missing_frames_from_stamps() -> None:
     for k in range(50):
         steady.add(k * 33_333_333)
     steady.add(10 * 33_333_333)  # a replay restarting: backwards, no loss
-    assert steady.missing == 0 and steady.recent_loss() == 0.0
+    steady.add(100 * 10**9)  # a camera paused for 100 s: no loss either
+    steady.add(100 * 10**9 + 33_333_333)
+    assert steady.missing == 0 and steady.recent_loss() == 0.0 and 29 < steady.rate_hz() < 31
 
 
 def _snapshot(**changes) -> dict:

@@ -81,16 +81,27 @@ def test_frames_in_instances_and_labels_out_with_the_input_header(domain_id, tmp
         node.stop()
 
 
+def play_plan(ros, node, domain_id, plan: str, topic: str = "image", after_index: int = 0, served: int = 1):
+    """Play ``plan`` into the node and wait until ``served`` good frames after ``after_index`` came out:
+    a node that survived what came before. Returns the InstanceArrays and diagnostics seen."""
+    instances = ros.collect(InstanceArray, node.topic("instances"))
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    wait_subscribed(ros, node, topic)
+    sent = publish(domain_id, node.topic(topic), plan, rate=4)
+    trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > after_index}
+    assert wait_for(lambda: sum(m.header.stamp.sec in trailing for m in instances) >= served, 20), node.log()
+    return instances, diagnostics
+
+
+def diagnostic_count(diagnostics, node, key: str) -> int:
+    return int(values(latest_status(diagnostics, node.fqn)).get(key, 0))
+
+
 def test_malformed_raw_frames_are_counted_and_good_frames_still_segmented(domain_id, tmp_path, model, ros) -> None:
     node = start_node(domain_id, tmp_path, model_path=model)
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-        wait_subscribed(ros, node)
-        sent = publish(domain_id, node.topic("image"), "bad_raw", rate=4)
-        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 6}
-        assert wait_for(lambda: any(m.header.stamp.sec in trailing for m in instances), 20), node.log()
-        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("inputs_rejected", 0)) >= 5, 10)
+        instances, diagnostics = play_plan(ros, node, domain_id, "bad_raw", after_index=6)
+        assert wait_for(lambda: diagnostic_count(diagnostics, node, "inputs_rejected") >= 5, 10)
         v = values(latest_status(diagnostics, node.fqn))
         assert int(v["rejected_encoding"]) == 1 and int(v["rejected_step"]) == 1
         assert int(v["rejected_data_size"]) == 2 and int(v["rejected_empty"]) == 1
@@ -107,14 +118,8 @@ def test_malformed_raw_frames_are_counted_and_good_frames_still_segmented(domain
 def test_corrupt_and_truncated_jpeg_are_rejected_on_compressed_transport(domain_id, tmp_path, model, ros) -> None:
     node = start_node(domain_id, tmp_path, model_path=model, image_transport="compressed")
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-        wait_subscribed(ros, node, "image/compressed")
-        sent = publish(domain_id, node.topic("image/compressed"), "bad_compressed", rate=4)
-        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 3}
-        assert wait_for(lambda: any(m.header.stamp.sec in trailing for m in instances), 20), node.log()
-        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_compressed", 0)) >= 3,
-                        10), node.log()
+        _, diagnostics = play_plan(ros, node, domain_id, "bad_compressed", "image/compressed", after_index=3)
+        assert wait_for(lambda: diagnostic_count(diagnostics, node, "rejected_compressed") >= 3, 10), node.log()
         status = latest_status(diagnostics, node.fqn)
         assert status.level == DiagnosticStatus.WARN and "rejected" in status.message
         assert "truncated" in node.log()
@@ -128,15 +133,9 @@ def test_hostile_raw_frames_never_stop_the_worker(domain_id, tmp_path, model, ro
     a frame over max_input_pixels is refused before it is decoded."""
     node = start_node(domain_id, tmp_path, model_path=model, max_input_pixels=1_000_000)
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-        wait_subscribed(ros, node)
-        sent = publish(domain_id, node.topic("image"), "hostile_raw", rate=4)
-        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 3}
-        assert wait_for(lambda: sum(m.header.stamp.sec in trailing for m in instances) >= 3, 20), node.log()
+        instances, diagnostics = play_plan(ros, node, domain_id, "hostile_raw", after_index=3, served=3)
         assert any(m.image_width == 20000 and m.image_height == 1 for m in instances), "the sliver is segmented"
-        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_too_large", 0)) == 1,
-                        10), node.log()
+        assert wait_for(lambda: diagnostic_count(diagnostics, node, "rejected_too_large") == 1, 10), node.log()
         v = values(latest_status(diagnostics, node.fqn))
         assert v["inference_errors"] == "0" and v["worker_alive"] == "True", v
         assert "over max_input_pixels 1000000" in node.log()
@@ -148,14 +147,9 @@ def test_hostile_raw_frames_never_stop_the_worker(domain_id, tmp_path, model, ro
 def test_decompression_bombs_are_refused_from_their_headers(domain_id, tmp_path, model, ros) -> None:
     node = start_node(domain_id, tmp_path, model_path=model, image_transport="compressed")
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-        wait_subscribed(ros, node, "image/compressed")
-        sent = publish(domain_id, node.topic("image/compressed"), "hostile_compressed", rate=4)
-        trailing = {f["sec"] for f in sent if f["label"] == "good" and f["index"] > 2}
-        assert wait_for(lambda: sum(m.header.stamp.sec in trailing for m in instances) >= 3, 20), node.log()
-        assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("rejected_too_large", 0)) == 2,
-                        10), node.log()
+        _, diagnostics = play_plan(ros, node, domain_id, "hostile_compressed", "image/compressed", after_index=2,
+                                   served=3)
+        assert wait_for(lambda: diagnostic_count(diagnostics, node, "rejected_too_large") == 2, 10), node.log()
         assert "65000x65000" in node.log()  # the second refusal falls in the same 5 s log throttle...
         assert "30000x30000" in values(latest_status(diagnostics, node.fqn))["last_rejection"]  # ...diagnostics name it
         assert node.alive()
