@@ -27,13 +27,6 @@ class CliError(Exception):
         self.code = code
 
 
-def bundled_model() -> Path:
-    """The default model shipped in models/ (source tree or installed share)."""
-    from robot_instseg.model_paths import default_model_path
-
-    return default_model_path()
-
-
 def _segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
     parser.add_argument("--model", required=model_required, default=None,
                         help="ONNX model or TensorRT engine (default: the bundled model)")
@@ -50,18 +43,17 @@ def _segmenter_args(parser: argparse.ArgumentParser, model_required: bool = Fals
 
 
 def make_segmenter(args: argparse.Namespace):
-    from robot_instseg.engine.backends import BackendConfig
-    from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
+    from robot_instseg.engine.backends import BackendConfig, parse_providers
+    from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
     from robot_instseg.params import parse_class_filter
 
-    model = Path(args.model) if args.model else bundled_model()
-    runtime = BackendConfig(backend=args.backend, providers=tuple(p for p in args.providers.split(",") if p),
-                            fp16=args.fp16, num_threads=args.threads)
+    runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
+                            num_threads=args.threads)
     config = SegmenterConfig(
         model_format=args.format, labels_path=args.labels, runtime=runtime,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
         class_filter=parse_class_filter(args.classes))
-    return Segmenter(model, config)
+    return load_segmenter(args.model, config)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -143,11 +135,6 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
         print(f"  window from {w['t0_s']:>6.1f} s: n {w['n']:>5}  p50 {w.get('p50_ms', float('nan')):7.2f} ms  "
               f"p95 {w.get('p95_ms', float('nan')):7.2f} ms")
     return 0
-
-
-def make_default_segmenter(model: Optional[str]):
-    """A Segmenter with the CLI's defaults (CPU), for tools that only take a model path."""
-    return make_segmenter(build_parser().parse_args(["bench"] + (["--model", model] if model else [])))
 
 
 # -- play / demo -------------------------------------------------------------------------

@@ -90,33 +90,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                       ROS_LOCALHOST_ONLY="1")
-
-    import rclpy
-    from rclpy.node import Node
-
     from robot_instseg.frame_sources import scenes
-    from robot_instseg.ros.background import BackgroundSpin
-    from robot_instseg.ros.node_process import NodeProcess
+    from robot_instseg.ros.node_process import watched_node
     from robot_instseg.ros.play import Player, PlayOptions
-    from robot_instseg.ros.watch import Watcher
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = {"input_reliability": args.reliability, "max_input_pixels": 1_000_000, "publish_markers": False}
     if args.model:
         overrides["model_path"] = args.model
-    seg = NodeProcess("/robot_instseg_soak", overrides=overrides, log_path=out / "seg_node.log")
-    rclpy.init()
-    node = Node("robot_instseg_soak")
-    spinning = BackgroundSpin(node)
     stop = threading.Event()
     param_log: list = []
     rss: list[tuple[float, float]] = []
-    try:
-        watcher = Watcher(node, seg.fqn)
-        if not seg.wait_until_publishing(node, 90.0):
-            print(f"soak: seg_node did not come up; see {out / 'seg_node.log'}", file=sys.stderr)
-            return 1
+    with watched_node("/robot_instseg_soak", overrides, out / "seg_node.log", name="robot_instseg_soak") \
+            as (seg, node, watcher):
         good = list(scenes(seed=11, count=12))
         hostile = hostile_frames()
         stream = []
@@ -156,12 +143,6 @@ def main(argv=None) -> int:
                             "rss_mb": round(float(np.mean(mem)), 1) if mem else None})
             print(f"minute {m + 1:>3}: {lat.size:>5} frames  latency p50 {minutes[-1]['p50_ms']} ms  "
                   f"p95 {minutes[-1]['p95_ms']} ms  RSS {minutes[-1]['rss_mb']} MB")
-    finally:
-        stop.set()
-        seg.stop()
-        spinning.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
     after = [(t, v) for t, v in rss if t >= start + 60]
     slope = float(np.polyfit([(t - start) / 60 for t, _ in after], [v for _, v in after], 1)[0]) if len(after) > 2 \
         else float("nan")
@@ -189,4 +170,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as exc:  # seg_node did not come up: one line, the log named
+        print(f"soak: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -22,34 +22,17 @@ import time
 
 
 def measure(reliability: str, depth: int, rate: float, seconds: float, frames) -> dict:
-    import rclpy
-    from rclpy.node import Node
-
-    from robot_instseg.ros.background import BackgroundSpin
-    from robot_instseg.ros.node_process import NodeProcess
+    from robot_instseg.ros.node_process import watched_node
     from robot_instseg.ros.play import Player, PlayOptions
-    from robot_instseg.ros.watch import Watcher
 
-    seg = NodeProcess("/robot_instseg_transport", overrides={"input_reliability": reliability,
-                                                             "input_queue_depth": depth, "max_rate_hz": 1.0})
-    rclpy.init()
-    node = Node("robot_instseg_transport")
-    spinning = BackgroundSpin(node)
-    try:
-        watcher = Watcher(node, seg.fqn)
-        if not seg.wait_until_publishing(node, 90.0):
-            raise RuntimeError("seg_node did not come up")
+    overrides = {"input_reliability": reliability, "input_queue_depth": depth, "max_rate_hz": 1.0}
+    with watched_node("/robot_instseg_transport", overrides, name="robot_instseg_transport") as (seg, node, watcher):
         player = Player(node, PlayOptions(topic=seg.topic("image"), rate_hz=rate, duration_s=seconds, loop=True,
                                           reliability="reliable"))
         time.sleep(1.0)
         sent = player.play(frames)
         time.sleep(3.0)  # two diagnostics periods
         values = watcher.diagnostic_values()
-    finally:
-        seg.stop()
-        spinning.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
     received = int(values.get("frames_received", 0))
     return {"reliability": reliability, "depth": depth, "rate_hz": rate, "sent": sent, "received": received,
             "missing_from_stamps": int(values.get("frames_missing_from_stamps", 0)),
@@ -83,4 +66,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as exc:  # seg_node did not come up: one line, the log named
+        print(f"transport_loss: {exc}", file=sys.stderr)
+        sys.exit(1)

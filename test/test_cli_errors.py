@@ -3,7 +3,6 @@ and no output that looks complete (issue: "no single frame, parameter or file ca
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess

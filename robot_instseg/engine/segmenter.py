@@ -177,6 +177,13 @@ class Segmenter:
         return {self.input.name: blob if self._input_rank == 4 else blob[0]}
 
 
+def load_segmenter(model: Optional[Union[str, Path]] = None, config: SegmenterConfig = SegmenterConfig()) -> Segmenter:
+    """A Segmenter for ``model``, or for the bundled default model when none is given."""
+    from robot_instseg.model_paths import default_model_path
+
+    return Segmenter(Path(model) if model else default_model_path(), config)
+
+
 def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
     text = metadata.get("imgsz")
     if not text:
@@ -192,4 +199,4 @@ def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
     return None
 
 
-__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes")
+__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter")

@@ -18,10 +18,8 @@ import rclpy
 from rclpy.node import Node
 
 from robot_instseg.frame_sources import scenes
-from robot_instseg.ros.background import BackgroundSpin
-from robot_instseg.ros.node_process import NodeProcess
+from robot_instseg.ros.node_process import watched_node
 from robot_instseg.ros.play import Player, PlayOptions
-from robot_instseg.ros.watch import Watcher
 
 NAMESPACE = "/robot_instseg_bench"
 
@@ -55,22 +53,16 @@ def floor_main(topic: str, duration_s: float) -> None:
 
 def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
                   height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros")) -> dict:
-    from robot_instseg.cli import make_default_segmenter
+    from robot_instseg.engine.segmenter import load_segmenter
 
     log_dir.mkdir(parents=True, exist_ok=True)
     frames = list(scenes(seed=77, count=8, height=height, width=width))
-    seg = NodeProcess(NAMESPACE, overrides={**({"model_path": model} if model else {}), "publish_markers": False,
-                                                 "input_reliability": "reliable"},
-                      log_path=log_dir / "seg_node.log")
-    floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.bench", "floor", seg.topic("image"),
+    overrides = {**({"model_path": model} if model else {}), "publish_markers": False}
+    seg_topic = f"{NAMESPACE}/seg_node/image"
+    floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.bench", "floor", seg_topic,
                               str(duration_s + 15)], stdout=subprocess.PIPE, text=True)
-    rclpy.init()
-    node = Node("robot_instseg_bench")
-    spinning = BackgroundSpin(node)
-    try:
-        watcher = Watcher(node, seg.fqn)
-        if not seg.wait_until_publishing(node, 60.0):
-            raise RuntimeError(f"seg_node did not come up (log: {log_dir / 'seg_node.log'})")
+    with watched_node(NAMESPACE, overrides, log_dir / "seg_node.log", name="robot_instseg_bench",
+                      timeout_s=60.0) as (seg, node, watcher):
         player = Player(node, PlayOptions(topic=seg.topic("image"), rate_hz=rate_hz, duration_s=duration_s,
                                           loop=True))
         deadline = time.monotonic() + 10
@@ -89,15 +81,10 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
             with watcher.lock:
                 lat = np.array([r[1] for r in watcher.records if w0 <= r[0] < w0 + window_s])
             windows.append({"t0_s": round(float(w0 - start), 1), **_stats(lat)})
-    finally:
-        seg.stop()
-        spinning.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
     floor_out, _ = floor.communicate(timeout=duration_s + 60)
     floor_lat = np.array(json.loads(floor_out.strip().splitlines()[-1])) if floor_out.strip() else np.array([])
     # The Segmenter alone, on the same frames, after the node has stopped (no contention).
-    segmenter = make_default_segmenter(model)
+    segmenter = load_segmenter(model)  # the CLI's defaults: CPU, score 0.25
     seg_ms = []
     for i in range(max(30, len(frames))):
         seg_ms.append(segmenter.segment(frames[i % len(frames)].rgb).times.total_ms)

@@ -80,7 +80,7 @@ class SegNode(LifecycleNode):
             self.trigger_activate()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from robot_instseg.engine.backends import BackendConfig
+        from robot_instseg.engine.backends import BackendConfig, parse_providers
         from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
         from robot_instseg.model_paths import default_model_path
 
@@ -88,8 +88,7 @@ class SegNode(LifecycleNode):
         try:
             path = Path(s["model_path"]) if s["model_path"] else default_model_path()
             self.model_path = str(path)
-            runtime = BackendConfig(backend=s["backend"], providers=tuple(p.strip() for p in s["providers"].split(",")
-                                                                           if p.strip()),
+            runtime = BackendConfig(backend=s["backend"], providers=parse_providers(s["providers"]),
                                     device_id=s["device_id"], fp16=s["fp16"],
                                     engine_cache_dir=s["engine_cache_dir"] or None, num_threads=s["num_threads"])
             config = SegmenterConfig(model_format=s["model_format"], labels_path=s["labels_path"] or None,

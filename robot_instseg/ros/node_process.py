@@ -7,10 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
+import rclpy
 from rclpy.node import Node
+
+if TYPE_CHECKING:
+    from robot_instseg.ros.watch import Watcher
 
 
 class NodeProcess:
@@ -67,3 +72,33 @@ class NodeProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+@contextmanager
+def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Optional[Path] = None,
+                 name: str = "robot_instseg_tool", timeout_s: float = 90.0,
+                 **watch_options) -> Iterator[tuple[NodeProcess, Node, "Watcher"]]:
+    """seg_node in its own process, and this process's node spinning in the background with a
+    Watcher on seg_node's outputs; yields once seg_node publishes, and tears all down on exit.
+
+    The drivers (demo, ROS bench, soak, transport measurement) share this instead of each
+    writing the same start-up and teardown. RuntimeError names the node's log when it does
+    not come up.
+    """
+    from robot_instseg.ros.background import BackgroundSpin
+    from robot_instseg.ros.watch import Watcher
+
+    seg = NodeProcess(namespace, overrides=overrides, log_path=log_path)
+    rclpy.init()
+    node = Node(name)
+    spinning = BackgroundSpin(node)
+    try:
+        watcher = Watcher(node, seg.fqn, **watch_options)
+        if not seg.wait_until_publishing(node, timeout_s):
+            raise RuntimeError(f"seg_node did not come up (log: {log_path or 'not kept'})")
+        yield seg, node, watcher
+    finally:
+        seg.stop()
+        spinning.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_instseg.engine.backends.base import Backend, BackendConfig, TensorInfo
+from robot_instseg.engine.backends.base import Backend, BackendConfig, TensorInfo, parse_providers
 from robot_instseg.engine.errors import ModelError
 
 BACKENDS = ("onnxruntime", "tensorrt")
@@ -22,4 +22,4 @@ def create_backend(path: Path, config: BackendConfig) -> Backend:
     raise ModelError(f"unknown backend {config.backend!r}; choose one of {BACKENDS}")
 
 
-__all__ = ["Backend", "BackendConfig", "TensorInfo", "create_backend", "BACKENDS"]
+__all__ = ["Backend", "BackendConfig", "TensorInfo", "create_backend", "parse_providers", "BACKENDS"]

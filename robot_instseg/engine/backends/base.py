@@ -33,6 +33,11 @@ class BackendConfig:
     warmup_runs: int = 1
 
 
+def parse_providers(text: str) -> tuple[str, ...]:
+    """"tensorrt, cuda,cpu" -> ("tensorrt", "cuda", "cpu"): the one parser for the node and the CLI."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
 class Backend(Protocol):
     """A loaded model that maps named input arrays to named output arrays."""
 
