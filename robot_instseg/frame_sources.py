@@ -32,6 +32,12 @@ class Frame:
     topic: str = ""  # bag frames: the topic they were recorded on
 
 
+def read_rgb(path: Path) -> Optional[np.ndarray]:
+    """An image file as uint8 RGB, or None when it cannot be read (the one image reader)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -51,11 +57,9 @@ def image_folder(folder: Path) -> Iterator[Frame]:
 
 def _read_images(paths: list[Path]) -> Iterator[Frame]:
     for path in paths:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            yield Frame(name=path.name, error=f"{path}: not a readable image")
-            continue
-        yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.name)
+        rgb = read_rgb(path)
+        yield Frame(rgb=rgb, name=path.name) if rgb is not None else \
+            Frame(name=path.name, error=f"{path}: not a readable image")
 
 
 def video(path: Path) -> Iterator[Frame]:
@@ -169,8 +173,8 @@ def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int =
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return video(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
+        rgb = read_rgb(path)
+        if rgb is None:
             raise ValueError(f"{path}: not a readable image")
-        return iter([Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.name)])
+        return iter([Frame(rgb=rgb, name=path.name)])
     raise ValueError(f"{source}: not a folder, video ({', '.join(VIDEO_SUFFIXES)}), bag or image")

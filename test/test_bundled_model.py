@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from robot_instseg.cli import evaluate_model
+from robot_instseg.dataset.model_eval import evaluate_model
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.model_paths import DEFAULT_MODEL_NAME, default_model_path
 from robot_instseg.train.scenes import CLASSES, write_dataset

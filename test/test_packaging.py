@@ -89,3 +89,17 @@ def test_colcon_build_of_both_packages_from_a_clean_copy(tmp_path: Path) -> None
     assert (tmp_path / "install" / "robot_instseg" / "lib" / "robot_instseg" / "robot-instseg").is_file()
     built = list((tmp_path / "install" / "robot_instseg_msgs").rglob("_instance_array.py"))
     assert built, "no Python message module generated for InstanceArray"
+
+
+def test_nothing_in_the_package_imports_the_cli() -> None:
+    """The CLI sits on top: verbs call library functions, never the other way round."""
+    package = REPO / "robot_instseg"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if (package / "cli") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(REPO)} imports {n}" for n in names if n.startswith("robot_instseg.cli")]
+    assert offenders == []

@@ -1,0 +1,98 @@
+"""``robot-instseg bench``: the Segmenter against the raw runtime, or the live node end to end (``--ros``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
+
+
+def list_images(folder: Path) -> list[Path]:
+    from robot_instseg.frame_sources import IMAGE_SUFFIXES, list_images as find_images
+
+    if not folder.is_dir():
+        raise CliError(f"{folder} is not a directory")
+    images = [p for p in find_images(folder) if p.is_file()]
+    if not images:
+        raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return images
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.ros:
+        return cmd_bench_ros(args)
+    from robot_instseg.bench import run_benchmark
+    from robot_instseg.frame_sources import read_rgb, scenes
+
+    segmenter = make_segmenter(args)
+    if args.images:
+        images = [img for img in (read_rgb(p) for p in list_images(Path(args.images))[: args.max_images])
+                  if img is not None]
+    else:  # synthetic tabletop scenes: real instances, so post-processing is measured under load
+        images = [f.rgb for f in scenes(seed=77, count=4, height=args.height, width=args.width)]
+    report = run_benchmark(segmenter, images, args.runs, args.warmup)
+    summary = report.summary()
+    summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
+                   decoder=segmenter.decoder.name, input_size=list(segmenter.preprocess_config.size),
+                   image_size=[int(images[0].shape[0]), int(images[0].shape[1])])
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"model     {summary['model']}  ({summary['decoder']}, input {summary['input_size']}, "
+          f"{summary['backend']})")
+    print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
+          f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
+    print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership"):
+        print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
+    print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
+          f"{summary['ratio_paired_median']:.3f})   "
+          f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
+    print(f"with overlap ownership (what the node adds per frame): paired per-run median "
+          f"{summary['ratio_with_ownership_paired_median']:.3f}")
+    return 0
+
+
+def cmd_bench_ros(args: argparse.Namespace) -> int:
+    from robot_instseg.ros.bench import run_ros_bench
+
+    result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,
+                           height=args.height)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"seg_node fed {result['frame'][0]}x{result['frame'][1]} frames at {result['rate_hz']:g} Hz for "
+          f"{result['duration_s']:g} s: sent {result['sent']}, InstanceArrays received {result['received']}, "
+          f"dropped by the node {result['node_dropped']}")
+    print(f"{'':<34}{'median ms':>10}{'p95 ms':>10}")
+    for key, label in (("end_to_end", "camera stamp -> InstanceArray"), ("transport_floor", "image pub -> sub (floor)"),
+                       ("segmenter", "Segmenter alone")):
+        st = result[key]
+        print(f"{label:<34}{st.get('p50_ms', float('nan')):>10.2f}{st.get('p95_ms', float('nan')):>10.2f}")
+    if "overhead_p50_ms" in result:
+        print(f"node overhead (median e2e - floor - Segmenter): {result['overhead_p50_ms']:.2f} ms")
+    print(f"node memory: {result['node_rss_mb']['start']} MB at start, {result['node_rss_mb']['end']} MB at end")
+    for w in result["windows"]:
+        print(f"  window from {w['t0_s']:>6.1f} s: n {w['n']:>5}  p50 {w.get('p50_ms', float('nan')):7.2f} ms  "
+              f"p95 {w.get('p95_ms', float('nan')):7.2f} ms")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's verbs to the ``robot-instseg`` parser."""
+    bench = sub.add_parser("bench", help="per-stage timings against the raw runtime, in one run")
+    segmenter_args(bench)
+    bench.add_argument("--images", default=None, help="folder of images (default: generated 640x480 frames)")
+    bench.add_argument("--max-images", type=int, default=16)
+    bench.add_argument("--runs", type=int, default=50)
+    bench.add_argument("--warmup", type=int, default=5)
+    bench.add_argument("--width", type=int, default=640)
+    bench.add_argument("--height", type=int, default=480)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--ros", action="store_true",
+                       help="end to end through a running seg_node: camera stamp -> InstanceArray vs transport floor")
+    bench.add_argument("--rate", type=float, default=10.0, help="--ros: camera rate (Hz)")
+    bench.add_argument("--duration", type=float, default=20.0, help="--ros: seconds of input")
+    bench.set_defaults(func=cmd_bench)

@@ -1,0 +1,51 @@
+"""What every verb shares: exit codes, the one-line error, and the model arguments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+LOG = logging.getLogger("robot_instseg")
+
+# Exit codes: 0 done; 1 internal error (a bug: -v shows the traceback); 2 bad input or arguments
+# (a file missing, damaged or malformed; argparse uses 2 too); 3 nothing could be processed.
+EXIT_INTERNAL, EXIT_INPUT, EXIT_NOTHING = 1, 2, 3
+
+
+class CliError(Exception):
+    """A refusal the user can act on: printed as one line on stderr, exit ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
+    """The model and runtime arguments every model-running verb takes."""
+    parser.add_argument("--model", required=model_required, default=None,
+                        help="ONNX model or TensorRT engine (default: the bundled model)")
+    parser.add_argument("--format", default="auto", help="decoder: auto, yolo_seg, yolo_seg_e2e, detr_seg, maskrcnn")
+    parser.add_argument("--labels", default=None, help="class-name file, one per line")
+    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
+    parser.add_argument("--providers", default="cpu", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
+    parser.add_argument("--fp16", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold")
+    parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=100)
+    parser.add_argument("--classes", default="", help="comma-separated class names or ids to keep")
+
+
+def make_segmenter(args: argparse.Namespace):
+    """The Segmenter the model arguments describe (the bundled model when --model is not given)."""
+    from robot_instseg.engine.backends import BackendConfig, parse_providers
+    from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
+    from robot_instseg.params import parse_class_filter
+
+    runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
+                            num_threads=args.threads)
+    config = SegmenterConfig(
+        model_format=args.format, labels_path=args.labels, runtime=runtime,
+        score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
+        class_filter=parse_class_filter(args.classes))
+    return load_segmenter(args.model, config)

@@ -1,0 +1,140 @@
+"""``robot-instseg bag2coco``, ``bag repair`` and ``eval``: the data loop's verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
+
+
+def cmd_bag2coco(args: argparse.Namespace) -> int:
+    """Bags -> COCO pre-annotations (see robot_instseg.dataset.bag2coco)."""
+    from robot_instseg.dataset.bag2coco import ExportConfig, export_bags
+
+    try:
+        split = tuple(float(v) for v in args.split.split(","))
+        assert len(split) == 3 and min(split) >= 0 and sum(split) > 0
+    except (ValueError, AssertionError):
+        raise CliError(f"--split wants three non-negative ratios, got {args.split!r}")
+    for bag in args.bags:
+        if not Path(bag).exists():
+            raise CliError(f"{bag}: no such bag")
+    config = ExportConfig(image_topic=args.topic, instances_topic=args.instances_topic, stride=args.stride,
+                          min_sharpness=args.min_sharpness, dedup_threshold=args.dedup, split=split, seed=args.seed,
+                          image_format=args.image_format)
+    segmenter = None if args.no_model else make_segmenter(args)  # for frames recorded without predictions
+    try:
+        summary = export_bags([Path(b) for b in args.bags], Path(args.out), config, segmenter,
+                              repredict=args.repredict, progress=None if args.quiet else print)
+    except ValueError as exc:
+        raise CliError(f"{exc}")
+    for split, info in summary["splits"].items():
+        print(f"{split:5} {info['images']:6d} images {info['instances']:7d} instances  bags: {', '.join(info['bags'])}")
+    print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png")
+    return 0
+
+
+def cmd_bag_repair(args: argparse.Namespace) -> int:
+    from robot_instseg.recording.repair import needs_repair, repair_bag
+
+    status = 0
+    for bag in map(Path, args.bags):
+        if not needs_repair(bag) and not args.force:
+            print(f"{bag}: has metadata.yaml, nothing to repair (--force rewrites it anyway)")
+            continue
+        try:
+            report = repair_bag(bag)
+        except (ValueError, OSError) as exc:
+            print(f"{bag}: cannot repair: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        topics = ", ".join(f"{t} {n}" for t, n in sorted(report.topics.items()))
+        print(f"{bag}: recovered {report.messages} messages ({topics}); "
+              f"{'stopped at a torn record: ' + report.truncated if report.truncated else 'file ended cleanly'}; "
+              f"original kept as {report.damaged_copy}")
+    return status
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score predictions (a results / COCO file, or a model run on the images) against ground truth."""
+    from robot_instseg.dataset.coco_check import load_checked_coco
+    from robot_instseg.dataset.evaluate import category_map, results_for, write_metrics
+    from robot_instseg.dataset.report import evaluation_report, format_report, load_predictions
+
+    gt_path = args.gt or args.coco
+    if not gt_path:
+        raise CliError("--gt GT.json is required")
+    gt = load_checked_coco(Path(gt_path))
+    if args.pred:
+        try:
+            results = load_predictions(Path(args.pred), gt)
+        except ValueError as exc:
+            raise CliError(f"{exc}")
+        source = str(args.pred)
+    else:
+        if not args.images:
+            raise CliError("give --pred P.json, or --images DIR (with --model M)")
+        segmenter = make_segmenter(args)
+        from robot_instseg.dataset.model_eval import segment_coco_images
+
+        detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet,
+                                         masks=args.masks)
+        results = results_for(detections, category_map(gt, segmenter.class_names))
+        source = f"{segmenter.model_path} ({args.masks} masks)"
+    report = evaluation_report(gt, results, tolerance=args.tolerance)
+    report["predictions_from"] = source
+    report["masks"] = args.masks if not args.pred else "as in --pred"
+    report["ground_truth"] = str(gt_path)
+    if args.out:
+        write_metrics(Path(args.out), report)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's verbs to the ``robot-instseg`` parser."""
+    b2c = sub.add_parser("bag2coco", help="bags -> COCO images + model predictions as pre-annotations (RLE)")
+    segmenter_args(b2c)
+    b2c.add_argument("bags", nargs="+", help="bag folders (or .mcap / .db3 files)")
+    b2c.add_argument("--out", required=True, help="dataset folder to write")
+    b2c.add_argument("--topic", default=None, help="image topic (default: each bag's first image topic)")
+    b2c.add_argument("--instances-topic", default=None, help="InstanceArray topic (default: the first one)")
+    b2c.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
+    b2c.add_argument("--min-sharpness", type=float, default=30.0,
+                     help="drop frames whose Laplacian variance is below this (0 = keep blurred frames)")
+    b2c.add_argument("--dedup", type=float, default=0.01,
+                     help="drop frames whose thumbnail differs from the last kept by less than this (0..1; 0 = off)")
+    b2c.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test ratios, assigned by whole bags")
+    b2c.add_argument("--seed", type=int, default=0, help="seed of the bag-to-split assignment")
+    b2c.add_argument("--image-format", default="jpg", choices=("jpg", "png"))
+    b2c.add_argument("--repredict", action="store_true",
+                     help="predict with --model even where the bag has recorded InstanceArrays")
+    b2c.add_argument("--no-model", action="store_true",
+                     help="never run a model: frames without recorded InstanceArrays get no pre-annotations")
+    b2c.add_argument("--quiet", action="store_true")
+    b2c.set_defaults(func=cmd_bag2coco)
+
+    bag = sub.add_parser("bag", help="bag tools")
+    bag_sub = bag.add_subparsers(dest="bag_command", required=True)
+    repair = bag_sub.add_parser("repair", help="rebuild a bag whose writer died (kill -9, power loss)")
+    repair.add_argument("bags", nargs="+")
+    repair.add_argument("--force", action="store_true", help="rewrite even a bag that looks complete")
+    repair.set_defaults(func=cmd_bag_repair)
+
+    evaluate = sub.add_parser("eval", help="segm/bbox AP, per-class AP, boundary F1 and mask QA against COCO GT")
+    segmenter_args(evaluate)
+    evaluate.add_argument("--gt", default=None, help="ground-truth COCO instances JSON")
+    evaluate.add_argument("--coco", default=None, help=argparse.SUPPRESS)  # old name of --gt
+    evaluate.add_argument("--pred", default=None,
+                          help="predictions: COCO results JSON, or a COCO dataset such as bag2coco's output")
+    evaluate.add_argument("--images", default=None, help="without --pred: run --model on these images")
+    evaluate.add_argument("--masks", default="visible", choices=("visible", "raw"),
+                          help="with --model: score the node's visible masks or the decoder's raw ones")
+    evaluate.add_argument("--tolerance", type=float, default=2.0, help="boundary F1 tolerance in pixels")
+    evaluate.add_argument("--out", default=None, help="also write the report JSON here")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=cmd_eval, conf=0.01)  # low: AP integrates over every score

@@ -1,0 +1,140 @@
+"""``robot-instseg run``: images, a video or a bag through the node's per-frame pipeline into COCO
+results or a bag of the node's topics, written whole or not at all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from robot_instseg.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_NOTHING, LOG, CliError, make_segmenter, segmenter_args
+
+
+def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
+    """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
+    from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
+    from robot_instseg.engine.errors import InputError
+    from robot_instseg.frame_pipeline import frame_image, segment_frame
+
+    source = Path(args.input)
+    ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
+    categories = CocoIds({}, ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))})
+    results, skipped, count = [], [], 0
+    for index, frame in enumerate(frames):
+        progress.update(1)
+        image_id = index + 1
+        if ids is not None:
+            image_id = ids.image_id(source / frame.name, source) if source.is_dir() else None
+            if image_id is None:
+                skipped.append(f"{frame.name} (not in {args.coco})")
+                continue
+        try:
+            image, order = frame_image(frame)
+        except InputError as exc:
+            skipped.append(f"{frame.name} #{index} ({exc})")
+            continue
+        detections = segment_frame(segmenter, image, order).detections(args.masks)
+        results.extend(detections_to_results(detections, image_id, categories))
+        count += 1
+    _report_skipped(skipped, count)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(results))
+    partial.replace(out)  # whole or not at all: a failure never leaves a results file that looks complete
+    print(f"wrote {len(results)} instances ({args.masks} masks) from {count} frames to {out}"
+          + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0
+
+
+def _report_skipped(skipped: list, done: int) -> None:
+    """Name every skipped input; refuse (EXIT_NOTHING) when nothing at all could be processed."""
+    for line in skipped:
+        LOG.warning("skipped %s", line)
+    if done == 0:
+        first = f"; first: {skipped[0]}" if skipped else ""
+        raise CliError(f"no frame could be segmented ({len(skipped)} skipped{first}); nothing written", EXIT_NOTHING)
+
+
+BAG_FILE_STORAGE = {".mcap": "mcap", ".db3": "sqlite3"}
+
+
+def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
+    """A bag folder at --out, or one bag file when --out ends in .mcap / .db3.
+
+    It is written beside --out under a hidden .partial name and moved into place only when
+    complete; after a failure the partial bag stays there (named in the error) and --out
+    does not exist.
+    """
+    import shutil
+
+    from robot_instseg.ros.offline import run_to_bag
+
+    out = Path(args.out)
+    storage = BAG_FILE_STORAGE.get(out.suffix.lower(), args.storage)
+    if out.suffix.lower() in BAG_FILE_STORAGE and args.storage not in (storage, "mcap"):
+        raise CliError(f"--out {out} is a {storage} file but --storage is {args.storage}")
+    if out.exists():
+        raise CliError(f"{out} exists; bags are never overwritten")
+    staging = out.parent / f".{out.name}.partial"
+    if staging.exists():
+        raise CliError(f"{staging} exists (left by an earlier failed run); remove it first")
+    staging.mkdir(parents=True)
+    bag_dir = staging / (out.stem if out.suffix.lower() in BAG_FILE_STORAGE else out.name)
+    try:
+        summary = run_to_bag(segmenter, frames, bag_dir, node_name=args.node_name, storage=storage,
+                             period_s=1.0 / args.fps, with_images=not args.no_images,
+                             on_frame=lambda: progress.update(1), masks=args.masks)
+    except Exception as exc:
+        raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
+                       EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
+    try:
+        _report_skipped(summary.skipped, summary.frames)
+    except CliError:
+        shutil.rmtree(staging)
+        raise
+    if out.suffix.lower() in BAG_FILE_STORAGE:
+        (bag_dir / f"{bag_dir.name}{out.suffix.lower()}").replace(out)
+    else:
+        bag_dir.replace(out)
+    shutil.rmtree(staging)
+    print(f"wrote {summary.frames} frames, {summary.instances} instances ({args.masks} masks) to bag {out} "
+          f"({storage})" + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Segment an image folder, a video or a bag into COCO results JSON or a bag of node outputs."""
+    from tqdm import tqdm
+
+    from robot_instseg.frame_sources import frame_count, open_source
+
+    frames = open_source(args.input, bag_topic=args.topic)  # a missing, empty or damaged input is refused here
+    segmenter = make_segmenter(args)
+    with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
+              file=sys.stderr) as progress:
+        if Path(args.out).suffix.lower() == ".json":
+            return _run_to_json(args, segmenter, frames, progress)
+        return _run_to_bag(args, segmenter, frames, progress)
+
+
+def register(sub) -> None:
+    """Add this module's verbs to the ``robot-instseg`` parser."""
+    run = sub.add_parser("run", help="segment images, a video or a bag into a bag of node outputs or COCO JSON")
+    run.add_argument("input", help="folder of images, video file, bag (folder or .mcap/.db3), image, or scenes[:SEED]")
+    segmenter_args(run)
+    run.add_argument("--out", required=True,
+                     help="*.json: COCO results (RLE masks); *.mcap / *.db3: one bag file; otherwise a new bag folder "
+                          "with the node's topics")
+    run.add_argument("--topic", default=None, help="bag input: the image topic (default: the first image topic)")
+    run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
+    run.add_argument("--node-name", default="seg_node", help="bag output: topics are /NAME/instances, /NAME/labels")
+    run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")
+    run.add_argument("--fps", type=float, default=30.0, help="stamps for frames that have none (folders, videos)")
+    run.add_argument("--no-images", action="store_true", help="bag output: leave the input frames out")
+    run.add_argument("--masks", default="visible", choices=("visible", "raw"),
+                     help="visible: overlaps owned by mask evidence, as the node publishes; raw: the decoder's "
+                          "overlapping masks")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)

@@ -1,0 +1,94 @@
+"""``robot-instseg scenes``, ``train`` and ``export``: data, a model, and its verified ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from robot_instseg.cli.common import CliError
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from robot_instseg.train.scenes import write_dataset
+
+    with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
+        path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update)
+    print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from robot_instseg.train.dataset import DatasetSource
+    from robot_instseg.train.trainer import Trainer, TrainConfig
+
+    if len(args.coco) != len(args.images):
+        raise CliError("give one --images folder for each --coco file")
+    if (args.val_coco is None) != (args.val_images is None):
+        raise CliError("--val-coco and --val-images go together")
+    config = TrainConfig(
+        train=[DatasetSource(Path(c), Path(i)) for c, i in zip(args.coco, args.images)],
+        val=DatasetSource(Path(args.val_coco), Path(args.val_images)) if args.val_coco else None,
+        out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
+        lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
+        train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
+        progress=not args.quiet)
+    trainer = Trainer(config)
+    metrics = trainer.fit()
+    print(f"trained {trainer.iteration} iterations; checkpoints in {config.out} (best.pt, last.pt); "
+          f"last epoch: " + json.dumps(metrics))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from robot_instseg.train.export import export_checkpoint
+
+    out = export_checkpoint(Path(args.checkpoint), Path(args.out), args.imgsz)
+    print(f"exported {out}; onnxruntime output matches PyTorch")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's verbs to the ``robot-instseg`` parser."""
+    scenes = sub.add_parser("scenes", help="synthetic tabletop scenes with exact instance masks (COCO)")
+    scenes.add_argument("--out", required=True, help="writes OUT/images/*.png and OUT/annotations.json")
+    scenes.add_argument("--count", type=int, required=True)
+    scenes.add_argument("--seed", type=int, required=True)
+    scenes.add_argument("--width", type=int, default=640)
+    scenes.add_argument("--height", type=int, default=480)
+    scenes.add_argument("--quiet", action="store_true")
+    scenes.set_defaults(func=cmd_scenes)
+
+    train = sub.add_parser("train", help="train CompactSeg on COCO instance data (checkpoints + val mask AP)")
+    train.add_argument("--coco", action="append", required=True, help="COCO instances JSON (repeatable)")
+    train.add_argument("--images", action="append", required=True, help="image folder for each --coco")
+    train.add_argument("--val-coco", default=None, help="COCO file scored (segm AP) after every epoch")
+    train.add_argument("--val-images", default=None)
+    train.add_argument("--out", default="runs/train", help="run folder: last.pt, best.pt, metrics.jsonl")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument("--imgsz", type=int, nargs="+", default=[288, 384], metavar="N",
+                       help="input height width (or one side of a square); multiples of 32")
+    train.add_argument("--width", type=int, default=32, help="network width (32: 2.4 M parameters)")
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                       help="bfloat16 autocast (auto: on; off for GPUs without bf16)")
+    train.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations")
+    train.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    train.add_argument("--val-limit", type=int, default=None)
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch)")
+    export.add_argument("checkpoint")
+    export.add_argument("--out", required=True)
+    export.add_argument("--imgsz", type=int, nargs="+", default=None, metavar="N",
+                        help="input size: one side of a square, or height width (default: the training size)")
+    export.set_defaults(func=cmd_export)

@@ -1,0 +1,42 @@
+"""A model scored on a COCO dataset: every image through the node's per-frame pipeline, then
+COCOeval segm AP and boundary F1 (the trainer's validation metric and ``eval --model``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False,
+                   masks: str = "visible") -> dict:
+    """Segment every image of a COCO file with ``segmenter`` and score it (COCOeval segm + boundary F1
+    at 2 px and the DAVIS tolerance); the trainer's validation metric, as a function."""
+    from robot_instseg.dataset.coco_check import load_checked_coco
+    from robot_instseg.dataset.evaluate import davis_tolerance, evaluate_detections
+
+    gt = load_checked_coco(coco_file)
+    detections = segment_coco_images(segmenter, gt, images_dir, progress, masks)
+    first = gt.loadImgs(sorted(gt.getImgIds())[:1])
+    tolerances = (2.0, davis_tolerance((first[0]["height"], first[0]["width"]))) if first else (2.0,)
+    metrics = evaluate_detections(gt, detections, segmenter.class_names, tolerances)
+    metrics["images"] = len(detections)
+    metrics["masks"] = masks
+    return metrics
+
+
+def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible") -> dict:
+    """image id -> Detections (``masks``: "visible" as the node publishes, or "raw") for every image
+    of a COCO ground truth."""
+    from tqdm import tqdm
+
+    from robot_instseg.frame_pipeline import segment_frame
+    from robot_instseg.frame_sources import read_rgb
+
+    detections = {}
+    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
+                     file=sys.stderr):
+        image = read_rgb(Path(images_dir) / info["file_name"])
+        if image is None:
+            raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
+        detections[int(info["id"])] = segment_frame(segmenter, image, "rgb").detections(masks)
+    return detections
