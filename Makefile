@@ -1,6 +1,7 @@
 # One-command environment for robot_instseg on a machine without an apt ROS install.
 #   make setup   .venv with pinned deps + colcon build of both packages into install/
-#   make test    the whole test suite (runs setup when needed)
+#   make test    the lint and type gate (ruff, mypy on engine/), then the whole test suite
+#   make lint    the gate alone
 #   make demo    the main job on the bundled defaults
 #   make shell   a bash inside the environment (or: source scripts/env.sh)
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
 	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
 	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
 
-.PHONY: setup build test demo shell clean distclean
+.PHONY: setup build test lint demo shell clean distclean
 
 setup: $(BUILD_STAMP)
 
@@ -36,8 +37,12 @@ build: $(DEPS_STAMP)
 		--event-handlers console_cohesion- summary+ \
 		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF
 
-test: setup
+test: setup lint
 	$(ENV) python -m pytest -q test
+
+lint: setup
+	$(ENV) ruff check --no-cache robot_instseg scripts test
+	$(ENV) mypy
 
 demo: setup
 	$(ENV) bash scripts/demo.sh

@@ -9,7 +9,6 @@ import numpy as np
 
 from robot_instseg.engine.types import Detections
 
-
 MASK_KINDS = ("visible", "raw")  # what the node publishes / the decoder's overlapping masks
 
 

@@ -22,7 +22,6 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
-
 from ros_env import REPO, ros_env
 
 PARAMS_FILE = REPO / "config" / "params.yaml"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from onnx_graphs import constant_output_model
 
 NM, NC, N = 32, 3, 8400

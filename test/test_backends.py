@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from onnx_graphs import constant_output_model
+
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.engine.backends import BackendConfig, create_backend
 from robot_instseg.engine.backends import tensorrt_cache as cache

@@ -10,12 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from onnx_graphs import constant_output_model
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-
 from test_engine_decoders import IMAGE, PAD_Y, _protos, _yolo_row
-from onnx_graphs import constant_output_model
 
 EXE = shutil.which("robot-instseg")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx_graphs import rect_mask
 from pycocotools import mask as mask_utils
 
-from onnx_graphs import rect_mask
 from robot_instseg.engine.types import Detections
 
 

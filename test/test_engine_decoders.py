@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from onnx_graphs import constant_output_model, rect_mask, upsampled_rect
+
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.engine.errors import ModelError
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from onnx_graphs import constant_output_model
+
 from robot_instseg.engine import Segmenter
 from robot_instseg.engine.errors import InputError, ModelError
 from robot_instseg.engine.preprocess import PreprocessConfig, make_transform, preprocess, stride_aligned

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from catkin_pkg.package import parse_package
-
 from ros_env import REPO
 
 SHARE_FOLDERS = ("launch", "config", "models")

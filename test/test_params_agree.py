@@ -6,9 +6,9 @@ import ast
 import re
 
 import yaml
+from ros_env import REPO
 
 from robot_instseg.params import PARAMS, PARAMS_BY_NAME
-from ros_env import REPO
 
 PARAMS_FILE = REPO / "config" / "params.yaml"
 LAUNCH_FILE = REPO / "launch" / "seg.launch.py"

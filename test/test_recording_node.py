@@ -19,14 +19,22 @@ from pathlib import Path
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.serialization import serialize_message
+from ros_env import REPO, ros_env
+from ros_harness import (
+    PUBLISHER,
+    RosClient,
+    latest_status,
+    publish,
+    set_parameters,
+    start_node,
+    wait_for,
+    wait_subscribed,
+)
+from seg_models import brightness_scored_model, known_instances_model
 from std_srvs.srv import SetBool, Trigger
 
 from robot_instseg.recording.repair import needs_repair, repair_bag
 from robot_instseg_msgs.msg import InstanceArray
-from ros_env import REPO, ros_env
-from ros_harness import (PUBLISHER, RosClient, latest_status, publish, set_parameters, start_node, wait_for,
-                         wait_subscribed)
-from seg_models import brightness_scored_model, known_instances_model
 
 sys.path.insert(0, str(REPO / "test" / "procs"))
 from publish_frames import frame_message, plan  # noqa: E402

@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from onnx_graphs import constant_output_model  # noqa: E402
+
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
 from robot_instseg.engine.reference_decode import ParityReport, decode_both, parity_ious  # noqa: E402
 from robot_instseg.frame_sources import scenes  # noqa: E402

@@ -15,13 +15,21 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from ros_harness import (
+    RosClient,
+    SegNodeProcess,
+    latest_status,
+    publish,
+    set_parameter,
+    start_node,
+    values,
+    wait_for,
+    wait_subscribed,
+)
+from seg_models import known_instances_model
 from sensor_msgs.msg import Image
 
 from robot_instseg_msgs.msg import InstanceArray
-from ros_harness import (RosClient, SegNodeProcess, latest_status, publish, set_parameter, start_node, values,
-                         wait_for, wait_subscribed)
-from seg_models import known_instances_model
-
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
 
 
 def list_images(folder: Path) -> list[Path]:
-    from robot_instseg.frame_sources import IMAGE_SUFFIXES, list_images as find_images
+    from robot_instseg.frame_sources import IMAGE_SUFFIXES
+    from robot_instseg.frame_sources import list_images as find_images
 
     if not folder.is_dir():
         raise CliError(f"{folder} is not a directory")

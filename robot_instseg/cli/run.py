@@ -8,7 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-from robot_instseg.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_NOTHING, LOG, CliError, make_segmenter, segmenter_args
+from robot_instseg.cli.common import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_NOTHING,
+    LOG,
+    CliError,
+    make_segmenter,
+    segmenter_args,
+)
 
 
 def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:

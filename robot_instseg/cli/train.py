@@ -23,7 +23,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from robot_instseg.train.dataset import DatasetSource
-    from robot_instseg.train.trainer import Trainer, TrainConfig
+    from robot_instseg.train.trainer import TrainConfig, Trainer
 
     if len(args.coco) != len(args.images):
         raise CliError("give one --images folder for each --coco file")

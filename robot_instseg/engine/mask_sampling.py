@@ -16,6 +16,7 @@ The sampled values are kept: they are the per-pixel evidence that resolves overl
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -151,7 +152,7 @@ def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: 
             masks.append(empty > threshold)
             values.append(empty)
             continue
-        sampled = sampler.sample((x0, y0, x1, y1), lambda a, b, c, d, i=i: region_values(i, a, b, c, d))
+        sampled = sampler.sample((x0, y0, x1, y1), functools.partial(region_values, i))
         masks.append(sampled > threshold)
         values.append(sampled)
     return masks, values

@@ -87,16 +87,16 @@ def resolve(image_shape: tuple[int, int], mask_boxes: np.ndarray, masks: Sequenc
     ``masks[i]`` (bool) and ``logits[i]`` (float) cover ``mask_boxes[i]`` = (x0, y0, x1, y1).
     """
     n = len(masks)
-    labels = np.zeros(image_shape, dtype)
+    labels: np.ndarray = np.zeros(image_shape, dtype)
     if n == 0:
         return Ownership(labels, np.full(len(scores), -1, np.int64))
     scores = np.asarray(scores, np.float32)
     order = np.argsort(-scores, kind="stable")  # best score first
     overlaps = box_overlaps(mask_boxes)
     alternative_of = alternatives(mask_boxes, masks, order, overlaps)
-    primary = alternative_of < 0
+    primary: np.ndarray = alternative_of < 0
     overlaps &= primary[:, None] & primary[None, :]
-    contested = overlaps.any(axis=1)
+    contested = np.asarray(overlaps.any(axis=1), bool)
     if logits is None or len(logits) != n:  # no evidence: paint worst first, the best score ends on top
         for i in order[::-1].tolist():
             if primary[i]:
@@ -126,7 +126,7 @@ def resolve(image_shape: tuple[int, int], mask_boxes: np.ndarray, masks: Sequenc
         evidence = np.float32(SCORE_WEIGHT * np.log(max(float(scores[i]), 1e-12))) - np.logaddexp(
             np.float32(0.0), -logits[i][ys, xs])
         ys, xs = ys + (y0 - oy), xs + (x0 - ox)
-        take = evidence > best[ys, xs]  # strict: on a tie the earlier (higher score) keeps it
+        take: np.ndarray = evidence > best[ys, xs]  # strict: on a tie the earlier (higher score) keeps it
         ys, xs = ys[take], xs[take]
         best[ys, xs] = evidence[take]
         labels[ys + oy, xs + ox] = i + 1

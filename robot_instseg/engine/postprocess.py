@@ -73,9 +73,9 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, io
     while True:
         n = min(prefix, len(order))
         # No top_k: OpenCV's top_k caps the candidates considered, not the boxes kept.
-        keep = cv2.dnn.NMSBoxesBatched(xywh[:n], ordered_scores[:n], ordered_classes[:n], 0.0,
-                                       float(iou_threshold))
-        keep = np.sort(np.asarray(keep, np.int64).reshape(-1))  # prefix positions = score order
+        kept = cv2.dnn.NMSBoxesBatched(xywh[:n], ordered_scores[:n], ordered_classes[:n],  # type: ignore[arg-type]
+                                       0.0, float(iou_threshold))
+        keep = np.sort(np.asarray(kept, np.int64).reshape(-1))  # prefix positions = score order
         if len(keep) >= max_detections or n == len(order):
             return order[keep[:max_detections]]
         prefix *= 4

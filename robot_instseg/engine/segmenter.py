@@ -100,9 +100,9 @@ class Segmenter:
         if None in static:
             stride = int(self.metadata.get("stride", 32) or 32)
             wanted = self.config.input_size or _metadata_imgsz(self.metadata) or (640, 640)
-            size = stride_aligned(tuple(wanted), stride)
+            size = stride_aligned((int(wanted[0]), int(wanted[1])), stride)
         else:
-            size = (int(static[0]), int(static[1]))
+            size = (int(static[0] or 0), int(static[1] or 0))  # both known: None was ruled out above
             if self.config.input_size and tuple(self.config.input_size) != size:
                 LOG.warning("input_size %s ignored: %s has a fixed input of %s", self.config.input_size,
                             self.model_path.name, size)

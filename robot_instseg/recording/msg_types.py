@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 CUSTOM_PACKAGE = "robot_instseg_msgs"
 CUSTOM_TYPES = ("Instance", "InstanceArray")  # Instance first: InstanceArray refers to it

@@ -16,8 +16,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.image_encodings import decode_compressed, decode_raw
-from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg.overlay import colour
+from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg_msgs.msg import Instance, InstanceArray
 
 

@@ -14,8 +14,9 @@ import time
 
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from robot_instseg_msgs.msg import Instance, InstanceArray
 from sensor_msgs.msg import Image, RegionOfInterest
+
+from robot_instseg_msgs.msg import Instance, InstanceArray
 
 
 def sample_instance(index: int, with_3d: bool) -> Instance:

@@ -48,6 +48,8 @@ class Backend(Protocol):
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
+    def warmup(self, feeds: dict[str, np.ndarray]) -> None: ...
+
 
 def check_model_file(path: Path) -> Path:
     """Resolve ``path``, raising ModelError naming it when it is missing or not a file."""

@@ -66,7 +66,9 @@ class TensorRTBackend:
             self.engine = self._cached_or_built(runtime, gpu, config)
         self.context = self.engine.create_execution_context()
         self.stream = _check(cudart.cudaStreamCreate())
-        self.inputs, self.outputs, self._buffers = [], [], {}
+        self.inputs: list[TensorInfo] = []
+        self.outputs: list[TensorInfo] = []
+        self._buffers: dict = {}
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.engine.get_tensor_shape(name))

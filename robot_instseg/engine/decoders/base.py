@@ -13,8 +13,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.mask_sampling import (MapSampler, RegionFn, covering_boxes, crop_boxes, full_map_boxes,
-                                                sample_in_boxes)
+from robot_instseg.engine.mask_sampling import (
+    MapSampler,
+    RegionFn,
+    covering_boxes,
+    crop_boxes,
+    full_map_boxes,
+    sample_in_boxes,
+)
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.preprocess import LetterboxTransform
 from robot_instseg.engine.types import Detections

@@ -57,7 +57,7 @@ class DetrSegDecoder(Decoder):
         candidates, scores = candidates[order], scores[order].astype(np.float32)
         queries, class_ids = candidates // c, candidates % c
         in_h, in_w = transform.input_shape
-        boxes = cxcywh_to_xyxy(raw[self.boxes][0][queries].astype(np.float32)) * np.float32([in_w, in_h, in_w, in_h])
+        boxes = cxcywh_to_xyxy(raw[self.boxes][0][queries].astype(np.float32)) * np.array([in_w, in_h, in_w, in_h], np.float32)
         boxes = transform.clip_boxes(transform.to_image(boxes))
         masks = raw[self.masks][0]  # (Q, h, w) logits
 

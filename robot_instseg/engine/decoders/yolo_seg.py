@@ -16,19 +16,27 @@ import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
 from robot_instseg.engine.decoders.base import Decoder, Selection, rank
-from robot_instseg.engine.postprocess import (PostprocessSettings, batched_nms, class_allowed, cxcywh_to_xyxy,
-                                              logit, top_candidates)
+from robot_instseg.engine.postprocess import (
+    PostprocessSettings,
+    batched_nms,
+    class_allowed,
+    cxcywh_to_xyxy,
+    logit,
+    top_candidates,
+)
 from robot_instseg.engine.preprocess import LetterboxTransform
 
 
-def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo]]:
+def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo, int]]:
+    """(predictions, prototypes, number of mask coefficients) when the outputs look like YOLO-seg."""
     if len(outputs) != 2:
         return None
     preds = [o for o in outputs if rank(o) == 3]
     protos = [o for o in outputs if rank(o) == 4]
-    if len(preds) != 1 or len(protos) != 1 or protos[0].shape[1] is None:
+    if len(preds) != 1 or len(protos) != 1:
         return None
-    return preds[0], protos[0]
+    nm = protos[0].shape[1]
+    return None if nm is None else (preds[0], protos[0], int(nm))
 
 
 class _YoloDecoder(Decoder):
@@ -48,8 +56,8 @@ class YoloSegDecoder(_YoloDecoder):
         split = _split(outputs)
         if split is None or str(metadata.get("end2end", "")).lower() == "true":
             return None
-        preds, protos = split
-        nm, channels = protos.shape[1], preds.shape[1]
+        preds, protos, nm = split
+        channels = preds.shape[1]
         if channels is None or channels < 5 + nm:
             return None
         if preds.shape[2] is not None and preds.shape[2] < channels:
@@ -83,10 +91,10 @@ class YoloSegEndToEndDecoder(_YoloDecoder):
         split = _split(outputs)
         if split is None:
             return None
-        preds, protos = split
-        if preds.shape[2] != 6 + protos.shape[1]:
+        preds, protos, nm = split
+        if preds.shape[2] != 6 + nm:
             return None
-        return cls(preds.name, protos.name, protos.shape[1])
+        return cls(preds.name, protos.name, nm)
 
     def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
                settings: PostprocessSettings) -> Selection:
