@@ -68,3 +68,27 @@ def upsampled_rect(shape: tuple[int, int], region: tuple[int, int, int, int],
         if keep_x and keep_y:
             m[cy, cx] = False
     return m
+
+
+NM = 32
+# A 640x480 frame letterboxed into a 640x640 YOLO input: 80 padding rows above and below.
+IMAGE = np.full((480, 640, 3), 90, np.uint8)
+PAD_Y = 80
+
+
+def yolo_protos(regions_input: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Prototype k = +10 inside region k (input pixels, multiples of 4), -10 elsewhere."""
+    protos = np.full((1, NM, 160, 160), -10.0, np.float32)
+    for k, (x0, y0, x1, y1) in enumerate(regions_input):
+        protos[0, k, y0 // 4:y1 // 4, x0 // 4:x1 // 4] = 10.0
+    return protos
+
+
+def yolo_row(box_image, score, cls, nc, proto_index):
+    """One candidate column: box given in IMAGE pixels, written in input pixels (cx, cy, w, h)."""
+    x0, y0, x1, y1 = box_image
+    row = np.zeros(4 + nc + NM, np.float32)
+    row[:4] = ((x0 + x1) / 2, (y0 + y1) / 2 + PAD_Y, x1 - x0, y1 - y0)
+    row[4 + cls] = score
+    row[4 + nc + proto_index] = 1.0
+    return row

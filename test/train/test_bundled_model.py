@@ -7,13 +7,13 @@ from pathlib import Path
 
 import onnx
 import pytest
+from ros_env import REPO
 
 from robot_instseg.dataset.model_eval import evaluate_model
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.model_paths import DEFAULT_MODEL_NAME, default_model_path
 from robot_instseg.train.scenes import CLASSES, write_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 UNSEEN_SEED = 4242
 
 

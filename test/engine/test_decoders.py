@@ -7,32 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_graphs import constant_output_model, rect_mask, upsampled_rect
+from onnx_graphs import IMAGE, NM, PAD_Y, constant_output_model, rect_mask, upsampled_rect, yolo_protos, yolo_row
 
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.engine.errors import ModelError
-
-NM = 32
-IMAGE = np.full((480, 640, 3), 90, np.uint8)  # letterboxed into 640x640: pad 80 rows top and bottom
-PAD_Y = 80
-
-
-def _protos(regions_input: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Prototype k = +10 inside region k (input pixels, multiples of 4), -10 elsewhere."""
-    protos = np.full((1, NM, 160, 160), -10.0, np.float32)
-    for k, (x0, y0, x1, y1) in enumerate(regions_input):
-        protos[0, k, y0 // 4:y1 // 4, x0 // 4:x1 // 4] = 10.0
-    return protos
-
-
-def _yolo_row(box_image, score, cls, nc, proto_index):
-    """One candidate column: box given in IMAGE pixels, written in input pixels (cx, cy, w, h)."""
-    x0, y0, x1, y1 = box_image
-    row = np.zeros(4 + nc + NM, np.float32)
-    row[:4] = ((x0 + x1) / 2, (y0 + y1) / 2 + PAD_Y, x1 - x0, y1 - y0)
-    row[4 + cls] = score
-    row[4 + nc + proto_index] = 1.0
-    return row
 
 
 @pytest.fixture
@@ -40,11 +18,11 @@ def yolo_model(tmp_path: Path) -> Path:
     nc, n = 3, 8400
     preds = np.zeros((1, 4 + nc + NM, n), np.float32)
     rows = [
-        _yolo_row((100, 50, 300, 250), 0.9, 0, nc, 0),    # kept: cup, mask = region 0 inside box
-        _yolo_row((104, 54, 304, 254), 0.8, 0, nc, 0),    # same class, IoU ~0.92 -> suppressed
-        _yolo_row((104, 54, 304, 254), 0.7, 1, nc, 1),    # other class, same place -> kept (class-aware)
-        _yolo_row((400, 300, 600, 460), 0.6, 2, nc, 2),   # kept, far away
-        _yolo_row((10, 10, 60, 60), 0.1, 2, nc, 2),       # below the 0.25 threshold
+        yolo_row((100, 50, 300, 250), 0.9, 0, nc, 0),    # kept: cup, mask = region 0 inside box
+        yolo_row((104, 54, 304, 254), 0.8, 0, nc, 0),    # same class, IoU ~0.92 -> suppressed
+        yolo_row((104, 54, 304, 254), 0.7, 1, nc, 1),    # other class, same place -> kept (class-aware)
+        yolo_row((400, 300, 600, 460), 0.6, 2, nc, 2),   # kept, far away
+        yolo_row((10, 10, 60, 60), 0.1, 2, nc, 2),       # below the 0.25 threshold
     ]
     for j, row in enumerate(rows):
         preds[0, :, 1000 + j * 7] = row
@@ -52,7 +30,7 @@ def yolo_model(tmp_path: Path) -> Path:
                (100, 40 + PAD_Y, 200, 120 + PAD_Y),   # partly outside box 2: must be cropped to the box
                (400, 300 + PAD_Y, 600, 460 + PAD_Y)]
     names = "{0: 'cup', 1: 'bowl', 2: 'box'}"
-    return constant_output_model(tmp_path / "yolo.onnx", {"output0": preds, "output1": _protos(regions)},
+    return constant_output_model(tmp_path / "yolo.onnx", {"output0": preds, "output1": yolo_protos(regions)},
                                  metadata={"names": names, "task": "segment", "stride": "32", "imgsz": "[640, 640]"})
 
 
@@ -98,7 +76,7 @@ def test_yolo_seg_end_to_end_layout(tmp_path: Path) -> None:
     rows[0, 0, 6] = 1.0
     rows[0, 1, :6] = (0, 0 + PAD_Y, 40, 40 + PAD_Y, 0.1, 0)
     model = constant_output_model(tmp_path / "e2e.onnx", {
-        "output0": rows, "output1": _protos([(240, 120 + PAD_Y, 320, 200 + PAD_Y)])},
+        "output0": rows, "output1": yolo_protos([(240, 120 + PAD_Y, 320, 200 + PAD_Y)])},
         metadata={"names": "{0: 'cup', 1: 'bowl'}", "end2end": "True"})
     seg = Segmenter(model)
     assert seg.decoder.name == "yolo_seg_e2e"

@@ -14,18 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-from ros_harness import RosClient, publish, start_node, wait_for, wait_subscribed
+from ros_harness import publish, start_node, wait_for, wait_subscribed
 
 from robot_instseg.model_paths import default_model_path
 from robot_instseg_msgs.msg import InstanceArray
-
-
-@pytest.fixture
-def ros(domain_id: int):
-    client = RosClient(domain_id)
-    yield client
-    client.close()
 
 
 def bag_messages(path: Path, topic: str) -> dict:

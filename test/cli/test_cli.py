@@ -10,11 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from onnx_graphs import constant_output_model
+from onnx_graphs import IMAGE, PAD_Y, constant_output_model, yolo_protos, yolo_row
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from test_engine_decoders import IMAGE, PAD_Y, _protos, _yolo_row
 
 EXE = shutil.which("robot-instseg")
 
@@ -22,15 +21,15 @@ EXE = shutil.which("robot-instseg")
 def _cup_and_box(path: Path, cup_box, box_box, protos: np.ndarray) -> Path:
     """A YOLO-seg model finding a cup (0.9, prototype 0) and a box (0.6, prototype 1) in any 640x480 frame."""
     preds = np.zeros((1, 4 + 2 + 32, 8400), np.float32)
-    preds[0, :, 10] = _yolo_row(cup_box, 0.9, 0, 2, 0)
-    preds[0, :, 20] = _yolo_row(box_box, 0.6, 1, 2, 1)
+    preds[0, :, 10] = yolo_row(cup_box, 0.9, 0, 2, 0)
+    preds[0, :, 20] = yolo_row(box_box, 0.6, 1, 2, 1)
     return constant_output_model(path, {"output0": preds, "output1": protos}, metadata={"names": "{0: 'cup', 1: 'box'}"})
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """Two known instances in any 640x480 frame: a cup and a box."""
-    protos = _protos([(100, 50 + PAD_Y, 300, 250 + PAD_Y), (400, 300 + PAD_Y, 600, 460 + PAD_Y)])
+    protos = yolo_protos([(100, 50 + PAD_Y, 300, 250 + PAD_Y), (400, 300 + PAD_Y, 600, 460 + PAD_Y)])
     return _cup_and_box(tmp_path_factory.mktemp("m") / "two.onnx", (100, 50, 300, 250), (400, 300, 600, 460), protos)
 
 
@@ -132,7 +131,7 @@ def test_run_bag_marks_a_second_reading_of_the_same_object(tmp_path: Path) -> No
     class. In the bag (read back by rosbags) it says so, keeps its mask, and owns no label pixel."""
     from rosbags.highlevel import AnyReader
 
-    protos = _protos([(100, 100 + PAD_Y, 300, 300 + PAD_Y), (120, 120 + PAD_Y, 300, 300 + PAD_Y)])
+    protos = yolo_protos([(100, 100 + PAD_Y, 300, 300 + PAD_Y), (120, 120 + PAD_Y, 300, 300 + PAD_Y)])
     model = _cup_and_box(tmp_path / "same.onnx", (100, 100, 300, 300), (120, 120, 300, 300), protos)
     images = tmp_path / "images"
     images.mkdir()

@@ -16,13 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.serialization import serialize_message
 from ros_env import REPO, ros_env
 from ros_harness import (
     PUBLISHER,
-    RosClient,
     latest_status,
     publish,
     set_parameters,
@@ -40,13 +38,6 @@ sys.path.insert(0, str(REPO / "test" / "procs"))
 from publish_frames import frame_message, plan  # noqa: E402
 
 IMAGE_TOPIC = "/seg/image"
-
-
-@pytest.fixture
-def ros(domain_id: int):
-    client = RosClient(domain_id)
-    yield client
-    client.close()
 
 
 def read_bags(directory: Path, settle: float = 10.0) -> dict:

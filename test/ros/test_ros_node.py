@@ -37,13 +37,6 @@ def model(tmp_path: Path) -> Path:
     return known_instances_model(tmp_path / "known.onnx")
 
 
-@pytest.fixture
-def ros(domain_id: int):
-    client = RosClient(domain_id)
-    yield client
-    client.close()
-
-
 def labels_array(msg: Image) -> np.ndarray:
     assert msg.encoding == "mono16"
     return np.frombuffer(bytes(msg.data), np.uint16).reshape(msg.height, msg.step // 2)[:, :msg.width]
