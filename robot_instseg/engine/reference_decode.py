@@ -59,8 +59,12 @@ def reference_masks(selection: Selection, transform: LetterboxTransform) -> np.n
     return out
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Pixel IoU of two boolean masks; two empty masks agree perfectly (1.0)."""
+def parity_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Pixel IoU of a fast and a reference mask; two empty masks agree perfectly (1.0).
+
+    Not ``dataset.evaluate.mask_iou``: against ground truth an empty prediction scores 0, here
+    two decodes that agree on "nothing" are a perfect match.
+    """
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
 
@@ -100,4 +104,4 @@ def decode_both(segmenter, image: np.ndarray, channel_order: str = "rgb") -> tup
 
 
 def parity_ious(fast: Detections, reference: np.ndarray) -> list[float]:
-    return [mask_iou(fast.full_mask(i), reference[i]) for i in range(len(fast))]
+    return [parity_iou(fast.full_mask(i), reference[i]) for i in range(len(fast))]
