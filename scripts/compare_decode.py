@@ -31,7 +31,7 @@ def frames_of(args: argparse.Namespace, gt):
     """(name, RGB image, COCO image id or None) for every input image."""
     import cv2
 
-    from robot_instseg.frame_sources import list_images, scenes
+    from robot_instseg.io.frame_sources import list_images, scenes
 
     if args.scenes is not None:
         for frame in scenes(seed=args.scenes, count=args.count):
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     from robot_instseg.dataset.evaluate import load_coco_quiet
     from robot_instseg.engine import Segmenter, SegmenterConfig
     from robot_instseg.engine.errors import EngineError
-    from robot_instseg.model_paths import default_model_path
+    from robot_instseg.engine.model_paths import default_model_path
 
     try:
         if args.images and not Path(args.images).is_dir():

@@ -34,7 +34,7 @@ import numpy as np
 
 def hostile_frames():
     """Raw Image fields that must each be refused with a reason (or, the sliver, segmented)."""
-    from robot_instseg.frame_sources import Frame
+    from robot_instseg.io.frame_sources import Frame
 
     good = np.full((480, 640, 3), 90, np.uint8)
     kinds = {
@@ -90,9 +90,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                       ROS_LOCALHOST_ONLY="1")
-    from robot_instseg.frame_sources import scenes
-    from robot_instseg.ros.node_process import watched_node
-    from robot_instseg.ros.play import Player, PlayOptions
+    from robot_instseg.io.frame_sources import scenes
+    from robot_instseg.ros.tools.node_process import watched_node
+    from robot_instseg.ros.tools.play import Player, PlayOptions
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

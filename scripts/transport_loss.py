@@ -22,8 +22,8 @@ import time
 
 
 def measure(reliability: str, depth: int, rate: float, seconds: float, frames) -> dict:
-    from robot_instseg.ros.node_process import watched_node
-    from robot_instseg.ros.play import Player, PlayOptions
+    from robot_instseg.ros.tools.node_process import watched_node
+    from robot_instseg.ros.tools.play import Player, PlayOptions
 
     overrides = {"input_reliability": reliability, "input_queue_depth": depth, "max_rate_hz": 1.0}
     with watched_node("/robot_instseg_transport", overrides, name="robot_instseg_transport") as (seg, node, watcher):
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                       ROS_LOCALHOST_ONLY="1")
-    from robot_instseg.frame_sources import scenes
+    from robot_instseg.io.frame_sources import scenes
 
     frames = list(scenes(seed=3, count=6))
     rows = []

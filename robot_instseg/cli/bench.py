@@ -10,8 +10,8 @@ from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
 
 
 def list_images(folder: Path) -> list[Path]:
-    from robot_instseg.frame_sources import IMAGE_SUFFIXES
-    from robot_instseg.frame_sources import list_images as find_images
+    from robot_instseg.io.frame_sources import IMAGE_SUFFIXES
+    from robot_instseg.io.frame_sources import list_images as find_images
 
     if not folder.is_dir():
         raise CliError(f"{folder} is not a directory")
@@ -24,8 +24,8 @@ def list_images(folder: Path) -> list[Path]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.ros:
         return cmd_bench_ros(args)
-    from robot_instseg.bench import run_benchmark
-    from robot_instseg.frame_sources import read_rgb, scenes
+    from robot_instseg.engine.bench import run_benchmark
+    from robot_instseg.io.frame_sources import read_rgb, scenes
 
     segmenter = make_segmenter(args)
     if args.images:
@@ -57,7 +57,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_ros(args: argparse.Namespace) -> int:
-    from robot_instseg.ros.bench import run_ros_bench
+    from robot_instseg.ros.tools.bench import run_ros_bench
 
     result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,
                            height=args.height)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+from robot_instseg.engine.backends import BACKENDS
+from robot_instseg.engine.decoders import DECODERS
+from robot_instseg.engine.postprocess import PostprocessSettings
+
+_THRESHOLDS = PostprocessSettings()  # the defaults the node uses too
+
 LOG = logging.getLogger("robot_instseg")
 
 # Exit codes: 0 done; 1 internal error (a bug: -v shows the traceback); 2 bad input or arguments
@@ -24,15 +30,15 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
     """The model and runtime arguments every model-running verb takes."""
     parser.add_argument("--model", required=model_required, default=None,
                         help="ONNX model or TensorRT engine (default: the bundled model)")
-    parser.add_argument("--format", default="auto", help="decoder: auto, yolo_seg, yolo_seg_e2e, detr_seg, maskrcnn")
+    parser.add_argument("--format", default="auto", choices=("auto", *DECODERS), help="output decoder")
     parser.add_argument("--labels", default=None, help="class-name file, one per line")
-    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
+    parser.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS)
     parser.add_argument("--providers", default="cpu", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
-    parser.add_argument("--conf", type=float, default=0.25, help="score threshold")
-    parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    parser.add_argument("--max-det", type=int, default=100)
+    parser.add_argument("--conf", type=float, default=_THRESHOLDS.score_threshold, help="score threshold")
+    parser.add_argument("--iou", type=float, default=_THRESHOLDS.iou_threshold, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=_THRESHOLDS.max_detections)
     parser.add_argument("--classes", default="", help="comma-separated class names or ids to keep")
 
 
@@ -40,7 +46,7 @@ def make_segmenter(args: argparse.Namespace):
     """The Segmenter the model arguments describe (the bundled model when --model is not given)."""
     from robot_instseg.engine.backends import BackendConfig, parse_providers
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
-    from robot_instseg.params import parse_class_filter
+    from robot_instseg.node.params import parse_class_filter
 
     runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
                             num_threads=args.threads)

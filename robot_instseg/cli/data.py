@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
+from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
 def cmd_bag2coco(args: argparse.Namespace) -> int:
@@ -131,7 +132,7 @@ def register(sub) -> None:
     evaluate.add_argument("--pred", default=None,
                           help="predictions: COCO results JSON, or a COCO dataset such as bag2coco's output")
     evaluate.add_argument("--images", default=None, help="without --pred: run --model on these images")
-    evaluate.add_argument("--masks", default="visible", choices=("visible", "raw"),
+    evaluate.add_argument("--masks", default=MASK_KINDS[0], choices=MASK_KINDS,
                           help="with --model: score the node's visible masks or the decoder's raw ones")
     evaluate.add_argument("--tolerance", type=float, default=2.0, help="boundary F1 tolerance in pixels")
     evaluate.add_argument("--out", default=None, help="also write the report JSON here")

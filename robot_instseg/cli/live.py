@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from robot_instseg.frame_sources import open_source
-    from robot_instseg.ros.play import PlayOptions, run_play
+    from robot_instseg.io.frame_sources import open_source
+    from robot_instseg.ros.tools.play import PlayOptions, run_play
 
     frames = open_source(args.source, bag_topic=args.bag_topic, scene_count=args.count)
     options = PlayOptions(topic=args.topic, rate_hz=args.rate, encoding=args.encoding, compressed=args.compressed,
@@ -20,7 +20,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from robot_instseg.ros.demo import run_demo
+    from robot_instseg.ros.tools.demo import run_demo
 
     return run_demo(args.model, Path(args.out), rate_hz=args.rate, duration_s=args.duration, overlays=args.overlays)
 

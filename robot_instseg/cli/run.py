@@ -17,13 +17,15 @@ from robot_instseg.cli.common import (
     make_segmenter,
     segmenter_args,
 )
+from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
 def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
     """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
     from robot_instseg.engine.errors import InputError
-    from robot_instseg.frame_pipeline import frame_image, segment_frame
+    from robot_instseg.engine.frame_pipeline import segment_frame
+    from robot_instseg.io.frame_sources import frame_image
 
     source = Path(args.input)
     ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
@@ -77,7 +79,7 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
     """
     import shutil
 
-    from robot_instseg.ros.offline import run_to_bag
+    from robot_instseg.ros.tools.offline import run_to_bag
 
     out = Path(args.out)
     storage = BAG_FILE_STORAGE.get(out.suffix.lower(), args.storage)
@@ -116,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Segment an image folder, a video or a bag into COCO results JSON or a bag of node outputs."""
     from tqdm import tqdm
 
-    from robot_instseg.frame_sources import frame_count, open_source
+    from robot_instseg.io.frame_sources import frame_count, open_source
 
     frames = open_source(args.input, bag_topic=args.topic)  # a missing, empty or damaged input is refused here
     segmenter = make_segmenter(args)
@@ -141,7 +143,7 @@ def register(sub) -> None:
     run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")
     run.add_argument("--fps", type=float, default=30.0, help="stamps for frames that have none (folders, videos)")
     run.add_argument("--no-images", action="store_true", help="bag output: leave the input frames out")
-    run.add_argument("--masks", default="visible", choices=("visible", "raw"),
+    run.add_argument("--masks", default=MASK_KINDS[0], choices=MASK_KINDS,
                      help="visible: overlaps owned by mask evidence, as the node publishes; raw: the decoder's "
                           "overlapping masks")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

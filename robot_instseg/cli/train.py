@@ -13,7 +13,7 @@ from robot_instseg.cli.common import CliError
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from robot_instseg.train.scenes import write_dataset
+    from robot_instseg.synthetic.scenes import write_dataset
 
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
         path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update)

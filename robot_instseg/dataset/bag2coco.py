@@ -24,8 +24,9 @@ from pycocotools import mask as mask_utils
 
 from robot_instseg.dataset.mask_qa import FLAGS, mask_flags
 from robot_instseg.engine.errors import InputError
-from robot_instseg.frame_pipeline import decode_fields, segment_frame
-from robot_instseg.frame_sources import IMAGE_TYPES, message_fields, open_bag
+from robot_instseg.engine.frame_pipeline import segment_frame
+from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
+from robot_instseg.io.image_encodings import decode_fields
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
 SPLITS = ("train", "val", "test")
@@ -150,7 +151,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
     categories = Categories()
     if segmenter is not None:
         categories.add_model_classes(segmenter.class_names)
-    datasets = {s: {"images": [], "annotations": []} for s in SPLITS}
+    datasets: dict[str, dict[str, list]] = {s: {"images": [], "annotations": []} for s in SPLITS}
     stats: list[BagStats] = []
     mosaic_pool: list[tuple[Path, list]] = []
     models: set[str] = set()
@@ -163,11 +164,11 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
         image_dir = out / "images" / split
         image_dir.mkdir(parents=True, exist_ok=True)
         with closing(open_bag(bag)) as reader:
-            custom = {}
+            custom: dict = {}
             try:
                 custom = reader.readers[0].metadata.get("custom_data") or {}
             except Exception:  # metadata layouts differ between bag versions: custom data is optional
-                custom = {}
+                pass
             if custom.get("robot_instseg.classes"):
                 categories.add_model_classes(json.loads(custom["robot_instseg.classes"]))
             if custom.get("robot_instseg.model"):
@@ -282,7 +283,7 @@ def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[B
 
 def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, int] = (320, 240)) -> None:
     """A grid of kept frames (evenly spaced) with their masks overlaid, to eyeball the export."""
-    from robot_instseg.overlay import colour
+    from robot_instseg.io.overlay import colour
 
     if not pool:
         return

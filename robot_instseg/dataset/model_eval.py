@@ -19,9 +19,7 @@ def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool 
     first = gt.loadImgs(sorted(gt.getImgIds())[:1])
     tolerances = (2.0, davis_tolerance((first[0]["height"], first[0]["width"]))) if first else (2.0,)
     metrics = evaluate_detections(gt, detections, segmenter.class_names, tolerances)
-    metrics["images"] = len(detections)
-    metrics["masks"] = masks
-    return metrics
+    return {**metrics, "images": len(detections), "masks": masks}
 
 
 def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible") -> dict:
@@ -29,8 +27,8 @@ def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False,
     of a COCO ground truth."""
     from tqdm import tqdm
 
-    from robot_instseg.frame_pipeline import segment_frame
-    from robot_instseg.frame_sources import read_rgb
+    from robot_instseg.engine.frame_pipeline import segment_frame
+    from robot_instseg.io.frame_sources import read_rgb
 
     detections = {}
     for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,

@@ -26,6 +26,7 @@ from robot_instseg.engine.types import Detections
 
 LOG = logging.getLogger(__name__)
 
+_THRESHOLDS = PostprocessSettings()  # the one home of the threshold defaults
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -40,10 +41,10 @@ class SegmenterConfig:
     runtime: BackendConfig = BackendConfig()  # backend, providers, device, fp16, cache, threads
     input_size: Optional[tuple[int, int]] = None  # for dynamic-size models; stride-aligned
     letterbox: Optional[bool] = None  # None = what the model family expects
-    score_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    mask_threshold: float = 0.5
-    max_detections: int = 100
+    score_threshold: float = _THRESHOLDS.score_threshold
+    iou_threshold: float = _THRESHOLDS.iou_threshold
+    mask_threshold: float = _THRESHOLDS.mask_threshold
+    max_detections: int = _THRESHOLDS.max_detections
     class_filter: tuple[Union[int, str], ...] = ()  # names or ids; empty = all
 
 
@@ -179,7 +180,7 @@ class Segmenter:
 
 def load_segmenter(model: Optional[Union[str, Path]] = None, config: SegmenterConfig = SegmenterConfig()) -> Segmenter:
     """A Segmenter for ``model``, or for the bundled default model when none is given."""
-    from robot_instseg.model_paths import default_model_path
+    from robot_instseg.engine.model_paths import default_model_path
 
     return Segmenter(Path(model) if model else default_model_path(), config)
 

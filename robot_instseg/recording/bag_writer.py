@@ -14,16 +14,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Literal, Mapping, Optional
 
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from robot_instseg.recording import STORAGE_FORMATS
 from robot_instseg.recording.msg_types import typestore
 
-STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+STORAGES = dict(zip(STORAGE_FORMATS, (StoragePlugin.MCAP, StoragePlugin.SQLITE3)))
 # rosbag2 metadata version: rosbags writes 8 or 9; 8 is the older, read by Iron and newer and
 # parsed field by field by Humble's rosbag2.
-BAG_VERSION = 8
+BAG_VERSION: Literal[8, 9] = 8
 # Written beside the storage file when the bag opens: the custom metadata (model, classes...)
 # otherwise reaches disk only in metadata.yaml at close, so a crash would lose it.
 SIDECAR = "robot_instseg.json"
@@ -36,13 +38,13 @@ class BagWriteError(OSError):
 class BagWriter:
     """A bag being written: lazily created topics, byte counts, flush for crash tolerance."""
 
-    def __init__(self, path: Path, storage: str = "mcap", custom_data: Mapping[str, str] = ()) -> None:
+    def __init__(self, path: Path, storage: str = "mcap", custom_data: Optional[Mapping[str, str]] = None) -> None:
         if storage not in STORAGES:
             raise ValueError(f"bag storage must be one of {sorted(STORAGES)}, got {storage!r}")
         self.path = Path(path)
         self.storage = storage
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
-        for key, value in dict(custom_data).items():
+        for key, value in dict(custom_data or {}).items():
             self._writer.set_custom_data(key, str(value))
         try:
             self._writer.open()
@@ -53,7 +55,7 @@ class BagWriter:
         except OSError as exc:
             self._writer.abort()
             raise BagWriteError(exc.errno, f"cannot write in bag {self.path}: {exc.strerror or exc}") from exc
-        self._connections: dict[tuple[str, str], object] = {}
+        self._connections: dict[tuple[str, str], Connection] = {}
         self.messages = 0
         self.payload_bytes = 0
         self.first_ns: int | None = None
@@ -80,7 +82,7 @@ class BagWriter:
 
     def flush(self) -> None:
         """Make everything written so far survive a crash of this process or of the machine."""
-        storage = self._writer.storage
+        storage: Any = self._writer.storage  # rosbags' concrete writer; its chunk / conn are not in the base type
         if storage is None:
             return
         try:

@@ -147,12 +147,12 @@ class Recorder:
         dirty = False
         while True:
             try:
-                capture = self._queue.get(timeout=self.config.flush_s)
+                capture: Optional[Capture] = self._queue.get(timeout=self.config.flush_s)
+                if capture is None:  # stop()
+                    break
             except queue.Empty:
-                capture = False
-            if capture is None:
-                break
-            if capture and self.active:
+                capture = None
+            if capture is not None and self.active:
                 dirty = self._write(capture) or dirty
             if dirty and time.monotonic() - last_flush >= self.config.flush_s:
                 dirty = not self._guard(lambda: self._bag.flush() if self._bag else None)
@@ -194,10 +194,9 @@ class Recorder:
         def write() -> None:
             if self._bag is not None and self._split_due(size, capture.timestamp_ns):
                 self._close_bag()
-            if self._bag is None:
-                self._open_bag()
+            bag = self._bag if self._bag is not None else self._open_bag()
             for topic, msgtype, data in messages:
-                self._bag.write(topic, msgtype, capture.timestamp_ns, data)
+                bag.write(topic, msgtype, capture.timestamp_ns, data)
 
         if not self._guard(write):
             return False
@@ -214,13 +213,13 @@ class Recorder:
 
     def _split_due(self, size: int, timestamp_ns: int) -> bool:
         bag, cfg = self._bag, self.config
-        if bag.messages == 0:
+        if bag is None or bag.messages == 0:
             return False
         if cfg.split_bytes and bag.payload_bytes + size > cfg.split_bytes:
             return True
         return bool(cfg.split_s) and bag.first_ns is not None and (timestamp_ns - bag.first_ns) / 1e9 >= cfg.split_s
 
-    def _open_bag(self) -> None:
+    def _open_bag(self) -> BagWriter:
         directory = Path(self.config.directory).expanduser()
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -236,6 +235,7 @@ class Recorder:
         with self._lock:
             self._status.bags.append(str(path))
         self._event("info", f"recording to bag {path} ({self.config.storage})")
+        return self._bag
 
     def _close_bag(self) -> None:
         bag, self._bag = self._bag, None

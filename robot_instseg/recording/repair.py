@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Writer
 
-from robot_instseg.recording.bag_writer import BAG_VERSION, SIDECAR
+from robot_instseg.recording.bag_writer import BAG_VERSION, SIDECAR, STORAGES
 from robot_instseg.recording.msg_types import typestore
 
 UNKNOWN_HASH = "RIHS01_" + "0" * 64
@@ -107,13 +108,12 @@ def repair_bag(path: Path) -> RepairReport:
         shutil.rmtree(work)
     work.mkdir()
     fixed = work / path.name  # the same name, so the storage file inside is named like the bag
-    writer = Writer(fixed, version=BAG_VERSION,
-                    storage_plugin=StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3)
+    writer = Writer(fixed, version=BAG_VERSION, storage_plugin=STORAGES[storage])
     for key, value in custom_data.items():
         writer.set_custom_data(key, str(value))
     writer.set_custom_data("robot_instseg.repaired_from", path.name + ".damaged")
     writer.open()
-    connections: dict[tuple[str, str], object] = {}
+    connections: dict[tuple[str, str], Connection] = {}
     store = typestore()
     try:
         for file in files:

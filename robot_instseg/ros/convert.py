@@ -1,6 +1,6 @@
 """sensor_msgs images <-> numpy, and Detections -> the node's output messages.
 
-No cv_bridge (it has no wheel): decoding is robot_instseg.image_encodings, shared with the
+No cv_bridge (it has no wheel): decoding is robot_instseg.io.image_encodings, shared with the
 bag tools. Instance ``id`` is the detection's index + 1, the value it owns in the label
 image; masks are the visible (label-image) masks, so both outputs agree pixel for pixel.
 """
@@ -15,9 +15,9 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_instseg.engine.types import Detections
-from robot_instseg.image_encodings import decode_compressed, decode_raw
-from robot_instseg.overlay import colour
-from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
+from robot_instseg.io.image_encodings import decode_compressed, decode_raw
+from robot_instseg.io.overlay import colour
+from robot_instseg.node.params import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg_msgs.msg import Instance, InstanceArray
 
 

@@ -29,10 +29,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.frame_mailbox import FrameMailbox
-from robot_instseg.frame_pipeline import segment_frame
-from robot_instseg.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns, health
-from robot_instseg.params import PARAMS_BY_NAME, parse_class_filter
+from robot_instseg.engine.frame_pipeline import segment_frame
+from robot_instseg.node.frame_mailbox import FrameMailbox
+from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns, health
+from robot_instseg.node.params import PARAMS_BY_NAME, parse_class_filter
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
@@ -81,8 +81,8 @@ class SegNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from robot_instseg.engine.backends import BackendConfig, parse_providers
+        from robot_instseg.engine.model_paths import default_model_path
         from robot_instseg.engine.segmenter import Segmenter, SegmenterConfig
-        from robot_instseg.model_paths import default_model_path
 
         s = self.settings
         try:
@@ -306,7 +306,7 @@ class SegNode(LifecycleNode):
         if self.settings["publish_markers"]:
             self._pubs["markers"].publish(markers_msg(detections, header))
         if self.settings["publish_debug_image"] and self._pubs["debug_image"].get_subscription_count() > 0:
-            from robot_instseg.overlay import draw
+            from robot_instseg.io.overlay import draw
 
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
             self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels), "rgb8", header))

@@ -1,4 +1,4 @@
-"""Declare the node's parameters from robot_instseg.params and refuse invalid updates.
+"""Declare the node's parameters from robot_instseg.node.params and refuse invalid updates.
 
 ROS already refuses a value of the wrong type; the spec adds ranges and choices, and says
 why in the SetParametersResult reason (what `ros2 param set` prints).
@@ -13,7 +13,7 @@ from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from robot_instseg.params import PARAMS, PARAMS_BY_NAME
+from robot_instseg.node.params import PARAMS, PARAMS_BY_NAME
 
 
 def declare_all(node: Node, problems: Optional[list[str]] = None) -> dict[str, Any]:

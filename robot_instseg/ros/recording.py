@@ -9,7 +9,6 @@ Services: ``~/capture`` (std_srvs/Trigger) records the last segmented frame now;
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -24,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_srvs.srv import SetBool, Trigger
 
 import robot_instseg
+from robot_instseg.engine.model_paths import file_sha256
 from robot_instseg.recording.msg_types import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.recording.policy import CapturePolicy, PolicyConfig
 from robot_instseg.recording.recorder import BUDGET_REACHED, FAILED, RECORDING, Capture, Recorder, RecorderConfig
@@ -42,12 +42,6 @@ def policy_config(settings: dict[str, Any]) -> PolicyConfig:
                         unseen_class_s=settings["record_unseen_class_s"], max_rate_hz=settings["record_max_rate_hz"])
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class NodeRecording:

@@ -22,7 +22,7 @@ from pycocotools.cocoeval import COCOeval
 
 from robot_instseg.dataset.bag2coco import assign_splits, instance_masks
 from robot_instseg.dataset.mask_qa import mask_flags
-from robot_instseg.train.scenes import generate_scene
+from robot_instseg.synthetic.scenes import generate_scene
 
 
 def cli(*args: str) -> str:

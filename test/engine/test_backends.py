@@ -15,6 +15,7 @@ from robot_instseg.engine.backends import BackendConfig, create_backend
 from robot_instseg.engine.backends import tensorrt_cache as cache
 from robot_instseg.engine.backends.onnxruntime_backend import resolve_providers
 from robot_instseg.engine.errors import ModelError
+from robot_instseg.engine.model_paths import file_sha256
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_tensorrt_backend_without_tensorrt_says_what_to_install(model: Path) -> 
 
 
 def _key(model: Path, **changes) -> cache.EngineKey:
-    base = dict(model_sha256=cache.file_sha256(model), tensorrt_version="10.3.0", gpu_name="Orin (nvgpu)",
+    base = dict(model_sha256=file_sha256(model), tensorrt_version="10.3.0", gpu_name="Orin (nvgpu)",
                 fp16=True)
     base.update(changes)
     return cache.EngineKey(**base)

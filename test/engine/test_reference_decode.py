@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 from onnx_graphs import constant_output_model  # noqa: E402
 
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
+from robot_instseg.engine.model_paths import default_model_path  # noqa: E402
 from robot_instseg.engine.reference_decode import ParityReport, decode_both, parity_ious  # noqa: E402
-from robot_instseg.frame_sources import scenes  # noqa: E402
-from robot_instseg.model_paths import default_model_path  # noqa: E402
+from robot_instseg.io.frame_sources import scenes  # noqa: E402
 
 # (h, w): the bundled 288x384 input takes 4:3 frames unpadded; the others are letterboxed,
 # several with padding that is not a whole number of prototype cells.

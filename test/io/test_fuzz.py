@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.image_encodings import SUPPORTED_ENCODINGS, decode_compressed, decode_raw
-from robot_instseg.node_stats import cdr_stamp_ns
-from robot_instseg.params import PARAMS
+from robot_instseg.io.image_encodings import SUPPORTED_ENCODINGS, decode_compressed, decode_raw
+from robot_instseg.node.node_stats import cdr_stamp_ns
+from robot_instseg.node.params import PARAMS
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_PIXELS = 1 << 16  # small, so the fuzzer reaches the limit

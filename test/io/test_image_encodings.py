@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.frame_mailbox import FrameMailbox
-from robot_instseg.image_encodings import decode_compressed, decode_raw, encode_raw
+from robot_instseg.io.image_encodings import decode_compressed, decode_raw, encode_raw
+from robot_instseg.node.frame_mailbox import FrameMailbox
 
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -133,7 +133,7 @@ BOMB_CHECK = r'''
 import resource, struct, sys, zlib
 import cv2, numpy as np
 from robot_instseg.engine.errors import InputError
-from robot_instseg.image_encodings import decode_compressed
+from robot_instseg.io.image_encodings import decode_compressed
 
 def chunk(kind, body):
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

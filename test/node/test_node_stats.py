@@ -6,7 +6,7 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
-from robot_instseg.node_stats import ERROR, OK, WARN, NodeStats, StampGaps, cdr_stamp_ns, health
+from robot_instseg.node.node_stats import ERROR, OK, WARN, NodeStats, StampGaps, cdr_stamp_ns, health
 
 
 def test_stamp_is_read_from_the_serialized_image_without_deserializing() -> None:

@@ -8,7 +8,7 @@ import re
 import yaml
 from ros_env import REPO
 
-from robot_instseg.params import PARAMS, PARAMS_BY_NAME
+from robot_instseg.node.params import PARAMS, PARAMS_BY_NAME
 
 PARAMS_FILE = REPO / "config" / "params.yaml"
 LAUNCH_FILE = REPO / "launch" / "seg.launch.py"

@@ -19,7 +19,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from robot_instseg.train.scenes import generate_scene
+from robot_instseg.synthetic.scenes import generate_scene
 
 
 def scene(i: int, h: int = 480, w: int = 640) -> np.ndarray:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from ros_harness import publish, start_node, wait_for, wait_subscribed
 
-from robot_instseg.model_paths import default_model_path
+from robot_instseg.engine.model_paths import default_model_path
 from robot_instseg_msgs.msg import InstanceArray
 
 
@@ -77,7 +77,7 @@ def test_run_on_a_recorded_bag_matches_the_live_node(domain_id, tmp_path, ros) -
 
 
 def test_run_on_a_video_writes_a_bag_and_coco_results(tmp_path) -> None:
-    from robot_instseg.train.scenes import generate_scene
+    from robot_instseg.synthetic.scenes import generate_scene
 
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (640, 480))

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
-from robot_instseg.sample_images import sample_frame  # noqa: E402
+from robot_instseg.synthetic.sample_images import sample_frame  # noqa: E402
 from robot_instseg.train.export import export_checkpoint, load_checkpoint, names_literal  # noqa: E402
 from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters  # noqa: E402
 

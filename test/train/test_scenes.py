@@ -13,7 +13,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from robot_instseg.train.scenes import CLASSES, generate_scene, scene_seed
+from robot_instseg.synthetic.scenes import CLASSES, generate_scene, scene_seed
 
 
 def _digest(folder: Path) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from robot_instseg.engine.backends import tensorrt_cache as cache
 from robot_instseg.engine.backends.base import BackendConfig, TensorInfo, check_model_file
 from robot_instseg.engine.errors import ModelError
+from robot_instseg.engine.model_paths import file_sha256
 
 LOG = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class TensorRTBackend:
 
     def _cached_or_built(self, runtime, gpu: str, config: BackendConfig):
         trt = self.trt
-        key = cache.EngineKey(cache.file_sha256(self.path), trt.__version__, gpu, config.fp16)
+        key = cache.EngineKey(file_sha256(self.path), trt.__version__, gpu, config.fp16)
         cache_dir = Path(config.engine_cache_dir or os.path.expanduser("~/.cache/robot_instseg/engines"))
         engine_path, reason = cache.lookup(cache_dir, self.path, key)
         if engine_path is not None:

@@ -30,12 +30,6 @@ class EngineKey:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def engine_paths(cache_dir: Path, model_path: Path, key: EngineKey) -> tuple[Path, Path]:

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from robot_instseg.engine.backends import BACKENDS
+from robot_instseg.engine.decoders import DECODERS
+from robot_instseg.engine.postprocess import PostprocessSettings
+from robot_instseg.io.image_encodings import DEFAULT_MAX_INPUT_PIXELS
+from robot_instseg.recording import STORAGE_FORMATS
+from robot_instseg.recording.policy import MODES as RECORD_MODES
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -61,10 +68,7 @@ def _in_unit_interval(name: str) -> Callable[[float], Optional[str]]:
 
 
 DAY_S = 86400.0
-DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096  # 16.8 MP: 4K UHD and 12 MP machine-vision cameras fit
-
-
-RECORD_MODES = ("off", "all", "interval", "uncertain", "manual")  # = recording.policy.MODES (tested)
+_THRESHOLDS = PostprocessSettings()  # the one home of the threshold defaults
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True,
@@ -73,11 +77,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "ONNX file or TensorRT engine; empty = the bundled model in share/robot_instseg/models."),
     ParamSpec("model_format", "auto",
               "Output decoder; auto = detect from the model's outputs and metadata.",
-              choices=("auto", "yolo_seg", "yolo_seg_e2e", "detr_seg", "maskrcnn")),
+              choices=("auto", *DECODERS)),
     ParamSpec("labels_path", "",
               "Class-name file (one per line); empty = model metadata or a .txt beside the model."),
-    ParamSpec("backend", "onnxruntime", "Inference runtime.",
-              choices=("onnxruntime", "tensorrt")),
+    ParamSpec("backend", BACKENDS[0], "Inference runtime.", choices=BACKENDS),
     ParamSpec("providers", "tensorrt,cuda,cpu",
               "ONNX Runtime execution providers in order of preference; unavailable ones are skipped with a warning."),
     ParamSpec("device_id", 0, "GPU index for CUDA / TensorRT (0..63).", check=_in_range("device_id", 0, 63)),
@@ -86,13 +89,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Where TensorRT engines are cached; empty = ~/.cache/robot_instseg/engines."),
     ParamSpec("num_threads", 0, "CPU inference threads (0..256); 0 = runtime default.",
               check=_in_range("num_threads", 0, 256)),
-    ParamSpec("score_threshold", 0.25, "Minimum instance score kept.", dynamic=True,
+    ParamSpec("score_threshold", _THRESHOLDS.score_threshold, "Minimum instance score kept.", dynamic=True,
               check=_in_unit_interval("score_threshold")),
-    ParamSpec("nms_iou_threshold", 0.45, "IoU above which the lower-scored box of a class is suppressed.",
+    ParamSpec("nms_iou_threshold", _THRESHOLDS.iou_threshold, "IoU above which the lower-scored box of a class is suppressed.",
               dynamic=True, check=_in_unit_interval("nms_iou_threshold")),
-    ParamSpec("mask_threshold", 0.5, "Mask probability at or above which a pixel belongs to the instance.",
+    ParamSpec("mask_threshold", _THRESHOLDS.mask_threshold, "Mask probability at or above which a pixel belongs to the instance.",
               dynamic=True, check=_in_unit_interval("mask_threshold")),
-    ParamSpec("max_detections", 100, "Most instances published per frame (at most 65535).", dynamic=True,
+    ParamSpec("max_detections", _THRESHOLDS.max_detections, "Most instances published per frame (at most 65535).", dynamic=True,
               check=_in_range("max_detections", 1, 65535)),
     ParamSpec("class_filter", "",
               "Comma-separated class names or ids to keep; empty = all classes.", dynamic=True),
@@ -127,7 +130,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("record_dir", "",
               "Where bags are written; empty = $ROS_HOME/robot_instseg/bags (ROS_HOME defaults to ~/.ros).",
               dynamic=True),
-    ParamSpec("record_storage", "mcap", "Bag storage format.", dynamic=True, choices=("mcap", "sqlite3")),
+    ParamSpec("record_storage", STORAGE_FORMATS[0], "Bag storage format.", dynamic=True, choices=STORAGE_FORMATS),
     ParamSpec("record_interval_s", 5.0, "Seconds of camera time between frames in interval mode.", dynamic=True,
               check=_in_range("record_interval_s", 0.01, DAY_S)),
     ParamSpec("record_score_low", 0.3, "Lower end of the uncertain score band.", dynamic=True,

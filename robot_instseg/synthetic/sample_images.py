@@ -9,8 +9,7 @@ import numpy as np
 def sample_frame(height: int = 480, width: int = 640, seed: int = 0, objects: int = 12) -> np.ndarray:
     """An RGB uint8 frame: textured background with filled shapes, same for the same seed."""
     rng = np.random.default_rng(seed)
-    frame = rng.integers(90, 140, (height, width, 3), dtype=np.uint8)
-    frame = cv2.GaussianBlur(frame, (7, 7), 0)
+    frame = cv2.GaussianBlur(rng.integers(90, 140, (height, width, 3), dtype=np.uint8), (7, 7), 0)
     for _ in range(objects):
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))

@@ -15,8 +15,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.frame_pipeline import frame_image, segment_frame
-from robot_instseg.frame_sources import Frame
+from robot_instseg.engine.frame_pipeline import segment_frame
+from robot_instseg.io.frame_sources import Frame, frame_image
 from robot_instseg.recording.bag_writer import BagWriter
 from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.ros.convert import image_msg, instances_msg, labels_msg

@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robot_instseg.engine.types import Detections
+
+if TYPE_CHECKING:
+    from robot_instseg.engine.segmenter import Segmenter, SegmentResult
 
 MASK_KINDS = ("visible", "raw")  # what the node publishes / the decoder's overlapping masks
 
 
 @dataclass
 class FrameOutput:
-    result: object  # engine SegmentResult (detections before overlap resolution, timings)
+    result: SegmentResult  # (detections before overlap resolution, timings)
     labels: np.ndarray  # HxW uint16 instance ids, 0 = background; overlaps owned by evidence
     visible: Detections  # detections cut to the pixels they own in ``labels``
 
@@ -25,27 +29,7 @@ class FrameOutput:
         return self.visible if masks == "visible" else self.result.detections
 
 
-def segment_frame(segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
+def segment_frame(segmenter: Segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
     result = segmenter.segment(image, channel_order)
     ownership = result.detections.resolve_overlaps()  # once per frame: masks, labels and overlay share it
     return FrameOutput(result, ownership.labels, result.detections.visible_masks(ownership))
-
-
-def frame_image(frame) -> tuple[np.ndarray, str]:
-    """(image, channel order) of a frame_sources.Frame: its pixels, or its bag message decoded.
-    InputError for a frame its source could not read (named in ``frame.error``)."""
-    if frame.error:
-        from robot_instseg.engine.errors import InputError
-
-        raise InputError(frame.error, "unreadable")
-    return decode_fields(frame.raw_type, frame.raw) if frame.raw is not None else (frame.rgb, "rgb")
-
-
-def decode_fields(raw_type: str, fields: dict) -> tuple[np.ndarray, str]:
-    """(uint8 image, channel order) from an Image / CompressedImage's fields (a bag's message)."""
-    from robot_instseg.image_encodings import decode_compressed, decode_raw
-
-    if raw_type.endswith("CompressedImage"):
-        return decode_compressed(fields["format"], fields["data"])
-    return decode_raw(fields["encoding"], fields["height"], fields["width"], fields["step"], fields["data"],
-                      bool(fields.get("is_bigendian", 0)))

@@ -1,6 +1,6 @@
 """Publish frames as a camera would (``robot-instseg play``): fixed rate, fresh stamps.
 
-Frames from robot_instseg.frame_sources are encoded as Image (rgb8 / bgr8 / mono8) or as
+Frames from robot_instseg.io.frame_sources are encoded as Image (rgb8 / bgr8 / mono8) or as
 CompressedImage (JPEG); a bag's messages are republished as recorded, with a new stamp.
 Publishing needs no spinning, so the loop is a plain timed loop that stops by itself.
 """
@@ -19,8 +19,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from robot_instseg.frame_sources import Frame
-from robot_instseg.image_encodings import encode_raw
+from robot_instseg.io.frame_sources import Frame
+from robot_instseg.io.image_encodings import encode_raw
 
 
 @dataclass

@@ -14,6 +14,9 @@ from typing import Iterator, Optional
 import cv2
 import numpy as np
 
+from robot_instseg.engine.errors import InputError
+from robot_instseg.io.image_encodings import decode_fields
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 BAG_SUFFIXES = (".mcap", ".db3")
@@ -80,7 +83,7 @@ def video(path: Path) -> Iterator[Frame]:
 
 def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640) -> Iterator[Frame]:
     """``count`` synthetic tabletop scenes (generated once, about 0.3 s each)."""
-    from robot_instseg.train.scenes import generate_scene, scene_seed
+    from robot_instseg.synthetic.scenes import generate_scene, scene_seed
 
     for index in range(count):
         yield Frame(rgb=generate_scene(scene_seed(seed, index), height, width).render_rgb(), name=f"scene{index}")
@@ -178,3 +181,15 @@ def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int =
             raise ValueError(f"{path}: not a readable image")
         return iter([Frame(rgb=rgb, name=path.name)])
     raise ValueError(f"{source}: not a folder, video ({', '.join(VIDEO_SUFFIXES)}), bag or image")
+
+
+def frame_image(frame: Frame) -> tuple[np.ndarray, str]:
+    """(image, channel order) of a Frame: its pixels, or its bag message decoded.
+    InputError for a frame its source could not read (named in ``frame.error``)."""
+    if frame.error:
+        raise InputError(frame.error, "unreadable")
+    if frame.raw is not None:
+        return decode_fields(frame.raw_type, frame.raw)
+    if frame.rgb is None:
+        raise InputError(f"frame {frame.name} carries no image", "unreadable")
+    return frame.rgb, "rgb"

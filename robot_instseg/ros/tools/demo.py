@@ -14,9 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from robot_instseg.frame_sources import scenes
-from robot_instseg.ros.node_process import watched_node
-from robot_instseg.ros.play import Player, PlayOptions
+from robot_instseg.io.frame_sources import scenes
+from robot_instseg.ros.tools.node_process import watched_node
+from robot_instseg.ros.tools.play import Player, PlayOptions
 
 NAMESPACE = "/robot_instseg_demo"
 

@@ -15,7 +15,7 @@ import rclpy
 from rclpy.node import Node
 
 if TYPE_CHECKING:
-    from robot_instseg.ros.watch import Watcher
+    from robot_instseg.ros.tools.watch import Watcher
 
 
 class NodeProcess:
@@ -24,7 +24,7 @@ class NodeProcess:
     def __init__(self, namespace: str = "", params_file: Optional[Path] = None,
                  overrides: Optional[dict] = None, log_path: Optional[Path] = None,
                  extra_args: Sequence[str] = ()) -> None:
-        from robot_instseg.model_paths import default_params_file
+        from robot_instseg.engine.model_paths import default_params_file
 
         args = [sys.executable, "-m", "robot_instseg.ros.node", "--ros-args",
                 "--params-file", str(params_file or default_params_file())]
@@ -85,8 +85,8 @@ def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Opt
     writing the same start-up and teardown. RuntimeError names the node's log when it does
     not come up.
     """
-    from robot_instseg.ros.background import BackgroundSpin
-    from robot_instseg.ros.watch import Watcher
+    from robot_instseg.ros.tools.background import BackgroundSpin
+    from robot_instseg.ros.tools.watch import Watcher
 
     seg = NodeProcess(namespace, overrides=overrides, log_path=log_path)
     rclpy.init()

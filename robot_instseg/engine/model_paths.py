@@ -1,7 +1,9 @@
-"""Where the bundled default model lives: the source tree's models/ or the installed share."""
+"""Where the bundled default model lives (the source tree's models/ or the installed share), and
+the content hash that names a model file in engine caches and bag metadata."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from robot_instseg.engine.errors import ModelError
@@ -10,7 +12,7 @@ DEFAULT_MODEL_NAME = "instseg_tabletop.onnx"
 
 
 def models_dirs() -> list[Path]:
-    dirs = [Path(__file__).resolve().parents[1] / "models"]
+    dirs = [Path(__file__).resolve().parents[2] / "models"]  # the source tree: repo/robot_instseg/engine/
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
     except ImportError:
@@ -40,3 +42,12 @@ def default_params_file() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("config/params.yaml not found in the source tree or share/robot_instseg")
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in ``chunk``-sized blocks (models are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -17,9 +17,9 @@ import numpy as np
 import rclpy
 from rclpy.node import Node
 
-from robot_instseg.frame_sources import scenes
-from robot_instseg.ros.node_process import watched_node
-from robot_instseg.ros.play import Player, PlayOptions
+from robot_instseg.io.frame_sources import scenes
+from robot_instseg.ros.tools.node_process import watched_node
+from robot_instseg.ros.tools.play import Player, PlayOptions
 
 NAMESPACE = "/robot_instseg_bench"
 
@@ -59,7 +59,7 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     frames = list(scenes(seed=77, count=8, height=height, width=width))
     overrides = {**({"model_path": model} if model else {}), "publish_markers": False}
     seg_topic = f"{NAMESPACE}/seg_node/image"
-    floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.bench", "floor", seg_topic,
+    floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.tools.bench", "floor", seg_topic,
                               str(duration_s + 15)], stdout=subprocess.PIPE, text=True)
     with watched_node(NAMESPACE, overrides, log_dir / "seg_node.log", name="robot_instseg_bench",
                       timeout_s=60.0) as (seg, node, watcher):

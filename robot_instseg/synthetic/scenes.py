@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -114,11 +114,13 @@ def _rotate(points: np.ndarray, angle: float, centre: tuple[float, float]) -> np
 
 
 def _ellipse(cx: float, cy: float, ax: float, ay: float, start: int = 0, end: int = 360) -> np.ndarray:
-    return cv2.ellipse2Poly((0, 0), (max(int(ax), 1), max(int(ay), 1)), 0, start, end, 10).astype(np.float64) + (cx, cy)
+    poly = np.asarray(cv2.ellipse2Poly((0, 0), (max(int(ax), 1), max(int(ay), 1)), 0, start, end, 10))
+    return poly.astype(np.float64) + (cx, cy)
 
 
 def _colour(rng: np.random.Generator, lo: int = 30, hi: int = 240) -> tuple[float, float, float]:
-    return tuple(float(v) for v in rng.uniform(lo, hi, 3))
+    r, g, b = (float(v) for v in rng.uniform(lo, hi, 3))
+    return r, g, b
 
 
 def _lighter(colour, k: float = 1.25) -> tuple[float, float, float]:
@@ -226,11 +228,12 @@ def scene_seed(seed: int, index: int) -> int:
 
 
 def write_dataset(out: Path, count: int, seed: int, height: int = 480, width: int = 640,
-                  classes: Sequence[str] = CLASSES, progress: Optional[callable] = None) -> Path:
+                  classes: Sequence[str] = CLASSES, progress: Optional[Callable[[int], object]] = None) -> Path:
     """Write ``out/images/*.png`` and ``out/annotations.json`` (COCO instances, RLE masks)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for index in range(count):
         scene = generate_scene(scene_seed(seed, index), height, width)
         file_name = f"images/{index:06d}.png"

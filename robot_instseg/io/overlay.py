@@ -13,8 +13,9 @@ from robot_instseg.engine.types import Detections
 def colour(index: int) -> tuple[int, int, int]:
     """A stable, well-spread RGB colour per class or track id (golden-ratio hues)."""
     hue = int((index * 0.618033988749895 % 1.0) * 179)
-    hsv = np.uint8([[[hue, 200, 255]]])
-    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    hsv = np.array([[[hue, 200, 255]]], np.uint8)
+    r, g, b = (int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    return r, g, b
 
 
 def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,

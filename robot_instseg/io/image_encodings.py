@@ -6,15 +6,17 @@ decode alike. Every refusal is an ``InputError`` that names the field and the pr
 
 from __future__ import annotations
 
+import array
 from typing import Union
 
 import cv2
 import numpy as np
 
 from robot_instseg.engine.errors import InputError
-from robot_instseg.params import DEFAULT_MAX_INPUT_PIXELS
 
-Buffer = Union[bytes, bytearray, memoryview, np.ndarray, "array.array"]  # noqa: F821
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096  # 16.8 MP: 4K UHD and 12 MP machine-vision cameras fit
+
+Buffer = Union[bytes, bytearray, memoryview, np.ndarray, array.array]
 
 # encoding -> (channels, numpy dtype, channel order of the result)
 _PLAIN = {
@@ -212,3 +214,11 @@ def encode_raw(image: np.ndarray, encoding: str = "rgb8") -> tuple[int, int, int
     out = np.ascontiguousarray(out)
     h, w = out.shape[:2]
     return h, w, out.strides[0], out.tobytes()
+
+
+def decode_fields(raw_type: str, fields: dict) -> tuple[np.ndarray, str]:
+    """(uint8 image, channel order) from an Image / CompressedImage's fields (a bag's message)."""
+    if raw_type.endswith("CompressedImage"):
+        return decode_compressed(fields["format"], fields["data"])
+    return decode_raw(fields["encoding"], fields["height"], fields["width"], fields["step"], fields["data"],
+                      bool(fields.get("is_bigendian", 0)))
