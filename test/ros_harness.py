@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -20,9 +21,11 @@ from typing import Callable, Optional
 import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from ros_env import REPO, ros_env
+
+from robot_instseg.ros.tools.background import BackgroundSpin
+from robot_instseg.ros.tools.node_process import NodeProcess
 
 PARAMS_FILE = REPO / "config" / "params.yaml"
 PUBLISHER = REPO / "test" / "procs" / "publish_frames.py"
@@ -45,16 +48,8 @@ class RosClient:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._spinning = BackgroundSpin(self.node, self.context)
         self.lock = threading.Lock()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def collect(self, msg_type, topic: str, depth: int = 50) -> list:
         """Subscribe (reliable) and return the list the messages are appended to."""
@@ -70,34 +65,24 @@ class RosClient:
         return future.result()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
+        self._spinning.stop()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
 
-class SegNodeProcess:
-    """The real ``seg_node`` console script, params file first, then ``-p`` overrides."""
+class SegNodeProcess(NodeProcess):
+    """The real ``seg_node`` console script in the test's domain, params file first, then ``-p`` overrides;
+    stopped with SIGTERM (what launch and systemd send)."""
 
     def __init__(self, domain_id: int, overrides: dict, params_file: Path = PARAMS_FILE, name: str = "seg",
                  log_dir: Optional[Path] = None, preexec_fn: Optional[Callable[[], None]] = None) -> None:
         exe = shutil.which("seg_node")
         assert exe, "seg_node is not on PATH (source scripts/env.sh)"
-        args = [exe, "--ros-args", "--params-file", str(params_file), "-r", f"__node:={name}"]
-        for key, value in overrides.items():
-            args += ["-p", f"{key}:={value}"]
-        self.fqn = f"/{name}"
-        self.log_path = (log_dir or Path("/tmp")) / f"{name}_{domain_id}.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, env=ros_env(domain_id), stdout=self._log, stderr=subprocess.STDOUT,
-                                     text=True, preexec_fn=preexec_fn)
-
-    def topic(self, name: str) -> str:
-        return f"{self.fqn}/{name}"
+        super().__init__(params_file=params_file, overrides=overrides, name=name, command=[exe],
+                         log_path=(log_dir or Path("/tmp")) / f"{name}_{domain_id}.log", env=ros_env(domain_id),
+                         preexec_fn=preexec_fn)
 
     def log(self) -> str:
-        self._log.flush()
         return self.log_path.read_text()
 
     def alive(self) -> bool:
@@ -107,15 +92,8 @@ class SegNodeProcess:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+    def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> int:
+        return super().stop(timeout_s, sig)
 
 
 def start_node(domain_id: int, tmp_path: Path, preexec_fn: Optional[Callable[[], None]] = None,

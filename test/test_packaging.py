@@ -102,3 +102,57 @@ def test_nothing_in_the_package_imports_the_cli() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.relative_to(REPO)} imports {n}" for n in names if n.startswith("robot_instseg.cli")]
     assert offenders == []
+
+
+def _imports_of(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+# subpackage -> the subpackages it must never import (ARCHITECTURE: dependencies point one way)
+FORBIDDEN = {
+    "engine": ("ros", "cli", "train", "node", "recording", "dataset"),
+    "io": ("ros", "cli", "train", "node", "recording", "dataset"),
+    "synthetic": ("ros", "cli", "train", "node", "recording", "dataset", "engine"),
+    "recording": ("ros", "cli", "train", "node", "dataset"),
+    "node": ("ros", "cli", "train", "dataset"),
+    "dataset": ("ros", "cli", "train"),
+    "train": ("ros", "cli"),
+    "ros": ("cli", "train"),
+}
+
+
+def test_dependencies_point_one_way() -> None:
+    package = REPO / "robot_instseg"
+    offenders = []
+    for sub, forbidden in FORBIDDEN.items():
+        for path in (package / sub).rglob("*.py"):
+            for name in _imports_of(path):
+                parts = name.split(".")
+                if parts[0] == "robot_instseg" and len(parts) > 1 and parts[1] in forbidden:
+                    offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
+def test_every_subpackage_names_its_public_api_and_imports_it_lazily() -> None:
+    """``__all__`` of each subpackage resolves; importing a subpackage loads none of its heavy modules."""
+    subpackages = ["engine", "io", "synthetic", "node", "recording", "dataset", "train", "ros", "ros.tools"]
+    code = (
+        "import importlib, sys\n"
+        f"subs = {subpackages!r}\n"
+        "for s in subs: importlib.import_module('robot_instseg.' + s)\n"
+        "heavy = sorted(m for m in ('onnxruntime', 'torch', 'rosbags', 'rclpy', 'pycocotools') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+        "for s in subs:\n"
+        "    m = importlib.import_module('robot_instseg.' + s)\n"
+        "    assert m.__all__, s\n"
+        "    for name in m.__all__: getattr(m, name)\n"
+        "print('OK')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "HEAVY []" in result.stdout and "OK" in result.stdout, result.stdout

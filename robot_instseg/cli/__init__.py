@@ -18,6 +18,7 @@ from robot_instseg.cli.common import EXIT_INPUT, EXIT_INTERNAL, CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole `robot-instseg` parser: every verb group registers its own sub-commands."""
     parser = argparse.ArgumentParser(prog="robot-instseg", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)

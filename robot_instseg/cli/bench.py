@@ -9,19 +9,20 @@ from pathlib import Path
 from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
 
 
-def list_images(folder: Path) -> list[Path]:
-    from robot_instseg.io.frame_sources import IMAGE_SUFFIXES
-    from robot_instseg.io.frame_sources import list_images as find_images
+def _bench_images(folder: Path) -> list[Path]:
+    """The image files under ``folder``; CliError when it is not a folder or holds none."""
+    from robot_instseg.io.frame_sources import IMAGE_SUFFIXES, list_images
 
     if not folder.is_dir():
         raise CliError(f"{folder} is not a directory")
-    images = [p for p in find_images(folder) if p.is_file()]
+    images = [p for p in list_images(folder) if p.is_file()]
     if not images:
         raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
     return images
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """`robot-instseg bench`: time our pipeline against the raw runtime session on the same frames."""
     if args.ros:
         return cmd_bench_ros(args)
     from robot_instseg.engine.bench import run_benchmark
@@ -29,7 +30,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     segmenter = make_segmenter(args)
     if args.images:
-        images = [img for img in (read_rgb(p) for p in list_images(Path(args.images))[: args.max_images])
+        images = [img for img in (read_rgb(p) for p in _bench_images(Path(args.images))[: args.max_images])
                   if img is not None]
     else:  # synthetic tabletop scenes: real instances, so post-processing is measured under load
         images = [f.rgb for f in scenes(seed=77, count=4, height=args.height, width=args.width)]
@@ -57,6 +58,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_ros(args: argparse.Namespace) -> int:
+    """`robot-instseg bench --ros`: end-to-end latency and rate through a real node over DDS."""
     from robot_instseg.ros.tools.bench import run_ros_bench
 
     result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,

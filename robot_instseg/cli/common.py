@@ -45,8 +45,8 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
 def make_segmenter(args: argparse.Namespace):
     """The Segmenter the model arguments describe (the bundled model when --model is not given)."""
     from robot_instseg.engine.backends import BackendConfig, parse_providers
+    from robot_instseg.engine.class_names import parse_class_filter
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
-    from robot_instseg.node.params import parse_class_filter
 
     runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
                             num_threads=args.threads)

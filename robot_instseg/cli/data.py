@@ -39,6 +39,7 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
 
 
 def cmd_bag_repair(args: argparse.Namespace) -> int:
+    """`robot-instseg bag repair`: make the bag(s) of a crashed writer readable again."""
     from robot_instseg.recording.repair import needs_repair, repair_bag
 
     status = 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    """`robot-instseg play`: publish frames from a folder, video, bag or scenes as a camera."""
     from robot_instseg.io.frame_sources import open_source
     from robot_instseg.ros.tools.play import PlayOptions, run_play
 
@@ -20,6 +21,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`robot-instseg demo`: start a node, play scenes into it and write what it published."""
     from robot_instseg.ros.tools.demo import run_demo
 
     return run_demo(args.model, Path(args.out), rate_hz=args.rate, duration_s=args.duration, overlays=args.overlays)

@@ -11,6 +11,7 @@ from robot_instseg.cli.common import CliError
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
+    """`robot-instseg scenes`: write a synthetic COCO dataset."""
     from tqdm import tqdm
 
     from robot_instseg.synthetic.scenes import write_dataset
@@ -22,6 +23,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`robot-instseg train`: train the compact model on a COCO dataset."""
     from robot_instseg.train.dataset import DatasetSource
     from robot_instseg.train.trainer import TrainConfig, Trainer
 
@@ -44,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """`robot-instseg export`: a training checkpoint (weights only) to an ONNX model."""
     from robot_instseg.train.export import export_checkpoint
 
     out = export_checkpoint(Path(args.checkpoint), Path(args.out), args.imgsz)

@@ -1,16 +1,14 @@
 """Dataset side of the data loop: bag2coco export, COCO files checked and written, evaluation
 (COCOeval, boundary F1), model evaluation and decode parity."""
 
-from robot_instseg._exports import exports, lazy_exports
+from robot_instseg._exports import public_api
 
-_HOMES = exports(
-    bag2coco="ExportConfig export_bags",
-    coco_check="CocoFileError load_checked_coco",
-    coco_results="detections_to_results",
-    evaluate="evaluate_detections",
-    model_eval="evaluate_model segment_coco_images",
-    report="evaluation_report format_report",
-    decode_parity="compare_decodes",
-)
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = public_api(__name__, """
+    bag2coco:      ExportConfig export_bags
+    coco_check:    CocoFileError load_checked_coco
+    coco_results:  detections_to_results
+    evaluate:      evaluate_detections
+    model_eval:    evaluate_model segment_coco_images
+    report:        evaluation_report format_report
+    decode_parity: compare_decodes
+""")

@@ -27,6 +27,7 @@ from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
 from robot_instseg.io.image_encodings import decode_fields
+from robot_instseg.io.overlay import write_mosaic
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
 SPLITS = ("train", "val", "test")
@@ -34,6 +35,8 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class ExportConfig:
+    """How bags become a COCO dataset: topics, frame selection, splits and image format."""
+
     image_topic: Optional[str] = None  # None: the bag's first image topic
     instances_topic: Optional[str] = None  # None: the bag's first InstanceArray topic
     stride: int = 1
@@ -47,6 +50,8 @@ class ExportConfig:
 
 @dataclass
 class BagStats:
+    """What one bag contributed: frames read, kept, and why the others were dropped."""
+
     bag: str
     split: str
     frames: int = 0
@@ -87,6 +92,7 @@ def sharpness(gray: np.ndarray) -> float:
 
 
 def thumbnail(gray: np.ndarray) -> np.ndarray:
+    """A small grey image of a frame, for near-duplicate detection."""
     return cv2.resize(gray, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
@@ -105,6 +111,7 @@ def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, 
 
 
 def rle_of(mask: np.ndarray) -> dict:
+    """The COCO RLE of a binary mask, with counts as text (JSON-ready)."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
@@ -261,6 +268,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
 
 
 def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[BagStats]) -> dict:
+    """Images, instances and classes per split, and per-bag counts, for the export report."""
     names = {i: n for n, i in categories.by_name.items()}
     per_split = {}
     for split, dataset in datasets.items():
@@ -279,29 +287,3 @@ def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[B
                             "instances_per_class": per_class, "mask_qa": qa,
                             "median_area_px": float(np.median(areas)) if areas else 0.0}
     return {"splits": per_split, "bags": [vars(s) for s in stats], "categories": categories.coco()}
-
-
-def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, int] = (320, 240)) -> None:
-    """A grid of kept frames (evenly spaced) with their masks overlaid, to eyeball the export."""
-    from robot_instseg.io.overlay import colour
-
-    if not pool:
-        return
-    picks = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, min(tiles, len(pool)))]
-    cols = int(np.ceil(np.sqrt(len(picks))))
-    rows = int(np.ceil(len(picks) / cols))
-    tw, th = tile_size
-    canvas = np.zeros((rows * th, cols * tw, 3), np.uint8)
-    for k, (image_path, anns) in enumerate(picks):
-        bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
-        for n, (class_id, mask) in enumerate(anns):
-            rgb[mask] = 0.5 * rgb[mask] + 0.5 * np.array(colour(n), np.float32)
-            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(rgb, contours, -1, tuple(float(c) for c in colour(n)), 2)
-        tile = cv2.resize(rgb.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA)
-        r, c = divmod(k, cols)
-        canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
-    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))

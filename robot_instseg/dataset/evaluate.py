@@ -26,6 +26,7 @@ COCO_STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
 
 
 def load_coco_quiet(coco: "str | Path | dict"):
+    """A pycocotools COCO from a path or a dict, without its progress prints."""
     from pycocotools.coco import COCO
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -104,6 +105,7 @@ def davis_tolerance(shape: tuple[int, int], fraction: float = 0.008) -> float:
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two binary masks; two empty masks score 0."""
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
@@ -176,4 +178,5 @@ def evaluate_detections(gt, detections: Mapping[int, Detections], class_names: S
 
 
 def write_metrics(path: Path, metrics: dict) -> None:
+    """Write ``metrics`` as indented JSON, creating the folder."""
     Path(path).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -43,6 +43,7 @@ def load_predictions(path: Path, gt) -> list[dict]:
 
 def evaluation_report(gt, results: Sequence[dict], image_ids: Optional[Iterable[int]] = None,
                       tolerance: float = 2.0, boundary_min_score: float = 0.25) -> dict:
+    """COCO metrics, boundary F1 and per-class AP of ``results`` against ``gt``, as one dict."""
     image_ids = sorted(int(i) for i in (image_ids if image_ids is not None else gt.getImgIds()))
     report: dict = {"images": len(image_ids), "predictions": len(results),
                     "gt_instances": len(gt.getAnnIds(imgIds=image_ids, iscrowd=False))}

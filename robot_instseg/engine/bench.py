@@ -17,6 +17,8 @@ from robot_instseg.engine.segmenter import Segmenter
 
 @dataclass
 class BenchReport:
+    """Per-stage timings of our pipeline and of the raw runtime session on the same frames."""
+
     runs: int
     stages: dict[str, list[float]]  # ms per run: preprocess, inference, postprocess, total, raw_session, ownership
     instances: list[int]

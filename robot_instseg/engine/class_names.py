@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from robot_instseg.engine.errors import ModelError
 
@@ -62,3 +62,8 @@ def resolve_class_names(model_path: Path, metadata: dict[str, str], names: Optio
     if found is not None:
         return read_labels_file(found), str(found)
     return [], "none"
+
+
+def parse_class_filter(text: str) -> tuple[Union[int, str], ...]:
+    """"cup, 2" -> ("cup", 2): names stay strings, digits become class ids; empty = all classes."""
+    return tuple(int(t) if t.isdigit() else t for t in (part.strip() for part in text.split(",")) if t)

@@ -18,6 +18,8 @@ MASK_KINDS = ("visible", "raw")  # what the node publishes / the decoder's overl
 
 @dataclass
 class FrameOutput:
+    """One segmented frame: the decoder's result, the label image, and the visible masks."""
+
     result: SegmentResult  # (detections before overlap resolution, timings)
     labels: np.ndarray  # HxW uint16 instance ids, 0 = background; overlaps owned by evidence
     visible: Detections  # detections cut to the pixels they own in ``labels``
@@ -30,6 +32,7 @@ class FrameOutput:
 
 
 def segment_frame(segmenter: Segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
+    """Segment one image and resolve overlaps once, as the node publishes it."""
     result = segmenter.segment(image, channel_order)
     ownership = result.detections.resolve_overlaps()  # once per frame: masks, labels and overlay share it
     return FrameOutput(result, ownership.labels, result.detections.visible_masks(ownership))

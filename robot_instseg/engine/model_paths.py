@@ -12,6 +12,7 @@ DEFAULT_MODEL_NAME = "instseg_tabletop.onnx"
 
 
 def models_dirs() -> list[Path]:
+    """Folders that may hold the bundled model: the source tree first, then the installed share."""
     dirs = [Path(__file__).resolve().parents[2] / "models"]  # the source tree: repo/robot_instseg/engine/
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory

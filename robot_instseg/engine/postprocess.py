@@ -26,17 +26,20 @@ class PostprocessSettings:
 
 
 def logit(p: float) -> float:
+    """Inverse sigmoid of a probability, clamped away from 0 and 1."""
     p = min(max(p, 1e-7), 1 - 1e-7)
     return float(np.log(p / (1 - p)))
 
 
 def class_allowed(class_ids: np.ndarray, allowed: Optional[frozenset]) -> np.ndarray:
+    """Boolean mask of the detections whose class is in ``allowed`` (None = every class)."""
     if allowed is None:
         return np.ones(class_ids.shape, bool)
     return np.isin(class_ids, np.fromiter(allowed, np.int64, len(allowed)))
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """Centre-size boxes to corner boxes."""
     out = np.empty_like(boxes)
     half = boxes[:, 2:4] / 2
     out[:, :2] = boxes[:, :2] - half

@@ -94,6 +94,7 @@ def as_three_channels(image: np.ndarray, channel_order: str = "rgb") -> np.ndarr
 
 
 def make_transform(image_shape: tuple[int, int], config: PreprocessConfig) -> LetterboxTransform:
+    """The letterbox (or stretch) mapping from an image of ``image_shape`` to the model input."""
     h, w = image_shape
     in_h, in_w = config.size
     if not config.letterbox:

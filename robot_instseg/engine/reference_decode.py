@@ -104,4 +104,5 @@ def decode_both(segmenter, image: np.ndarray, channel_order: str = "rgb") -> tup
 
 
 def parity_ious(fast: Detections, reference: np.ndarray) -> list[float]:
+    """Per-instance IoU of our masks against the reference decode's full-frame masks."""
     return [parity_iou(fast.full_mask(i), reference[i]) for i in range(len(fast))]

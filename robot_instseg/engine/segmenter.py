@@ -63,6 +63,8 @@ class StageTimes:
 
 @dataclass
 class SegmentResult:
+    """Detections of one call, with the time spent in each stage."""
+
     detections: Detections
     times: StageTimes = field(default_factory=StageTimes)
 

@@ -25,6 +25,8 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 @dataclass
 class Frame:
+    """One frame from a source: decoded pixels, or a bag's raw message fields to decode later."""
+
     rgb: Optional[np.ndarray] = None  # decoded frame (images, video, scenes)
     raw: Optional[dict] = None  # a bag message's fields: Image or CompressedImage, as recorded
     raw_type: str = ""  # "sensor_msgs/msg/Image" or ".../CompressedImage" when ``raw``
@@ -42,10 +44,12 @@ def read_rgb(path: Path) -> Optional[np.ndarray]:
 
 
 def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def is_bag(path: Path) -> bool:
+    """True for a rosbag2 folder or a single .mcap / .db3 file."""
     path = Path(path)
     return path.suffix in BAG_SUFFIXES or (path.is_dir() and (path / "metadata.yaml").is_file())
 
@@ -66,6 +70,7 @@ def _read_images(paths: list[Path]) -> Iterator[Frame]:
 
 
 def video(path: Path) -> Iterator[Frame]:
+    """The frames of a video file, decoded with OpenCV."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"{path}: not a video OpenCV can open")

@@ -40,6 +40,7 @@ SUPPORTED_ENCODINGS = tuple(sorted(set(_PLAIN) | set(_BAYER) | set(_YUV422)))
 
 
 def bytes_per_pixel(encoding: str) -> int:
+    """Bytes one pixel takes in a sensor_msgs/Image ``encoding``; InputError for an unknown one."""
     if encoding in _PLAIN:
         channels, dtype, _ = _PLAIN[encoding]
         return channels * np.dtype(dtype).itemsize

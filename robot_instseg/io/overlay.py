@@ -1,7 +1,9 @@
-"""Draw Detections over an image: tinted masks, outlines, boxes and labels (for ~/debug_image and PNGs)."""
+"""Draw Detections over an image: tinted masks, outlines, boxes and labels (for ~/debug_image, PNGs and
+the bag2coco mosaic)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import cv2
@@ -41,3 +43,27 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         cv2.putText(out, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return out
+
+
+def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, int] = (320, 240)) -> None:
+    """A grid of kept frames (evenly spaced) with their masks overlaid, to eyeball the export."""
+    if not pool:
+        return
+    picks = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, min(tiles, len(pool)))]
+    cols = int(np.ceil(np.sqrt(len(picks))))
+    rows = int(np.ceil(len(picks) / cols))
+    tw, th = tile_size
+    canvas = np.zeros((rows * th, cols * tw, 3), np.uint8)
+    for k, (image_path, anns) in enumerate(picks):
+        bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        for n, (class_id, mask) in enumerate(anns):
+            rgb[mask] = 0.5 * rgb[mask] + 0.5 * np.array(colour(n), np.float32)
+            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(rgb, contours, -1, tuple(float(c) for c in colour(n)), 2)
+        tile = cv2.resize(rgb.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA)
+        r, c = divmod(k, cols)
+        canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))

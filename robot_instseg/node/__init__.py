@@ -1,12 +1,10 @@
 """What the node decides, without rclpy: the parameter spec, the one-slot mailbox, statistics,
 health and the log throttle. ``robot_instseg.ros.node`` wires these to ROS."""
 
-from robot_instseg._exports import exports, lazy_exports
+from robot_instseg._exports import public_api
 
-_HOMES = exports(
-    params="PARAMS PARAMS_BY_NAME ParamSpec parse_class_filter",
-    frame_mailbox="FrameMailbox",
-    node_stats="NodeStats Health health StampGaps LogThrottle",
-)
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = public_api(__name__, """
+    params:        PARAMS PARAMS_BY_NAME ParamSpec
+    frame_mailbox: FrameMailbox
+    node_stats:    NodeStats Health health StampGaps LogThrottle
+""")

@@ -14,6 +14,8 @@ T = TypeVar("T")
 
 
 class FrameMailbox(Generic[T]):
+    """One slot: ``put`` replaces what is waiting (counting the drop), ``take`` waits for it."""
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._item: Optional[T] = None

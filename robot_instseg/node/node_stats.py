@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -22,12 +22,16 @@ LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 @dataclass
 class Health:
+    """A diagnostics level (OK, WARN, ERROR) and the reason shown with it."""
+
     level: int
     message: str
 
 
 @dataclass
 class NodeStats:
+    """Rates, latency percentiles and drop counts of a running node, thread-safe."""
+
     window: int = 300  # latency samples kept
     fps_window_s: float = 5.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -246,15 +250,16 @@ class StampGaps:
 class LogThrottle:
     """Allow one log line per key per ``period`` s, and count what was held back."""
 
-    def __init__(self, period: float = 5.0) -> None:
+    def __init__(self, period: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.period = period
+        self._clock = clock
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> Optional[int]:
         """None when this line should be skipped; else the number skipped since the last one."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if now - self._last.get(key, -1e9) < self.period:
                 self._held[key] = self._held.get(key, 0) + 1

@@ -8,6 +8,7 @@ check (and the CLI) can read it anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from robot_instseg.engine.backends import BACKENDS
@@ -16,6 +17,8 @@ from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.io.image_encodings import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg.recording import STORAGE_FORMATS
 from robot_instseg.recording.policy import MODES as RECORD_MODES
+from robot_instseg.recording.policy import PolicyConfig
+from robot_instseg.recording.recorder import RecorderConfig
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ def _in_unit_interval(name: str) -> Callable[[float], Optional[str]]:
 
 DAY_S = 86400.0
 _THRESHOLDS = PostprocessSettings()  # the one home of the threshold defaults
+_POLICY = PolicyConfig()  # ... and of the capture policy's
+_RECORDER = RecorderConfig(directory=Path())  # ... and of the bag writer's
+MIB = 2**20
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True,
@@ -131,29 +137,24 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Where bags are written; empty = $ROS_HOME/robot_instseg/bags (ROS_HOME defaults to ~/.ros).",
               dynamic=True),
     ParamSpec("record_storage", STORAGE_FORMATS[0], "Bag storage format.", dynamic=True, choices=STORAGE_FORMATS),
-    ParamSpec("record_interval_s", 5.0, "Seconds of camera time between frames in interval mode.", dynamic=True,
+    ParamSpec("record_interval_s", _POLICY.interval_s, "Seconds of camera time between frames in interval mode.", dynamic=True,
               check=_in_range("record_interval_s", 0.01, DAY_S)),
-    ParamSpec("record_score_low", 0.3, "Lower end of the uncertain score band.", dynamic=True,
+    ParamSpec("record_score_low", _POLICY.score_low, "Lower end of the uncertain score band.", dynamic=True,
               check=_in_unit_interval("record_score_low")),
-    ParamSpec("record_score_high", 0.6, "Upper end of the uncertain score band.", dynamic=True,
+    ParamSpec("record_score_high", _POLICY.score_high, "Upper end of the uncertain score band.", dynamic=True,
               check=_in_unit_interval("record_score_high")),
-    ParamSpec("record_unseen_class_s", 60.0,
+    ParamSpec("record_unseen_class_s", _POLICY.unseen_class_s,
               "In uncertain mode, record a frame with a class not seen for this many seconds (or never); 0 = off.",
               dynamic=True, check=_in_range("record_unseen_class_s", 0.0, 7 * DAY_S)),
-    ParamSpec("record_max_rate_hz", 2.0, "Most frames recorded per second of camera time; 0 = no cap.",
+    ParamSpec("record_max_rate_hz", _POLICY.max_rate_hz, "Most frames recorded per second of camera time; 0 = no cap.",
               dynamic=True, check=_in_range("record_max_rate_hz", 0.01, 1000.0, off=0.0)),
-    ParamSpec("record_budget_mb", 2048.0,
+    ParamSpec("record_budget_mb", _RECORDER.budget_bytes / MIB,
               "Most MiB of files in record_dir, existing bags included; recording stops with a WARN there. 0 = none.",
               dynamic=True, check=_in_range("record_budget_mb", 0.01, 1e8, off=0.0)),
-    ParamSpec("record_split_mb", 512.0, "Start a new bag after this many MiB; 0 = never by size.", dynamic=True,
+    ParamSpec("record_split_mb", _RECORDER.split_bytes / MIB, "Start a new bag after this many MiB; 0 = never by size.", dynamic=True,
               check=_in_range("record_split_mb", 0.01, 1e7, off=0.0)),
-    ParamSpec("record_split_s", 300.0, "Start a new bag after this many seconds of recording; 0 = never by time.",
+    ParamSpec("record_split_s", _RECORDER.split_s, "Start a new bag after this many seconds of recording; 0 = never by time.",
               dynamic=True, check=_in_range("record_split_s", 0.1, 7 * DAY_S, off=0.0)),
 )
 
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
-
-
-def parse_class_filter(text: str) -> tuple:
-    """"cup, 2" -> ("cup", 2): names stay strings, digits become class ids; empty = all classes."""
-    return tuple(int(t) if t.isdigit() else t for t in (part.strip() for part in text.split(",")) if t)

@@ -23,6 +23,7 @@ STRING = "std_msgs/msg/String"
 
 
 def msg_dirs() -> list[Path]:
+    """Folders holding our .msg files: the source tree's interface package, then the installed one."""
     dirs = [Path(__file__).resolve().parents[2] / CUSTOM_PACKAGE / "msg"]
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -43,6 +44,7 @@ def _store_for_distro():
 
 @lru_cache(maxsize=1)
 def typestore():
+    """The rosbags type store for this ROS distribution, with our messages registered."""
     store = get_typestore(_store_for_distro())
     for folder in msg_dirs():
         if all((folder / f"{name}.msg").is_file() for name in CUSTOM_TYPES):

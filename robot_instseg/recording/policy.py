@@ -25,6 +25,8 @@ MANUAL_RECORD = "manual_record"
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """The capture mode and its thresholds (see the module docstring)."""
+
     mode: str = "off"
     interval_s: float = 5.0
     score_low: float = 0.3

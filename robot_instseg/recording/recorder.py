@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
 
+from robot_instseg.recording import STORAGE_FORMATS
 from robot_instseg.recording.bag_writer import BagWriteError, BagWriter
 from robot_instseg.recording.msg_types import STRING, typestore
 
@@ -37,8 +38,10 @@ class Capture:
 
 @dataclass(frozen=True)
 class RecorderConfig:
+    """Where and how bags are written: folder, storage, size and time splits, budget."""
+
     directory: Path
-    storage: str = "mcap"
+    storage: str = STORAGE_FORMATS[0]
     prefix: str = "robot_instseg"
     reason_topic: str = "/robot_instseg/capture_reason"
     split_bytes: int = 512 * 2**20  # 0 = never split by size
@@ -51,6 +54,8 @@ class RecorderConfig:
 
 @dataclass
 class RecorderStatus:
+    """What the recorder did so far: bags, captures written and dropped, and its state."""
+
     state: str = IDLE
     message: str = ""
     captures_written: int = 0

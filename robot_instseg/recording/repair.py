@@ -27,6 +27,8 @@ UNKNOWN_HASH = "RIHS01_" + "0" * 64
 
 @dataclass
 class TopicInfo:
+    """A topic found in a damaged bag, with its type and message definition."""
+
     topic: str
     msgtype: str
     msgdef: str
@@ -35,6 +37,8 @@ class TopicInfo:
 
 @dataclass
 class RepairReport:
+    """What a repair recovered: messages per topic, and why reading stopped early, if it did."""
+
     path: Path
     storage: str
     messages: int = 0

@@ -39,6 +39,7 @@ def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
 
 
 def labels_msg(labels: np.ndarray, header: Header) -> Image:
+    """The mono16 instance-id image as a sensor_msgs/Image."""
     return image_msg(labels.astype(np.uint16, copy=False), "mono16", header)
 
 
@@ -94,4 +95,5 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
 
 
 def stamp_seconds(header: Header) -> float:
+    """A header's stamp as float seconds."""
     return header.stamp.sec + header.stamp.nanosec * 1e-9

@@ -9,6 +9,11 @@ With ``autostart`` (the default) it configures and activates itself, so ``ros2 r
 ``ros2 launch`` need no lifecycle manager. The image callback only stores the newest frame
 in a one-slot mailbox; the worker decodes, segments and publishes, every output stamped
 with the input header. Bad frames are counted, logged (rate-limited) and skipped.
+
+At about 390 lines this module is longer than the others on purpose: it is one class whose
+lifecycle transitions, callbacks and worker share the node's state (publishers, settings,
+mailbox, model). Every decision that needs no rclpy lives in ``robot_instseg.node`` and
+``robot_instseg.engine`` and is unit-tested there; what remains here is wiring.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from robot_instseg.engine.class_names import parse_class_filter
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
+from robot_instseg.node.diagnostics import diagnostic_values, node_health
 from robot_instseg.node.frame_mailbox import FrameMailbox
-from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns, health
-from robot_instseg.node.params import PARAMS_BY_NAME, parse_class_filter
+from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns
+from robot_instseg.node.params import PARAMS_BY_NAME
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
 from robot_instseg.ros.parameters import declare_all, validate_update
@@ -46,6 +53,8 @@ _SEGMENTER_KEYS = {"score_threshold": "score_threshold", "nms_iou_threshold": "i
 
 
 class SegNode(LifecycleNode):
+    """The segmentation node: camera in, instances, labels, overlay and diagnostics out."""
+
     def __init__(self, name: str = "seg_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.stats = NodeStats()
@@ -347,38 +356,18 @@ class SegNode(LifecycleNode):
 
     # -- diagnostics -------------------------------------------------------------------------
     def publish_diagnostics(self) -> None:
+        """Run by the 1 Hz timer: restart a dead worker (once), then publish the node's and the recorder's status."""
         self._watch_worker()
         snap = self.stats.snapshot()
         worker = self._worker
         alive = worker is not None and worker.is_alive()
-        verdict = health(self.state_label, snap, self.model_error, worker_alive=alive,
-                         stall_timeout_s=float(self.settings["stall_timeout_s"]))
-        level = verdict.level
-        message = verdict.message
-        if self.param_problems and level == OK:
-            level, message = WARN, f"params file values refused (defaults used): {'; '.join(self.param_problems)}"
+        verdict = node_health(self.state_label, snap, self.model_error, alive,
+                              float(self.settings["stall_timeout_s"]), self.param_problems)
+        level, message = verdict.level, verdict.message
         segmenter = self.segmenter
-        values = {
-            "state": self.state_label, "model": self.model_path,
-            "backend": segmenter.backend.description if segmenter else "",
-            "decoder": segmenter.decoder.name if segmenter else "",
-            "fps": f"{snap['fps']:.2f}", "latency_p50_ms": f"{snap['latency_p50_ms']:.2f}",
-            "latency_p95_ms": f"{snap['latency_p95_ms']:.2f}", "segment_p50_ms": f"{snap['segment_p50_ms']:.2f}",
-            "instances_per_frame": f"{snap['instances_mean']:.2f}",
-            "frames_received": str(snap["received"]), "frames_processed": str(snap["processed"]),
-            "frames_dropped": str(snap["dropped"]), "inputs_rejected": str(snap["rejected"]),
-            "frame_size_changes": str(snap["size_changes"]), "inference_errors": str(snap["inference_errors"]),
-            "last_rejection": snap["last_rejection"], "params_refused": "; ".join(self.param_problems),
-            "last_internal_error": snap["last_error"], "worker_alive": str(alive),
-            "worker_restarts": str(snap["worker_restarts"]),
-            "seconds_since_segmented": f"{snap['seconds_since_segmented']:.1f}",
-            "camera_rate_hz_from_stamps": f"{snap['camera_rate_hz']:.2f}",
-            "frames_missing_from_stamps": str(snap["frames_missing"]),
-            "frames_lost_in_transport": str(snap["transport_lost"]),
-            "incompatible_qos_policy": snap["qos_incompatible"],
-        }
-        for reason, count in sorted(snap["rejected_by_reason"].items()):
-            values[f"rejected_{reason}"] = str(count)
+        values = diagnostic_values(snap, self.state_label, self.model_path,
+                                   segmenter.backend.description if segmenter else "",
+                                   segmenter.decoder.name if segmenter else "", self.param_problems, alive)
         status = DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_fully_qualified_name()}: segmentation",
                                   message=message, hardware_id=values["backend"] or "none",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
@@ -391,6 +380,7 @@ class SegNode(LifecycleNode):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``seg_node``: spin until shut down, then stop the worker and release ROS."""
     rclpy.init(args=list(argv) if argv is not None else sys.argv)
     node = SegNode()
     try:

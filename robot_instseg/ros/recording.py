@@ -32,6 +32,7 @@ RECORDER_KEYS = ("record_dir", "record_storage", "record_budget_mb", "record_spl
 
 
 def default_record_dir() -> Path:
+    """$ROS_HOME/robot_instseg/bags, ROS_HOME defaulting to ~/.ros."""
     return Path(os.environ.get("ROS_HOME") or Path.home() / ".ros") / "robot_instseg" / "bags"
 
 

@@ -1,10 +1,8 @@
 """Seeded synthetic scenes: images with exact masks, for tests, benchmarks and training. No torch."""
 
-from robot_instseg._exports import exports, lazy_exports
+from robot_instseg._exports import public_api
 
-_HOMES = exports(
-    scenes="Scene SceneObject generate_scene scene_annotations write_dataset",
-    sample_images="sample_frame",
-)
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = public_api(__name__, """
+    scenes:        Scene SceneObject generate_scene scene_annotations write_dataset
+    sample_images: sample_frame
+""")

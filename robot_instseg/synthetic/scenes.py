@@ -25,12 +25,16 @@ MIN_VISIBLE_PIXELS = 150
 
 @dataclass
 class Part:
+    """One filled polygon of an object, with its colour."""
+
     polygon: np.ndarray  # (K, 2) int32 image points
     colour: tuple[float, float, float]  # RGB 0..255 before lighting
 
 
 @dataclass
 class SceneObject:
+    """One object: its class, its polygons and the direction of its shading."""
+
     class_id: int
     parts: list[Part]
     light_dir: tuple[float, float]  # direction of the shading gradient across the object
@@ -44,6 +48,8 @@ class SceneObject:
 
 @dataclass
 class Scene:
+    """A tabletop image: objects in drawing order (later ones occlude earlier ones); renders pixels and masks."""
+
     height: int
     width: int
     objects: list[SceneObject]
@@ -208,6 +214,7 @@ def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: 
 
 
 def scene_annotations(scene: Scene, image_id: int, first_annotation_id: int) -> list[dict]:
+    """COCO annotations (RLE masks of the visible pixels) of one scene."""
     from pycocotools import mask as mask_utils
 
     annotations = []

@@ -3,14 +3,12 @@ export.
 
 Needs torch (installed by `make setup`, CPU build); nothing outside training imports it."""
 
-from robot_instseg._exports import exports, lazy_exports
+from robot_instseg._exports import public_api
 
-_HOMES = exports(
-    model="CompactSeg ModelConfig",
-    trainer="Trainer TrainConfig",
-    dataset="CocoSegDataset",
-    augment="AugmentConfig augment",
-    export="export_checkpoint load_checkpoint",
-)
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = public_api(__name__, """
+    model:   CompactSeg ModelConfig
+    trainer: Trainer TrainConfig
+    dataset: CocoSegDataset
+    augment: AugmentConfig augment
+    export:  export_checkpoint load_checkpoint
+""")

@@ -15,6 +15,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Strengths of the geometric and colour augmentations."""
+
     flip_lr: float = 0.5
     flip_ud: float = 0.0
     scale: tuple[float, float] = (0.7, 1.3)
@@ -55,6 +57,7 @@ def random_affine(rng: np.random.Generator, shape: tuple[int, int], config: Augm
 
 
 def colour_jitter(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """Random hue shift and saturation and value scaling (HSV) of an RGB image."""
     dh, ds, dv = config.hsv
     if not (dh or ds or dv):
         return image
@@ -67,6 +70,7 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, config: AugmentCo
 
 def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
             config: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One random augmentation applied to an image and its instance masks alike."""
     h, w = image.shape[:2]
     matrix = random_affine(rng, (h, w), config)
     identity = np.allclose(matrix, [[1, 0, 0], [0, 1, 0]])

@@ -34,6 +34,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class DatasetSource:
+    """A COCO file and its image folder, as the trainer reads them."""
+
     coco: Path
     images: Path
 

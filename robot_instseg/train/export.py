@@ -25,6 +25,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def model_from_checkpoint(checkpoint: dict) -> tuple[CompactSeg, list[str]]:
+    """The model and class names a weights-only checkpoint dict describes."""
     fields = dict(checkpoint["config"])
     if isinstance(fields.get("imgsz"), list):
         fields["imgsz"] = tuple(fields["imgsz"])
@@ -41,6 +42,8 @@ def names_literal(names: Sequence[str]) -> str:
 
 def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Optional[int | Sequence[int]]" = None,
                 extra_metadata: Optional[dict[str, str]] = None, atol: float = 1e-3) -> Path:
+    """Write ``model`` as ONNX (YOLO-seg outputs output0 / output1, class names in the metadata) and check
+    onnxruntime reproduces PyTorch within ``atol``."""
     import onnx
     import onnxruntime as ort
 
@@ -80,5 +83,6 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
 
 
 def export_checkpoint(checkpoint_path: Path, out: Path, imgsz: "Optional[int | Sequence[int]]" = None) -> Path:
+    """Load a checkpoint safely (weights_only) and export it to ONNX at ``out``."""
     model, names = model_from_checkpoint(load_checkpoint(checkpoint_path))
     return export_onnx(model, names, out, imgsz)

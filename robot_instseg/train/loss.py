@@ -22,6 +22,8 @@ from robot_instseg.train.model import STRIDES, CompactSeg
 
 @dataclass(frozen=True)
 class LossConfig:
+    """The task-aligned assigner (topk, alpha, beta) and the weights of the box, class and mask terms."""
+
     topk: int = 10
     alpha: float = 0.5
     beta: float = 6.0

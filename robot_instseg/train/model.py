@@ -20,6 +20,8 @@ STRIDES = (8, 16, 32)
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Width, depth, classes and mask prototypes of the compact model."""
+
     num_classes: int = 6
     num_masks: int = 32
     width: int = 32  # channels of the stride-4 stage; deeper stages are multiples
@@ -43,6 +45,8 @@ def input_hw(imgsz: Union[int, Sequence[int]]) -> tuple[int, int]:
 
 
 class ConvBNAct(nn.Sequential):
+    """Convolution, batch norm and SiLU."""
+
     def __init__(self, c_in: int, c_out: int, k: int = 3, s: int = 1, groups: int = 1) -> None:
         super().__init__(nn.Conv2d(c_in, c_out, k, s, k // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(c_out), nn.SiLU(inplace=True))
@@ -60,6 +64,8 @@ class Residual(nn.Module):
 
 
 class Stage(nn.Sequential):
+    """A strided convolution followed by residual blocks."""
+
     def __init__(self, c_in: int, c_out: int, depth: int) -> None:
         super().__init__(ConvBNAct(c_in, c_out, 3, 2), *[Residual(c_out) for _ in range(depth)])
 
@@ -79,6 +85,8 @@ class Head(nn.Module):
 
 
 class CompactSeg(nn.Module):
+    """A small YOLO-seg-style model: backbone, prototype masks and a dense head."""
+
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
@@ -150,4 +158,5 @@ class CompactSeg(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters())

@@ -9,7 +9,6 @@ sequence of batches and augmentations; resuming continues that sequence from the
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
 from robot_instseg.train.export import load_checkpoint
 from robot_instseg.train.loss import LossConfig, SegLoss, Target
 from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters, input_hw
+from robot_instseg.train.runtime import ModelEMA, autocast_dtype, pick_device
 
 LOG = logging.getLogger(__name__)
 PROTO_STRIDE = 4
@@ -40,6 +40,8 @@ PROTO_STRIDE = 4
 
 @dataclass
 class TrainConfig:
+    """Everything a training run needs: data, schedule, model size, device and outputs."""
+
     train: list[DatasetSource]
     val: Optional[DatasetSource] = None
     out: Path = Path("runs/train")
@@ -74,47 +76,6 @@ class TrainConfig:
         out["imgsz"] = list(self.imgsz)
         out["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in out["augment"].items()}
         return out
-
-
-class ModelEMA:
-    """Exponential moving average of the weights, ramped up over the first iterations."""
-
-    def __init__(self, model: torch.nn.Module, decay: float, tau: float = 500.0) -> None:
-        self.ema = copy.deepcopy(model).eval()
-        for p in self.ema.parameters():
-            p.requires_grad_(False)
-        self.decay, self.tau, self.updates = decay, tau, 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = self.decay * (1 - math.exp(-self.updates / self.tau))
-        model_state = model.state_dict()
-        for name, value in self.ema.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(d).add_(model_state[name].detach(), alpha=1 - d)
-            else:
-                value.copy_(model_state[name])
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but torch sees no CUDA device")
-    return device
-
-
-def autocast_dtype(amp: str, device: torch.device) -> Optional[torch.dtype]:
-    """bfloat16 autocast roughly halves CPU step time where the CPU has bf16 support (avx512_bf16/AMX)."""
-    if amp == "off":
-        return None
-    if amp not in ("auto", "bf16"):
-        raise ValueError(f"amp must be auto, bf16 or off, got {amp!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16
 
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
@@ -171,6 +132,8 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
 
 
 class Trainer:
+    """Trains, validates with COCOeval, and keeps the last and the best weights-only checkpoints."""
+
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.device = pick_device(config.device)

@@ -11,6 +11,7 @@ BACKENDS = ("onnxruntime", "tensorrt")
 
 
 def create_backend(path: Path, config: BackendConfig) -> Backend:
+    """The runtime ``config.backend`` names, loaded with the model at ``path``."""
     if config.backend == "onnxruntime":
         from robot_instseg.engine.backends.onnxruntime_backend import OnnxRuntimeBackend
 

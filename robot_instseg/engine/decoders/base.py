@@ -87,8 +87,21 @@ def probability_logits(p: np.ndarray) -> np.ndarray:
 
 
 def describe_outputs(outputs: list[TensorInfo]) -> str:
+    """The outputs as 'name [shape] dtype', for error messages."""
     return ", ".join(f"{o.name} {list(o.shape)} {o.dtype}" for o in outputs)
 
 
 def rank(info: TensorInfo) -> int:
+    """Number of dimensions of a tensor."""
     return len(info.shape)
+
+
+def outputs_by_rank(outputs: list[TensorInfo], counts: dict[int, int]) -> Optional[dict[int, list[TensorInfo]]]:
+    """The outputs grouped by rank when there are exactly ``counts[rank]`` of each rank and no others
+    (the first test every decoder's ``match`` makes); None otherwise."""
+    groups: dict[int, list[TensorInfo]] = {r: [] for r in counts}
+    for info in outputs:
+        if rank(info) not in groups:
+            return None
+        groups[rank(info)].append(info)
+    return groups if all(len(groups[r]) == n for r, n in counts.items()) else None

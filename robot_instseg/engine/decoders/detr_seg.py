@@ -14,12 +14,14 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, Selection, rank
+from robot_instseg.engine.decoders.base import Decoder, Selection, outputs_by_rank
 from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed, cxcywh_to_xyxy, logit
 from robot_instseg.engine.preprocess import LetterboxTransform
 
 
 class DetrSegDecoder(Decoder):
+    """RF-DETR-seg style outputs: boxes, class logits and one mask map per query; no NMS."""
+
     name = "detr_seg"
 
     def __init__(self, boxes: str, logits: str, masks: str) -> None:
@@ -27,12 +29,10 @@ class DetrSegDecoder(Decoder):
 
     @classmethod
     def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["DetrSegDecoder"]:
-        if len(outputs) != 3:
+        groups = outputs_by_rank(outputs, {3: 2, 4: 1})
+        if groups is None:
             return None
-        three = [o for o in outputs if rank(o) == 3]
-        four = [o for o in outputs if rank(o) == 4]
-        if len(three) != 2 or len(four) != 1:
-            return None
+        three, four = groups[3], groups[4]
         boxes = [o for o in three if o.shape[2] == 4 and o.name != "labels"]
         if not boxes:
             return None

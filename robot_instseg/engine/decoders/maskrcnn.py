@@ -12,12 +12,14 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, Selection, rank
+from robot_instseg.engine.decoders.base import Decoder, Selection, outputs_by_rank
 from robot_instseg.engine.postprocess import PostprocessSettings, class_allowed
 from robot_instseg.engine.preprocess import LetterboxTransform
 
 
 class MaskRCNNDecoder(Decoder):
+    """torchvision Mask R-CNN exports: boxes, labels, scores and a full-image mask probability map each."""
+
     name = "maskrcnn"
 
     def __init__(self, boxes: str, labels: str, scores: str, masks: str) -> None:
@@ -25,12 +27,13 @@ class MaskRCNNDecoder(Decoder):
 
     @classmethod
     def match(cls, outputs: list[TensorInfo], metadata: dict[str, str]) -> Optional["MaskRCNNDecoder"]:
-        if len(outputs) != 4:
+        groups = outputs_by_rank(outputs, {2: 1, 1: 2, 4: 1})
+        if groups is None:
             return None
-        boxes = [o for o in outputs if rank(o) == 2 and o.shape[1] == 4]
-        labels = [o for o in outputs if rank(o) == 1 and o.dtype.startswith("int")]
-        scores = [o for o in outputs if rank(o) == 1 and o.dtype.startswith("float")]
-        masks = [o for o in outputs if rank(o) == 4 and o.shape[1] in (1, None)]
+        boxes = [o for o in groups[2] if o.shape[1] == 4]
+        labels = [o for o in groups[1] if o.dtype.startswith("int")]
+        scores = [o for o in groups[1] if o.dtype.startswith("float")]
+        masks = [o for o in groups[4] if o.shape[1] in (1, None)]
         if not (len(boxes) == len(labels) == len(scores) == len(masks) == 1):
             return None
         return cls(boxes[0].name, labels[0].name, scores[0].name, masks[0].name)

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from robot_instseg.engine.backends.base import TensorInfo
-from robot_instseg.engine.decoders.base import Decoder, Selection, rank
+from robot_instseg.engine.decoders.base import Decoder, Selection, outputs_by_rank
 from robot_instseg.engine.postprocess import (
     PostprocessSettings,
     batched_nms,
@@ -29,12 +29,10 @@ from robot_instseg.engine.preprocess import LetterboxTransform
 
 def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo, int]]:
     """(predictions, prototypes, number of mask coefficients) when the outputs look like YOLO-seg."""
-    if len(outputs) != 2:
+    groups = outputs_by_rank(outputs, {3: 1, 4: 1})
+    if groups is None:
         return None
-    preds = [o for o in outputs if rank(o) == 3]
-    protos = [o for o in outputs if rank(o) == 4]
-    if len(preds) != 1 or len(protos) != 1:
-        return None
+    preds, protos = groups[3], groups[4]
     nm = protos[0].shape[1]
     return None if nm is None else (preds[0], protos[0], int(nm))
 

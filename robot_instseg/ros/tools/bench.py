@@ -53,6 +53,7 @@ def floor_main(topic: str, duration_s: float) -> None:
 
 def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
                   height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros")) -> dict:
+    """Start a node, publish ``duration_s`` of frames at ``rate_hz`` and report latency and rate."""
     from robot_instseg.engine.segmenter import load_segmenter
 
     log_dir.mkdir(parents=True, exist_ok=True)

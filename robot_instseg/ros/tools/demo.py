@@ -30,6 +30,7 @@ def _line(label: str, frames: int, seconds: float, latencies: np.ndarray, instan
 
 def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duration_s: float = 20.0,
              overlays: int = 4, scene_count: int = 8) -> int:
+    """Start a node, play synthetic scenes into it and save what it published under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides = {"model_path": model} if model else {}

@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import rclpy
 from rclpy.node import Node
@@ -19,24 +19,32 @@ if TYPE_CHECKING:
 
 
 class NodeProcess:
-    """``python -m robot_instseg.ros.node`` with a params file, a namespace and overrides."""
+    """seg_node as a child process: a params file first, then a namespace, a node name and ``-p`` overrides.
+
+    ``command`` is how it is started: ``python -m robot_instseg.ros.node`` by default, or the
+    installed ``seg_node`` console script (the tests start the entry point users run).
+    """
 
     def __init__(self, namespace: str = "", params_file: Optional[Path] = None,
                  overrides: Optional[dict] = None, log_path: Optional[Path] = None,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), name: str = "seg_node", command: Optional[Sequence[str]] = None,
+                 env: Optional[dict] = None, preexec_fn: Optional[Callable[[], None]] = None) -> None:
         from robot_instseg.engine.model_paths import default_params_file
 
-        args = [sys.executable, "-m", "robot_instseg.ros.node", "--ros-args",
-                "--params-file", str(params_file or default_params_file())]
+        args = list(command or [sys.executable, "-m", "robot_instseg.ros.node"])
+        args += ["--ros-args", "--params-file", str(params_file or default_params_file())]
         if namespace:
             args += ["-r", f"__ns:={namespace}"]
+        if name != "seg_node":
+            args += ["-r", f"__node:={name}"]
         for key, value in (overrides or {}).items():
             args += ["-p", f"{key}:={value}"]
         args += list(extra_args)
         self.log_path = log_path
-        out = open(log_path, "w") if log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-        self.fqn = (namespace.rstrip("/") + "/seg_node") if namespace else "/seg_node"
+        self._log = open(log_path, "w") if log_path else None
+        self.proc = subprocess.Popen(args, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     env=dict(env if env is not None else os.environ), preexec_fn=preexec_fn)
+        self.fqn = f"{namespace.rstrip('/')}/{name}" if namespace else f"/{name}"
 
     def topic(self, name: str) -> str:
         return f"{self.fqn}/{name}"
@@ -63,14 +71,17 @@ class NodeProcess:
             pass
         return float("nan")
 
-    def stop(self, timeout_s: float = 10.0) -> int:
+    def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGINT) -> int:
+        """Ask the node to shut down (``sig``), kill it after ``timeout_s``; its exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
         return self.proc.returncode
 
 

@@ -26,6 +26,8 @@ LOG = logging.getLogger("robot_instseg")
 
 @dataclass
 class RunSummary:
+    """What an offline run to a bag processed, skipped and wrote."""
+
     frames: int = 0
     instances: int = 0
     skipped: list = field(default_factory=list)

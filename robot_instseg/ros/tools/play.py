@@ -25,6 +25,8 @@ from robot_instseg.io.image_encodings import encode_raw
 
 @dataclass
 class PlayOptions:
+    """How frames are published: topic, rate, encoding, QoS reliability, and when to stop."""
+
     topic: str = "/camera/image_raw"
     rate_hz: float = 15.0
     encoding: str = "rgb8"

@@ -20,6 +20,8 @@ from robot_instseg_msgs.msg import InstanceArray
 
 
 class Watcher:
+    """Subscribes to a node's outputs and keeps what arrived, for tools and tests."""
+
     def __init__(self, node: Node, node_fqn: str, overlay_dir: Optional[Path] = None, overlay_every_s: float = 3.0,
                  max_overlays: int = 4) -> None:
         self.node = node

@@ -1,0 +1,42 @@
+"""What the node reports on /diagnostics, as plain data: the level and message, and the key/value
+pairs. ``robot_instseg.ros.node`` only wraps them in a DiagnosticStatus."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from robot_instseg.node.node_stats import OK, WARN, Health, health
+
+
+def node_health(state: str, snap: dict[str, Any], model_error: str, worker_alive: bool,
+                stall_timeout_s: float, param_problems: Sequence[str]) -> Health:
+    """The stats' verdict; an otherwise healthy node with refused parameter values is WARN, naming them."""
+    verdict = health(state, snap, model_error, worker_alive=worker_alive, stall_timeout_s=stall_timeout_s)
+    if param_problems and verdict.level == OK:
+        return Health(WARN, f"params file values refused (defaults used): {'; '.join(param_problems)}")
+    return verdict
+
+
+def diagnostic_values(snap: dict[str, Any], state: str, model: str, backend: str, decoder: str,
+                      param_problems: Sequence[str], worker_alive: bool) -> dict[str, str]:
+    """The key/value pairs of the node's status, every value a string (DiagnosticStatus KeyValue)."""
+    values = {
+        "state": state, "model": model, "backend": backend, "decoder": decoder,
+        "fps": f"{snap['fps']:.2f}", "latency_p50_ms": f"{snap['latency_p50_ms']:.2f}",
+        "latency_p95_ms": f"{snap['latency_p95_ms']:.2f}", "segment_p50_ms": f"{snap['segment_p50_ms']:.2f}",
+        "instances_per_frame": f"{snap['instances_mean']:.2f}",
+        "frames_received": str(snap["received"]), "frames_processed": str(snap["processed"]),
+        "frames_dropped": str(snap["dropped"]), "inputs_rejected": str(snap["rejected"]),
+        "frame_size_changes": str(snap["size_changes"]), "inference_errors": str(snap["inference_errors"]),
+        "last_rejection": snap["last_rejection"], "params_refused": "; ".join(param_problems),
+        "last_internal_error": snap["last_error"], "worker_alive": str(worker_alive),
+        "worker_restarts": str(snap["worker_restarts"]),
+        "seconds_since_segmented": f"{snap['seconds_since_segmented']:.1f}",
+        "camera_rate_hz_from_stamps": f"{snap['camera_rate_hz']:.2f}",
+        "frames_missing_from_stamps": str(snap["frames_missing"]),
+        "frames_lost_in_transport": str(snap["transport_lost"]),
+        "incompatible_qos_policy": snap["qos_incompatible"],
+    }
+    for reason, count in sorted(snap["rejected_by_reason"].items()):
+        values[f"rejected_{reason}"] = str(count)
+    return values
