@@ -119,6 +119,7 @@ FORBIDDEN = {
     "engine": ("ros", "cli", "train", "node", "recording", "dataset"),
     "io": ("ros", "cli", "train", "node", "recording", "dataset"),
     "synthetic": ("ros", "cli", "train", "node", "recording", "dataset", "engine"),
+    "geometry": ("ros", "cli", "train", "node", "recording", "dataset", "synthetic", "io"),
     "recording": ("ros", "cli", "train", "node", "dataset"),
     "node": ("ros", "cli", "train", "dataset"),
     "dataset": ("ros", "cli", "train"),
@@ -141,7 +142,7 @@ def test_dependencies_point_one_way() -> None:
 
 def test_every_subpackage_names_its_public_api_and_imports_it_lazily() -> None:
     """``__all__`` of each subpackage resolves; importing a subpackage loads none of its heavy modules."""
-    subpackages = ["engine", "io", "synthetic", "node", "recording", "dataset", "train", "ros", "ros.tools"]
+    subpackages = ["engine", "geometry", "io", "synthetic", "node", "recording", "dataset", "train", "ros", "ros.tools"]
     code = (
         "import importlib, sys\n"
         f"subs = {subpackages!r}\n"
