@@ -22,6 +22,9 @@ ARGUMENTS = {
     "model": ("", "Model path; empty = the params file's model_path (default: bundled model)."),
     "image_topic": ("/camera/image_raw", "Camera image topic to segment."),
     "compressed": ("false", "Subscribe to <image_topic>/compressed (sensor_msgs/CompressedImage)."),
+    "depth_topic": ("/camera/aligned_depth_to_color/image_raw",
+                    "Depth registered to the colour image (16UC1 mm or 32FC1 m), for 3D per instance."),
+    "camera_info_topic": ("/camera/color/camera_info", "CameraInfo of the colour camera (its intrinsics)."),
     "namespace": ("", "Namespace of the node and its topics."),
     "params_file": (None, "Node parameters YAML (default: share/robot_instseg/config/params.yaml)."),
     "log_level": ("info", "Logger level: debug, info, warn, error or fatal."),
@@ -47,7 +50,8 @@ def _node(context, *_args, **_kwargs):
         output="screen",
         emulate_tty=True,
         parameters=[value["params_file"], overrides],
-        remappings=[("~/image", topic), ("~/image/compressed", topic.rstrip("/") + "/compressed")],
+        remappings=[("~/image", topic), ("~/image/compressed", topic.rstrip("/") + "/compressed"),
+                    ("~/depth", value["depth_topic"]), ("~/camera_info", value["camera_info_topic"])],
         arguments=["--ros-args", "--log-level", value["log_level"]],
     )]
 

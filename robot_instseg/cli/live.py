@@ -11,10 +11,13 @@ def cmd_play(args: argparse.Namespace) -> int:
     from robot_instseg.io.frame_sources import open_source
     from robot_instseg.ros.tools.play import PlayOptions, run_play
 
-    frames = open_source(args.source, bag_topic=args.bag_topic, scene_count=args.count)
+    depth = not args.no_depth and args.source.startswith("scenes")
+    frames = open_source(args.source, bag_topic=args.bag_topic, scene_count=args.count, scene_depth=depth)
     options = PlayOptions(topic=args.topic, rate_hz=args.rate, encoding=args.encoding, compressed=args.compressed,
                           frame_id=args.frame_id, reliability=args.reliability, duration_s=args.duration,
-                          max_frames=args.frames, loop=args.loop or args.source.startswith("scenes"))
+                          max_frames=args.frames, loop=args.loop or args.source.startswith("scenes"),
+                          depth_topic=args.depth_topic if depth else None,
+                          camera_info_topic=args.camera_info_topic if depth else None)
     sent = run_play(frames, options, wait_s=args.wait)
     print(f"published {sent} frames on {args.topic}")
     return 0
@@ -43,6 +46,11 @@ def register(sub) -> None:
     play.add_argument("--count", type=int, default=8, help="scenes: distinct scenes to generate")
     play.add_argument("--bag-topic", default=None, help="bag: which image topic (default: the first)")
     play.add_argument("--wait", type=float, default=5.0, help="seconds to wait for a subscriber first")
+    play.add_argument("--depth-topic", default="/camera/aligned_depth_to_color/image_raw",
+                      help="scenes: where their registered depth (16UC1 mm) is published")
+    play.add_argument("--camera-info-topic", default="/camera/color/camera_info",
+                      help="scenes: where the colour camera's CameraInfo is published")
+    play.add_argument("--no-depth", action="store_true", help="scenes: publish colour only")
     play.set_defaults(func=cmd_play)
 
     demo = sub.add_parser("demo", help="seg_node + bundled model + synthetic camera, watched live (stops itself)")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.errors import InputError
+from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.io.image_encodings import decode_fields
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -35,6 +36,8 @@ class Frame:
     timestamp_ns: Optional[int] = None  # bag frames: the bag's receive time
     error: str = ""  # why this frame could not be read: consumers skip it and name it
     topic: str = ""  # bag frames: the topic they were recorded on
+    depth: Optional[np.ndarray] = None  # float32 metres registered to rgb, NaN = no reading (synthetic scenes)
+    intrinsics: Optional[Intrinsics] = None  # the colour camera's, when depth is given
 
 
 def read_rgb(path: Path) -> Optional[np.ndarray]:
@@ -86,12 +89,19 @@ def video(path: Path) -> Iterator[Frame]:
         capture.release()
 
 
-def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640) -> Iterator[Frame]:
-    """``count`` synthetic tabletop scenes (generated once, about 0.3 s each)."""
+def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640, depth: bool = False) -> Iterator[Frame]:
+    """``count`` synthetic tabletop scenes (generated once, about 0.3 s each); with ``depth``, each with the
+    depth an RGB-D camera would report (artefacts included) and the camera's intrinsics."""
+    from robot_instseg.synthetic.depth import render_depth, sensor_depth
     from robot_instseg.synthetic.scenes import generate_scene, scene_seed
 
     for index in range(count):
-        yield Frame(rgb=generate_scene(scene_seed(seed, index), height, width).render_rgb(), name=f"scene{index}")
+        scene = generate_scene(scene_seed(seed, index), height, width)
+        frame = Frame(rgb=scene.render_rgb(), name=f"scene{index}")
+        if depth:
+            truth = render_depth(scene)
+            frame.depth, frame.intrinsics = sensor_depth(truth, scene.seed), truth.intrinsics
+        yield frame
 
 
 def message_fields(msg, msgtype: str) -> dict:
@@ -166,11 +176,12 @@ def frame_count(source: str, bag_topic: Optional[str] = None) -> Optional[int]:
     return 1 if path.is_file() else None
 
 
-def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int = 8) -> Iterator[Frame]:
-    """``scenes`` or ``scenes:SEED``, a folder of images, a video file, or a bag."""
+def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int = 8,
+                scene_depth: bool = False) -> Iterator[Frame]:
+    """``scenes`` or ``scenes:SEED`` (``scene_depth``: with depth), a folder of images, a video file, or a bag."""
     if source == "scenes" or source.startswith("scenes:"):
         seed = int(source.split(":", 1)[1]) if ":" in source else 0
-        return scenes(seed, scene_count)
+        return scenes(seed, scene_count, depth=scene_depth)
     path = Path(source)
     if not path.exists():
         raise ValueError(f"{source}: no such file or folder (or use 'scenes[:SEED]')")

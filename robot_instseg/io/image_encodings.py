@@ -36,6 +36,7 @@ _YUV422 = {  # two bytes per pixel
     "yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
     "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV, "yuyv": cv2.COLOR_YUV2RGB_YUYV,
 }
+_DEPTH = {"16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32}  # REP 118: millimetres / metres
 SUPPORTED_ENCODINGS = tuple(sorted(set(_PLAIN) | set(_BAYER) | set(_YUV422)))
 
 
@@ -48,6 +49,8 @@ def bytes_per_pixel(encoding: str) -> int:
         return 2 if encoding.endswith("16") else 1
     if encoding in _YUV422:
         return 2
+    if encoding in _DEPTH:
+        return np.dtype(_DEPTH[encoding]).itemsize
     raise InputError(f"encoding {encoding!r} is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})",
                      "encoding")
 
@@ -105,6 +108,8 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data: Buffer,
         if sixteen:
             raw = to_uint8(raw.astype(np.uint16))
         return cv2.cvtColor(raw, _BAYER[encoding]), "rgb"
+    if encoding not in _PLAIN:
+        raise InputError(f"encoding {encoding!r} is depth, not an image to segment", "encoding")
     channels, dtype, order = _PLAIN[encoding]
     image = np.ascontiguousarray(pixel_rows).view(_endian(dtype, is_bigendian)).reshape(height, width, channels)
     if image.dtype != np.uint8:
@@ -223,3 +228,17 @@ def decode_fields(raw_type: str, fields: dict) -> tuple[np.ndarray, str]:
         return decode_compressed(fields["format"], fields["data"])
     return decode_raw(fields["encoding"], fields["height"], fields["width"], fields["step"], fields["data"],
                       bool(fields.get("is_bigendian", 0)))
+
+
+def decode_depth(encoding: str, height: int, width: int, step: int, data: Buffer, is_bigendian: bool = False,
+                 max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> np.ndarray:
+    """A depth Image's pixels as float32 metres, NaN where there is no reading (REP 118: 16UC1 / mono16
+    millimetres, 32FC1 metres); InputError (bad_encoding, step, data_size, ...) when malformed."""
+    from robot_instseg.geometry.depth_image import depth_in_metres
+
+    if encoding not in _DEPTH:
+        raise InputError(f"depth encoding {encoding!r} is not a depth encoding; expected one of {sorted(_DEPTH)} "
+                         "(REP 118)", "bad_encoding")
+    pixel_rows = rows(height, width, step, data, encoding, max_pixels)
+    raw = np.ascontiguousarray(pixel_rows).view(_endian(_DEPTH[encoding], is_bigendian)).reshape(height, width)
+    return depth_in_metres(encoding, raw.astype(np.dtype(_DEPTH[encoding]).newbyteorder("="), copy=False))

@@ -21,10 +21,11 @@ def colour(index: int) -> tuple[int, int, int]:
 
 
 def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
-         labels: Optional[np.ndarray] = None) -> np.ndarray:
+         labels: Optional[np.ndarray] = None, captions: Optional[list[str]] = None) -> np.ndarray:
     """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn.
 
-    ``labels``: ``detections.to_label_image()`` when the caller already has it.
+    ``labels``: ``detections.to_label_image()`` when the caller already has it. ``captions``: text
+    appended to each instance's label (its distance, when depth was fused).
     """
     out = image_rgb.copy()
     if image_rgb.ndim == 2:
@@ -40,6 +41,8 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         cv2.rectangle(out, (x0, y0), (x1, y1), tuple(int(v) for v in tint), 1)
         name = detections.class_names[i] if i < len(detections.class_names) else str(int(detections.class_ids[i]))
         text = f"{i + 1}:{name} {detections.scores[i]:.2f}"
+        if captions and i < len(captions) and captions[i]:
+            text += f" {captions[i]}"
         cv2.putText(out, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return out

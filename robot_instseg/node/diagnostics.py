@@ -40,3 +40,11 @@ def diagnostic_values(snap: dict[str, Any], state: str, model: str, backend: str
     for reason, count in sorted(snap["rejected_by_reason"].items()):
         values[f"rejected_{reason}"] = str(count)
     return values
+
+
+def depth_values(depth: dict[str, Any]) -> dict[str, str]:
+    """Key/value pairs of the depth side: frames with 3D, frames without it by reason, the last problem."""
+    values = {"frames_with_3d": str(depth["fused"]), "last_depth_problem": depth["last_problem"]}
+    for reason, count in sorted(depth["without"].items()):
+        values[f"depth_{reason}"] = str(count)
+    return values

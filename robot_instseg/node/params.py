@@ -128,6 +128,24 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("stall_timeout_s", 5.0,
               "ERROR in diagnostics when frames arrive but none is processed for this long (0.5..600 s); the "
               "worker is restarted once if it died.", dynamic=True, check=_in_range("stall_timeout_s", 0.5, 600.0)),
+    # -- depth: 3D per instance (see robot_instseg.geometry) ---------------------------------------
+    ParamSpec("depth_mode", "auto",
+              "auto = fuse aligned depth (~/depth, 16UC1 mm or 32FC1 m, registered to the colour image) and ~/camera_info "
+              "into every instance whenever they arrive; a frame without usable depth is published with has_3d false "
+              "and counted by reason in diagnostics. off = 2D only, depth not subscribed.", choices=("auto", "off")),
+    ParamSpec("depth_max_skew_ms", 20.0,
+              "Largest stamp difference between a colour frame and the depth frame paired with it (0..1000 ms); "
+              "an exact stamp is taken first, else the nearest within this.", dynamic=True,
+              check=_in_range("depth_max_skew_ms", 0.0, 1000.0)),
+    ParamSpec("depth_wait_ms", 30.0,
+              "Longest the output of a frame waits for its depth frame, from the colour frame's arrival "
+              "(0..1000 ms); no wait when no depth arrives at all.", dynamic=True,
+              check=_in_range("depth_wait_ms", 0.0, 1000.0)),
+    ParamSpec("publish_points", True,
+              "Publish ~/points: every instance's depth points (x, y, z, instance_id), only while subscribed.",
+              dynamic=True),
+    ParamSpec("points_stride", 1, "Keep every N-th point of each instance in ~/points (1..64).", dynamic=True,
+              check=_in_range("points_stride", 1, 64)),
     # -- recording (all take effect at once; a change starts a new bag) -------------------------
     ParamSpec("record_mode", "off",
               "Which frames are recorded: off, all, interval (one every record_interval_s), uncertain (a score "
@@ -158,3 +176,32 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def params_yaml() -> str:
+    """``config/params.yaml``, generated from PARAMS (a test holds the file to this): every parameter with
+    its default and its description as a comment. ``python -m robot_instseg.node.params`` prints it."""
+    lines = ["# Parameters of the robot_instseg node, each with its default.",
+             "# Load with: ros2 launch robot_instseg seg.launch.py params_file:=<this file>",
+             "# Parameters marked (runtime) can be changed while running: ros2 param set /seg_node NAME VALUE",
+             "/**:", "  ros__parameters:"]
+    for spec in PARAMS:
+        comment = spec.description
+        if spec.choices:
+            comment += f" One of: {', '.join(str(c) for c in spec.choices)}."
+        if spec.dynamic:
+            comment += " (runtime)"
+        lines += [f"    # {comment}", f"    {spec.name}: {_yaml_value(spec.default)}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(params_yaml(), end="")

@@ -7,14 +7,17 @@ image; masks are the visible (label-image) masks, so both outputs agree pixel fo
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point
-from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_instseg.engine.types import Detections
+from robot_instseg.geometry.fusion import FrameFusion, Instance3D
 from robot_instseg.io.image_encodings import decode_compressed, decode_raw
 from robot_instseg.io.overlay import colour
 from robot_instseg.node.params import DEFAULT_MAX_INPUT_PIXELS
@@ -43,11 +46,33 @@ def labels_msg(labels: np.ndarray, header: Header) -> Image:
     return image_msg(labels.astype(np.uint16, copy=False), "mono16", header)
 
 
-def instances_msg(detections: Detections, header: Header) -> InstanceArray:
-    """InstanceArray of ``detections`` (already cut to their visible masks)."""
-    h, w = detections.image_shape
-    out = InstanceArray(header=header, image_width=int(w), image_height=int(h))
+def _set_3d(inst: Instance, geo: Optional[Instance3D]) -> None:
+    """Fill the 3D fields of ``inst`` from ``geo``, or NaN them (has_3d false) when there is none."""
     nan = float("nan")
+    if geo is None:
+        inst.has_3d = False
+        inst.centroid = Point(x=nan, y=nan, z=nan)
+        inst.size = Vector3(x=nan, y=nan, z=nan)
+        inst.box_center = Pose(position=Point(x=nan, y=nan, z=nan), orientation=Quaternion(w=1.0))
+        inst.box_size = Vector3(x=nan, y=nan, z=nan)
+        return
+    c, e, b, s = (np.asarray(v, np.float64) for v in (geo.centroid, geo.extent, geo.box_center, geo.box_size))
+    qx, qy, qz, qw = geo.box_quaternion()
+    inst.has_3d = True
+    inst.centroid = Point(x=c[0], y=c[1], z=c[2])
+    inst.size = Vector3(x=e[0], y=e[1], z=e[2])
+    inst.box_center = Pose(position=Point(x=b[0], y=b[1], z=b[2]), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+    inst.box_size = Vector3(x=s[0], y=s[1], z=s[2])
+    inst.valid_points = int(geo.valid_points)
+    inst.depth_coverage = float(geo.coverage)
+
+
+def instances_msg(detections: Detections, header: Header, fusion: Optional[FrameFusion] = None,
+                  depth_status: str = "") -> InstanceArray:
+    """InstanceArray of ``detections`` (already cut to their visible masks), with their 3D from ``fusion``."""
+    h, w = detections.image_shape
+    out = InstanceArray(header=header, image_width=int(w), image_height=int(h),
+                        depth_status=depth_status if fusion is None else "")
     for i in range(len(detections)):
         x0, y0, x1, y1 = (int(v) for v in detections.mask_boxes[i])
         inst = Instance(id=i + 1, track_id=int(detections.track_ids[i]) if len(detections.track_ids) else 0,
@@ -56,9 +81,11 @@ def instances_msg(detections: Detections, header: Header) -> InstanceArray:
                         score=float(detections.scores[i]),
                         bbox=RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0,
                                               do_rectify=False),
-                        same_object_as=int(detections.alternative_of[i]) + 1,
-                        has_3d=False, centroid=Point(x=nan, y=nan, z=nan))
-        inst.size.x = inst.size.y = inst.size.z = nan
+                        same_object_as=int(detections.alternative_of[i]) + 1)
+        geo = fusion.instances[i] if fusion is not None else None
+        _set_3d(inst, geo)
+        if fusion is not None and geo is None:
+            inst.depth_coverage = 0.0
         mask = detections.masks[i] if detections.masks else np.zeros((y1 - y0, x1 - x0), bool)
         inst.mask = image_msg(mask.astype(np.uint8) * 255, "mono8", header)
         out.instances.append(inst)
@@ -66,8 +93,9 @@ def instances_msg(detections: Detections, header: Header) -> InstanceArray:
 
 
 def markers_msg(detections: Detections, header: Header, namespace: str = "instances",
-                lifetime_s: float = 0.5) -> MarkerArray:
-    """Outlines (LINE_LIST in pixel units, z = 0) and text labels; a DELETEALL first clears old ones."""
+                lifetime_s: float = 0.5, fusion: Optional[FrameFusion] = None) -> MarkerArray:
+    """Outlines (LINE_LIST in pixel units, z = 0) and text labels, and with ``fusion`` the 3D boxes and
+    distances; a DELETEALL first clears old ones."""
     out = MarkerArray()
     out.markers.append(Marker(header=header, ns=namespace, action=Marker.DELETEALL))
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
@@ -91,9 +119,65 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
         name = detections.class_names[i] if i < len(detections.class_names) else str(int(detections.class_ids[i]))
         text.text = f"{i + 1} {name} {detections.scores[i]:.2f}"
         out.markers.extend([outline, text])
+    if fusion is not None:
+        out.markers.extend(boxes_3d_markers(detections, fusion, header, life))
     return out
 
 
 def stamp_seconds(header: Header) -> float:
     """A header's stamp as float seconds."""
     return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+POINT_FIELDS = [PointField(name="x", offset=0, datatype=PointField.FLOAT32, count=1),
+                PointField(name="y", offset=4, datatype=PointField.FLOAT32, count=1),
+                PointField(name="z", offset=8, datatype=PointField.FLOAT32, count=1),
+                PointField(name="instance_id", offset=12, datatype=PointField.UINT32, count=1)]
+_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("instance_id", "<u4")])
+
+
+def points_msg(detections: Detections, fusion: FrameFusion, header: Header, stride: int = 1) -> PointCloud2:
+    """One unorganised PointCloud2 of every instance's kept depth points (metres, the camera optical
+    frame of ``header``), each with ``instance_id`` = its instance's id, its value in ~/labels. An
+    alternative reading of another instance (same_object_as) owns no label pixel and adds no point."""
+    chunks = []
+    for i, geo in enumerate(fusion.instances):
+        if geo is None or not len(geo.points) or detections.alternative_of[i] >= 0:
+            continue
+        pts = geo.points[::max(int(stride), 1)]
+        chunk = np.empty(len(pts), _POINT_DTYPE)
+        chunk["x"], chunk["y"], chunk["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+        chunk["instance_id"] = i + 1
+        chunks.append(chunk)
+    cloud = np.concatenate(chunks) if chunks else np.empty(0, _POINT_DTYPE)
+    msg = PointCloud2(header=header, height=1, width=len(cloud), fields=POINT_FIELDS, is_bigendian=False,
+                      point_step=_POINT_DTYPE.itemsize, row_step=_POINT_DTYPE.itemsize * len(cloud), is_dense=True)
+    msg.data = cloud.tobytes()
+    return msg
+
+
+def boxes_3d_markers(detections: Detections, fusion: FrameFusion, header: Header, lifetime: Duration,
+                     namespace: str = "boxes_3d") -> list[Marker]:
+    """For RViz: each instance's oriented box (a translucent CUBE) and, at its centroid, its class and distance."""
+    markers = []
+    for i, geo in enumerate(fusion.instances):
+        if geo is None:
+            continue
+        r, g, b = colour(int(detections.class_ids[i]))
+        centre = np.asarray(geo.box_center, np.float64)
+        qx, qy, qz, qw = geo.box_quaternion()
+        cube = Marker(header=header, ns=namespace, id=2 * i, type=Marker.CUBE, action=Marker.ADD, lifetime=lifetime,
+                      color=ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=0.45))
+        cube.pose = Pose(position=Point(x=centre[0], y=centre[1], z=centre[2]),
+                         orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+        size = np.maximum(np.asarray(geo.box_size, np.float64), 0.005)  # RViz hides a zero-thickness cube
+        cube.scale = Vector3(x=size[0], y=size[1], z=size[2])
+        c = np.asarray(geo.centroid, np.float64)
+        text = Marker(header=header, ns=namespace, id=2 * i + 1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                      lifetime=lifetime, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0), text=(
+                          f"{i + 1} {detections.class_names[i] if i < len(detections.class_names) else ''} "
+                          f"{geo.distance:.2f} m"))
+        text.pose = Pose(position=Point(x=c[0], y=c[1], z=c[2]), orientation=Quaternion(w=1.0))
+        text.scale.z = 0.03
+        markers.extend([cube, text])
+    return markers

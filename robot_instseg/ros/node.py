@@ -10,7 +10,7 @@ With ``autostart`` (the default) it configures and activates itself, so ``ros2 r
 in a one-slot mailbox; the worker decodes, segments and publishes, every output stamped
 with the input header. Bad frames are counted, logged (rate-limited) and skipped.
 
-At about 390 lines this module is longer than the others on purpose: it is one class whose
+At about 420 lines this module is longer than the others on purpose: it is one class whose
 lifecycle transitions, callbacks and worker share the node's state (publishers, settings,
 mailbox, model). Every decision that needs no rclpy lives in ``robot_instseg.node`` and
 ``robot_instseg.engine`` and is unit-tested there; what remains here is wiring.
@@ -30,18 +30,19 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from robot_instseg.engine.class_names import parse_class_filter
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
-from robot_instseg.node.diagnostics import diagnostic_values, node_health
+from robot_instseg.node.diagnostics import depth_values, diagnostic_values, node_health
 from robot_instseg.node.frame_mailbox import FrameMailbox
 from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns
 from robot_instseg.node.params import PARAMS_BY_NAME
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
-from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg
+from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg, points_msg
+from robot_instseg.ros.depth_input import DEPTH_OFF, DepthInput
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg.ros.recording import NodeRecording
 from robot_instseg_msgs.msg import InstanceArray
@@ -75,6 +76,7 @@ class SegNode(LifecycleNode):
         self._worker_restarts = 0
         self._worker: Optional[threading.Thread] = None
         self._subscription = None
+        self.depth: Optional[DepthInput] = None
         self._input_type = Image
         self._pubs: dict[str, Any] = {}
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -116,7 +118,8 @@ class SegNode(LifecycleNode):
         self._pubs = {"instances": self.create_publisher(InstanceArray, "~/instances", reliable),
                       "labels": self.create_publisher(Image, "~/labels", reliable),
                       "debug_image": self.create_publisher(Image, "~/debug_image", reliable),
-                      "markers": self.create_publisher(MarkerArray, "~/markers", reliable)}
+                      "markers": self.create_publisher(MarkerArray, "~/markers", reliable),
+                      "points": self.create_publisher(PointCloud2, "~/points", reliable)}
         self.recording = NodeRecording(self, self.segmenter)
         self.state_label = "inactive"
         self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
@@ -139,6 +142,8 @@ class SegNode(LifecycleNode):
             self._input_type = Image
             self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos, raw=True,
                                                           event_callbacks=events)
+        if s["depth_mode"] == "auto":
+            self.depth = DepthInput(self, qos)
         self.mailbox.reopen()
         if self.recording is not None:
             self.recording.start()
@@ -159,6 +164,9 @@ class SegNode(LifecycleNode):
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
+        depth, self.depth = self.depth, None
+        if depth is not None:
+            depth.destroy()
         self._stop.set()
         self._wake.set()
         self.mailbox.close()
@@ -308,21 +316,31 @@ class SegNode(LifecycleNode):
         output = segment_frame(segmenter, image, order)
         result, labels, detections = output.result, output.labels, output.visible
         header = msg.header
-        instances = instances_msg(detections, header)
+        depth = self.depth
+        fusion, depth_status = (None, DEPTH_OFF) if depth is None else \
+            depth.frame_3d(header, detections, received_at, self.settings, self._log_throttled)
+        instances = instances_msg(detections, header, fusion, depth_status)
         self._pubs["instances"].publish(instances)
         if self.settings["publish_labels"]:
             self._pubs["labels"].publish(labels_msg(labels, header))
         if self.settings["publish_markers"]:
-            self._pubs["markers"].publish(markers_msg(detections, header))
+            self._pubs["markers"].publish(markers_msg(detections, header, fusion=fusion))
+        if fusion is not None and self.settings["publish_points"] and self._pubs["points"].get_subscription_count():
+            self._pubs["points"].publish(points_msg(detections, fusion, header,
+                                                    int(self.settings["points_stride"])))
         if self.settings["publish_debug_image"] and self._pubs["debug_image"].get_subscription_count() > 0:
             from robot_instseg.io.overlay import draw
 
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
-            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels), "rgb8", header))
+            captions = [f"{g.distance:.2f} m" if g is not None else "" for g in fusion.instances] if fusion else None
+            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels, captions=captions),
+                                                        "rgb8", header))
         self.stats.frame_done((time.monotonic() - received_at) * 1e3, result.times.total_ms, len(detections))
         recording = self.recording
         if recording is not None:
-            recording.on_frame(msg, serialized, received_ns or time.time_ns(), instances, topic)
+            depth = self.depth
+            paired = (depth.depth_topic, depth.last_depth) if depth is not None and depth.last_depth else None
+            recording.on_frame(msg, serialized, received_ns or time.time_ns(), instances, topic, paired)
 
     def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
         """At most one line per key per 5 s. Never raises: the worker's error path goes through here.
@@ -368,6 +386,12 @@ class SegNode(LifecycleNode):
         values = diagnostic_values(snap, self.state_label, self.model_path,
                                    segmenter.backend.description if segmenter else "",
                                    segmenter.decoder.name if segmenter else "", self.param_problems, alive)
+        depth = self.depth
+        if depth is not None:
+            depth_snap = depth.counts.snapshot()
+            values.update(depth_values(depth_snap))
+            if level == OK and depth_snap["failing"]:
+                level, message = WARN, f"depth arrives but gives no 3D: {depth_snap['last_problem']}"
         status = DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_fully_qualified_name()}: segmentation",
                                   message=message, hardware_id=values["backend"] or "none",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -53,7 +53,7 @@ class NodeRecording:
         self.policy = CapturePolicy(policy_config(node.settings))
         self.recorder: Optional[Recorder] = None
         self._lock = threading.Lock()
-        self._last: Optional[tuple] = None  # (frame msg, its bytes, received ns, InstanceArray, frame topic)
+        self._last: Optional[tuple] = None  # (frame msg, its bytes, received ns, InstanceArray, frame topic, depth)
         self._camera_infos: deque = deque(maxlen=30)
         self._camera_info_sub = None
         self._retiring: list[threading.Thread] = []  # recorders replaced by a parameter change, closing
@@ -139,11 +139,13 @@ class NodeRecording:
             self._start_recorder()
 
     # -- frames (worker thread) ----------------------------------------------------------------
-    def on_frame(self, msg, serialized: bytes, received_ns: int, instances, topic: str) -> None:
-        """A segmented frame: ``serialized`` is the frame exactly as it arrived, ``msg`` its decoding."""
+    def on_frame(self, msg, serialized: bytes, received_ns: int, instances, topic: str,
+                 depth: Optional[tuple[str, Any]] = None) -> None:
+        """A segmented frame: ``serialized`` is the frame exactly as it arrived, ``msg`` its decoding, ``depth``
+        (topic, Image) the depth frame paired with it, recorded with it."""
         stamp = msg.header.stamp
         stamp_s = stamp.sec + stamp.nanosec * 1e-9
-        last = (msg, serialized, received_ns, instances, topic)
+        last = (msg, serialized, received_ns, instances, topic, depth)
         with self._lock:
             self._last = last
         reason = self.policy.decide(stamp_s, [i.score for i in instances.instances],
@@ -151,12 +153,15 @@ class NodeRecording:
         if reason is not None:
             self._submit(*last, reason)
 
-    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, reason: str) -> bool:
+    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, depth, reason: str) -> bool:
         recorder = self.recorder
         if recorder is None:
             return False
         frame_type = COMPRESSED_IMAGE if isinstance(msg, CompressedImage) else IMAGE
         messages = [(topic, frame_type, serialized)]
+        if depth is not None:
+            depth_topic, depth_msg = depth
+            messages.append((depth_topic, IMAGE, lambda m=depth_msg: serialize_message(m)))
         info = self._camera_info_for(msg.header.stamp)
         if info is not None and self._camera_info_sub is not None:
             messages.append((self._camera_info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))

@@ -8,7 +8,7 @@ import re
 import yaml
 from ros_env import REPO
 
-from robot_instseg.node.params import PARAMS, PARAMS_BY_NAME
+from robot_instseg.node.params import PARAMS, PARAMS_BY_NAME, params_yaml
 
 PARAMS_FILE = REPO / "config" / "params.yaml"
 LAUNCH_FILE = REPO / "launch" / "seg.launch.py"
@@ -30,6 +30,12 @@ def test_params_file_lists_exactly_the_declared_parameters_with_their_defaults()
         assert spec.validate(value) is None
 
 
+def test_params_file_is_generated_from_the_spec() -> None:
+    """Each default and description is written once, in the spec: regenerate with
+    ``python -m robot_instseg.node.params > config/params.yaml``."""
+    assert PARAMS_FILE.read_text() == params_yaml()
+
+
 def test_every_parameter_in_the_params_file_has_a_comment() -> None:
     lines = PARAMS_FILE.read_text().splitlines()
     for index, line in enumerate(lines):
@@ -48,7 +54,8 @@ def _launch_literal(name: str):
 
 def test_launch_arguments_are_the_documented_set_and_map_onto_declared_parameters() -> None:
     arguments = _launch_literal("ARGUMENTS")
-    assert set(arguments) == {"model", "image_topic", "compressed", "namespace", "params_file", "log_level"}
+    assert set(arguments) == {"model", "image_topic", "compressed", "depth_topic", "camera_info_topic", "namespace",
+                              "params_file", "log_level"}
     for arg, param in _launch_literal("ARGUMENT_PARAMETERS").items():
         assert arg in arguments, arg
         assert param in PARAMS_BY_NAME, f"launch argument {arg} sets undeclared parameter {param}"

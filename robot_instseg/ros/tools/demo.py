@@ -21,11 +21,14 @@ from robot_instseg.ros.tools.play import Player, PlayOptions
 NAMESPACE = "/robot_instseg_demo"
 
 
-def _line(label: str, frames: int, seconds: float, latencies: np.ndarray, instances: np.ndarray) -> str:
+def _line(label: str, frames: int, seconds: float, latencies: np.ndarray, instances: np.ndarray,
+          distances: np.ndarray) -> str:
     if frames == 0:
         return f"{label}: no results yet"
+    depth = (f"  3D {len(distances) / max(instances.sum(), 1):4.0%} at {np.min(distances):.2f}-"
+             f"{np.max(distances):.2f} m" if len(distances) else "  3D none")
     return (f"{label}: {frames / seconds:5.1f} fps  latency p50 {np.median(latencies):6.1f} ms  "
-            f"p95 {np.percentile(latencies, 95):6.1f} ms  instances/frame {instances.mean():4.1f}")
+            f"p95 {np.percentile(latencies, 95):6.1f} ms  instances/frame {instances.mean():4.1f}{depth}")
 
 
 def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duration_s: float = 20.0,
@@ -35,7 +38,7 @@ def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duratio
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides = {"model_path": model} if model else {}
     print(f"generating {scene_count} synthetic scenes ...", flush=True)
-    frames = list(scenes(seed=2026, count=scene_count))
+    frames = list(scenes(seed=2026, count=scene_count, depth=True))
     try:
         with watched_node(NAMESPACE, overrides, out_dir / "seg_node.log", name="robot_instseg_demo",
                           timeout_s=60.0, overlay_dir=out_dir, overlay_every_s=duration_s / (overlays + 1),
@@ -50,7 +53,8 @@ def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duratio
 def _play_and_watch(seg, node, watcher, frames, rate_hz: float, duration_s: float) -> int:
     """Play the scenes, print a line per second and a summary."""
     player = Player(node, PlayOptions(topic=seg.topic("image"), rate_hz=rate_hz, duration_s=duration_s,
-                                      loop=True))
+                                      loop=True, depth_topic=seg.topic("depth"),
+                                      camera_info_topic=seg.topic("camera_info")))
     print(f"seg_node up; playing scenes at {rate_hz:g} Hz for {duration_s:g} s into {seg.topic('image')}",
           flush=True)
     stop = threading.Event()
@@ -61,7 +65,8 @@ def _play_and_watch(seg, node, watcher, frames, rate_hz: float, duration_s: floa
         while not stop.wait(1.0):
             now = time.time()
             frames_n, lat, inst = watcher.window(last)
-            print(_line(f"t={now - start:4.0f}s", frames_n, now - last, lat, inst), flush=True)
+            print(_line(f"t={now - start:4.0f}s", frames_n, now - last, lat, inst, watcher.distances_since(last)),
+                  flush=True)
             last = now
 
     reporter = threading.Thread(target=report, daemon=True)
@@ -75,7 +80,10 @@ def _play_and_watch(seg, node, watcher, frames, rate_hz: float, duration_s: floa
     print("-" * 72)
     print(f"sent {sent} frames, got {total} InstanceArrays "
           f"(the node drops a frame when a newer one is waiting: {diag.get('frames_dropped', '?')} dropped)")
-    print(_line("summary", total, duration_s, lat, inst) if total else "summary: no results")
+    print(_line("summary", total, duration_s, lat, inst, watcher.distances_since(start)) if total
+          else "summary: no results")
+    print(f"depth: {diag.get('frames_with_3d', '0')} frames with 3D; without: "
+          f"{', '.join(f'{k[6:]} {v}' for k, v in diag.items() if k.startswith('depth_')) or 'none'}")
     print(f"node diagnostics: {watcher.diagnostic.message if watcher.diagnostic else 'none received'}; "
           f"segment p50 {diag.get('segment_p50_ms', '?')} ms, rejected {diag.get('inputs_rejected', '?')}")
     for path in watcher.overlays:

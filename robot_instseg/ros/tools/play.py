@@ -16,11 +16,13 @@ import cv2
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.io.frame_sources import Frame
 from robot_instseg.io.image_encodings import encode_raw
+from robot_instseg.synthetic.depth import depth_png
 
 
 @dataclass
@@ -37,6 +39,10 @@ class PlayOptions:
     duration_s: float = 60.0  # stops after this long whatever the source
     max_frames: Optional[int] = None
     loop: bool = False
+    # Frames that carry depth (synthetic scenes) also publish it, with the same stamp, as a registered
+    # 16UC1 depth image and the colour camera's CameraInfo, here; None = do not publish depth.
+    depth_topic: Optional[str] = None
+    camera_info_topic: Optional[str] = None
 
 
 def frame_message(frame: Frame, header: Header, options: PlayOptions):
@@ -62,6 +68,23 @@ def frame_message(frame: Frame, header: Header, options: PlayOptions):
     return msg
 
 
+def depth_message(depth_m, header: Header) -> Image:
+    """16UC1 millimetres (0 = no reading), REP 118, stamped with ``header``."""
+    mm = depth_png(depth_m)
+    msg = Image(header=header, height=mm.shape[0], width=mm.shape[1], encoding="16UC1", is_bigendian=0,
+                step=mm.shape[1] * 2)
+    msg.data = mm.tobytes()
+    return msg
+
+
+def camera_info_message(k: Intrinsics, header: Header) -> CameraInfo:
+    """A distortion-free CameraInfo for intrinsics ``k``."""
+    info = CameraInfo(header=header, width=k.width, height=k.height, distortion_model="plumb_bob",
+                      d=[0.0] * 5, k=k.k(), r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                      p=[k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    return info
+
+
 class Player:
     """Publishes ``frames`` on ``options.topic`` at ``options.rate_hz`` until done or ``duration_s``."""
 
@@ -71,6 +94,9 @@ class Player:
                          else ReliabilityPolicy.BEST_EFFORT)
         kind = CompressedImage if (options.compressed or compressed_input) else Image
         self.publisher = node.create_publisher(kind, options.topic, qos)
+        self.depth_publisher = node.create_publisher(Image, options.depth_topic, qos) if options.depth_topic else None
+        self.info_publisher = (node.create_publisher(CameraInfo, options.camera_info_topic, qos)
+                               if options.camera_info_topic else None)
         self.published = 0
 
     def play(self, frames: Iterable[Frame], on_publish: Optional[Callable[[object], None]] = None,
@@ -94,6 +120,11 @@ class Player:
                 time.sleep(next_at - now)
             header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id=opts.frame_id)
             msg = frame_message(frame, header, opts)
+            if frame.depth is not None and frame.intrinsics is not None and self.depth_publisher is not None:
+                # depth and CameraInfo first: the node pairs by stamp and finds them already there
+                if self.info_publisher is not None:
+                    self.info_publisher.publish(camera_info_message(frame.intrinsics, header))
+                self.depth_publisher.publish(depth_message(frame.depth, header))
             self.publisher.publish(msg)
             self.published += 1
             if on_publish:

@@ -27,6 +27,7 @@ class Watcher:
         self.node = node
         self.lock = threading.Lock()
         self.records: list[tuple[float, float, int]] = []  # (received wall time, latency ms, instances)
+        self.distances: list[tuple[float, float]] = []  # (received wall time, metres) of each instance with 3D
         self.diagnostic = None
         self.overlay_dir = overlay_dir
         self.overlays: list[Path] = []
@@ -42,6 +43,8 @@ class Watcher:
         now = time.time()
         with self.lock:
             self.records.append((now, (now - stamp_seconds(msg.header)) * 1e3, len(msg.instances)))
+            self.distances.extend((now, float(np.linalg.norm((i.centroid.x, i.centroid.y, i.centroid.z))))
+                                  for i in msg.instances if i.has_3d)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -62,6 +65,11 @@ class Watcher:
     def diagnostic_values(self) -> dict:
         status = self.diagnostic
         return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+    def distances_since(self, since: float) -> np.ndarray:
+        """Camera-to-centroid distances (m) of the instances with 3D received after wall time ``since``."""
+        with self.lock:
+            return np.array([d for t, d in self.distances if t >= since])
 
     def window(self, since: float) -> tuple[int, np.ndarray, np.ndarray]:
         """(frames, latencies ms, instance counts) received after wall time ``since``."""

@@ -1,0 +1,117 @@
+"""Pair each colour frame with its depth frame by stamp, never waiting longer than a bound.
+
+Depth from an RGB-D driver arrives on its own topic, usually a few milliseconds before or
+after the colour frame of the same exposure. ``DepthBuffer`` keeps the recent depth frames by
+stamp; ``pair`` takes the one with the colour frame's stamp, else the nearest within the
+allowed skew, and waits (until a deadline the caller sets) only while a matching one may
+still come: no depth stream at all, or one already past the frame, returns at once.
+``DepthCounts`` counts the outcome of every frame by reason, for diagnostics.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from typing import Callable, Generic, Optional, TypeVar
+
+T = TypeVar("T")
+
+# Reasons a frame is published without 3D (each counted in diagnostics as depth_<reason>).
+NO_DEPTH = "no_depth"  # no depth stream (nothing received lately)
+NO_MATCH = "no_matching_depth"  # depth arrives, but none within depth_max_skew_ms of this frame
+LATE = "late_depth"  # the matching depth did not arrive within depth_wait_ms
+NO_CAMERA_INFO = "no_camera_info"
+
+
+class DepthBuffer(Generic[T]):
+    """The last ``capacity`` depth frames, ordered by stamp (nanoseconds)."""
+
+    def __init__(self, capacity: int = 30, live_window_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self.live_window_s = live_window_s
+        self._clock = clock
+        self._stamps: list[int] = []
+        self._items: list[T] = []
+        self._last_arrival = -float("inf")
+        self._cond = threading.Condition()
+
+    def add(self, stamp_ns: int, item: T) -> None:
+        """Store a depth frame (a repeated stamp replaces the older one) and wake a waiting ``pair``."""
+        with self._cond:
+            at = bisect.bisect_left(self._stamps, stamp_ns)
+            if at < len(self._stamps) and self._stamps[at] == stamp_ns:
+                self._items[at] = item
+            else:
+                self._stamps.insert(at, stamp_ns)
+                self._items.insert(at, item)
+            if len(self._stamps) > self.capacity:
+                del self._stamps[0], self._items[0]
+            self._last_arrival = self._clock()
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._stamps.clear()
+            self._items.clear()
+            self._last_arrival = -float("inf")
+
+    def _nearest(self, stamp_ns: int, max_skew_ns: int) -> Optional[T]:
+        at = bisect.bisect_left(self._stamps, stamp_ns)
+        best, best_gap = None, max_skew_ns
+        for i in (at - 1, at):
+            if 0 <= i < len(self._stamps) and abs(self._stamps[i] - stamp_ns) <= best_gap:
+                best, best_gap = self._items[i], abs(self._stamps[i] - stamp_ns)
+        return best
+
+    def pair(self, stamp_ns: int, max_skew_ns: int, deadline: float) -> tuple[Optional[T], str]:
+        """(depth, "") for the frame stamped ``stamp_ns``, or (None, reason); waits at most until ``deadline``
+        (on the clock given at construction) and only while a matching frame can still arrive."""
+        with self._cond:
+            while True:
+                found = self._nearest(stamp_ns, max_skew_ns)
+                if found is not None:
+                    return found, ""
+                now = self._clock()
+                if not self._stamps or now - self._last_arrival > self.live_window_s:
+                    return None, NO_DEPTH
+                if self._stamps[-1] > stamp_ns + max_skew_ns:
+                    return None, NO_MATCH  # the depth stream is already past this frame
+                if now >= deadline:
+                    return None, LATE
+                self._cond.wait(deadline - now)
+
+
+class DepthCounts:
+    """How many frames got 3D, and how many did not, by reason; the last problem in words."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.fused = 0
+        self.without: dict[str, int] = {}
+        self.last_problem = ""
+        self._fused_at = -float("inf")
+        self._problem_at = -float("inf")
+
+    def fused_frame(self) -> None:
+        with self._lock:
+            self.fused += 1
+            self._fused_at = self._clock()
+
+    def frame_without(self, reason: str, detail: str = "") -> None:
+        """A frame published without 3D. ``no_depth`` (no stream) is counted but is not a problem."""
+        with self._lock:
+            self.without[reason] = self.without.get(reason, 0) + 1
+            if reason != NO_DEPTH:
+                self.last_problem = f"{reason}: {detail}" if detail else reason
+                self._problem_at = self._clock()
+
+    def snapshot(self, recent_s: float = 5.0) -> dict:
+        """Counts, and whether depth has been failing lately with no frame fused since."""
+        now = self._clock()
+        with self._lock:
+            failing = now - self._problem_at < recent_s and self._problem_at > self._fused_at
+            return {"fused": self.fused, "without": dict(self.without), "last_problem": self.last_problem,
+                    "failing": failing}

@@ -1,0 +1,114 @@
+"""The node's depth side: ~/depth and ~/camera_info subscriptions, paired to colour frames by stamp
+and fused into the instances (robot_instseg.geometry). Every way depth can be missing or unusable
+ends in a reason code, never in an exception: 2D output does not depend on depth."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Optional
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from robot_instseg.engine.errors import InputError
+from robot_instseg.engine.types import Detections
+from robot_instseg.geometry.depth_image import registered_to
+from robot_instseg.geometry.fusion import FrameFusion, fuse
+from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.io.image_encodings import decode_depth
+from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts
+from robot_instseg.node.node_stats import cdr_stamp_ns
+
+DEPTH_OFF = "depth_off"
+
+
+def stamp_ns(header: Header) -> int:
+    """A header's stamp in integer nanoseconds (exact: the pairing key)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+class DepthInput:
+    """Subscribes to depth and CameraInfo while the node is active; ``fuse_frame`` gives a frame its 3D."""
+
+    def __init__(self, node: Node, qos: QoSProfile) -> None:
+        self.node = node
+        self.buffer: DepthBuffer[bytes] = DepthBuffer()  # serialized: only the paired frame is deserialized
+        self.counts = DepthCounts()
+        self.infos: collections.deque = collections.deque(maxlen=30)  # (stamp ns, CameraInfo), newest last
+        self.last_depth: Optional[Image] = None  # the depth frame paired with the last fused colour frame
+        self._subs = [node.create_subscription(Image, "~/depth", self._on_depth, qos, raw=True),
+                      node.create_subscription(CameraInfo, "~/camera_info", self._on_camera_info, qos)]
+
+    @property
+    def depth_topic(self) -> str:
+        return self._subs[0].topic_name
+
+    def _on_depth(self, serialized: bytes) -> None:
+        stamp = cdr_stamp_ns(serialized)
+        if stamp is not None:  # not CDR: nothing can be paired with it (it fails like a missing frame)
+            self.buffer.add(stamp, serialized)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.infos.append((stamp_ns(msg.header), msg))
+
+    def camera_info_for(self, stamp: int) -> Optional[CameraInfo]:
+        """The CameraInfo stamped like the frame (a driver sends one per frame), else the newest one."""
+        infos = list(self.infos)
+        for info_stamp, info in reversed(infos):
+            if info_stamp == stamp:
+                return info
+        return infos[-1][1] if infos else None
+
+    def destroy(self) -> None:
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+        self._subs = []
+        self.buffer.clear()
+
+    def fuse_frame(self, header: Header, detections: Detections, received_at: float,
+                   settings: dict[str, Any]) -> tuple[Optional[FrameFusion], str, str]:
+        """(3D of the frame's instances, "", "") or (None, reason, detail). Waits for the frame's depth at most
+        until ``depth_wait_ms`` after ``received_at`` (monotonic), and only while it can still come."""
+        self.last_depth = None
+        serialized, reason = self.buffer.pair(stamp_ns(header), int(float(settings["depth_max_skew_ms"]) * 1e6),
+                                              received_at + float(settings["depth_wait_ms"]) / 1e3)
+        if serialized is None:
+            return None, reason, f"no depth frame within {settings['depth_max_skew_ms']} ms of stamp " \
+                                 f"{header.stamp.sec}.{header.stamp.nanosec:09d} on {self.depth_topic}"
+        info = self.camera_info_for(stamp_ns(header))
+        if info is None:
+            return None, NO_CAMERA_INFO, f"no CameraInfo received on {self._subs[1].topic_name}"
+        height, width = detections.image_shape
+        try:
+            try:
+                depth_msg = deserialize_message(serialized, Image)
+            except Exception as exc:  # bytes that are not an Image: bad input, not a crash
+                raise InputError(f"depth message is not a valid sensor_msgs/Image ({exc})", "bad_message") from exc
+            k = Intrinsics.from_k(list(info.k), info.width, info.height).scaled_to(width, height)
+            depth = decode_depth(depth_msg.encoding, depth_msg.height, depth_msg.width, depth_msg.step,
+                                 depth_msg.data, bool(depth_msg.is_bigendian), int(settings["max_input_pixels"]))
+            if not np.isfinite(depth).any():
+                raise InputError(f"depth frame {depth_msg.width}x{depth_msg.height} has no reading (all 0 or NaN)",
+                                 "empty_depth")
+            depth = registered_to(depth, height, width)
+        except InputError as exc:
+            return None, exc.reason, str(exc)
+        self.last_depth = depth_msg
+        return fuse(detections, depth, k), "", ""
+
+    def frame_3d(self, header: Header, detections: Detections, received_at: float, settings: dict[str, Any],
+                 log: Callable[[str, str], None]) -> tuple[Optional[FrameFusion], str]:
+        """(FrameFusion or None, depth_status) for one frame, counted; a problem (anything but no depth stream
+        at all) is also logged through ``log(key, line)``, which rate-limits."""
+        fusion, reason, detail = self.fuse_frame(header, detections, received_at, settings)
+        if fusion is None:
+            self.counts.frame_without(reason, detail)
+            if reason != NO_DEPTH:
+                log(f"depth:{reason}", f"frame published without 3D ({reason}): {detail}")
+            return None, reason
+        self.counts.fused_frame()
+        return fusion, ""

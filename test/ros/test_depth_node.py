@@ -1,0 +1,136 @@
+"""3D per instance over real DDS: colour, registered depth and CameraInfo from another process,
+the bundled model in seg_node, and this process checking InstanceArray, ~/labels and ~/points
+against the scenes' ground truth; broken depth gives has_3d false with a counted reason and
+leaves 2D output alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_env import REPO, ros_env
+from ros_harness import latest_status, start_node, values, wait_for, wait_subscribed
+from sensor_msgs.msg import Image, PointCloud2
+
+from robot_instseg.synthetic.depth import render_depth, visible_surface_points
+from robot_instseg.synthetic.scenes import generate_scene, scene_seed
+from robot_instseg_msgs.msg import InstanceArray
+
+RGBD_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd.py"
+BROKEN = {"wrong_encoding": "bad_encoding", "all_zero": "empty_depth", "all_nan": "empty_depth",
+          "fx_zero": "bad_camera_info", "size_mismatch": "size_mismatch", "late": "late_depth",
+          "colour_only": "no_depth"}
+
+
+def _full_mask(inst) -> np.ndarray:
+    m = inst.mask
+    crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
+    return crop
+
+
+def _labels(msg: Image) -> np.ndarray:
+    return np.frombuffer(bytes(msg.data), np.uint16).reshape(msg.height, msg.step // 2)[:, :msg.width]
+
+
+def _cloud(msg: PointCloud2) -> np.ndarray:
+    names = [f.name for f in msg.fields]
+    assert names == ["x", "y", "z", "instance_id"] and msg.point_step == 16 and msg.height == 1
+    dtype = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("instance_id", "<u4")])
+    return np.frombuffer(bytes(msg.data), dtype)
+
+
+def _centroid_errors_mm(msg: InstanceArray, index: int) -> list[float]:
+    """Centroid error of each output instance matched (mask IoU >= 0.5) to a true object of the scene."""
+    from publish_rgbd import SCENES, SEED  # the publisher's scene plan (same folder)
+
+    scene = generate_scene(scene_seed(SEED, index % SCENES))
+    truth = render_depth(scene)
+    gt_masks, gt_points = scene.visible_masks(), visible_surface_points(scene, truth)
+    errors = []
+    for inst in msg.instances:
+        if not inst.has_3d:
+            continue
+        full = np.zeros(gt_masks[0].shape, bool)
+        b = inst.bbox
+        full[b.y_offset:b.y_offset + b.height, b.x_offset:b.x_offset + b.width] = _full_mask(inst)
+        ious = [(full & g).sum() / max((full | g).sum(), 1) for g in gt_masks]
+        j = int(np.argmax(ious))
+        if ious[j] >= 0.5:
+            c = np.array([inst.centroid.x, inst.centroid.y, inst.centroid.z])
+            errors.append(float(np.linalg.norm(c - gt_points[j].mean(axis=0))) * 1e3)
+    return errors
+
+
+def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros) -> None:
+    sys.path.insert(0, str(RGBD_PUBLISHER.parent))
+    node = start_node(domain_id, tmp_path, depth_wait_ms=60.0)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        labels = ros.collect(Image, node.topic("labels"))
+        clouds = ros.collect(PointCloud2, node.topic("points"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        wait_subscribed(ros, node, "depth")
+        assert wait_for(lambda: node.alive() and ros.node.count_publishers(node.topic("points")) > 0, 30)
+        done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node.fqn, "3"], env=ros_env(domain_id),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        sent = json.loads(done.stdout.strip().splitlines()[-1])
+        assert wait_for(lambda: len(instances) >= len(sent), 20), (len(instances), node.log()[-3000:])
+        by_sec = {m.header.stamp.sec: m for m in instances}
+        assert sorted(by_sec) == [f["sec"] for f in sent], "every frame is published, depth or not"
+        labels_by_sec = {m.header.stamp.sec: m for m in labels}
+        clouds_by_sec = {m.header.stamp.sec: m for m in clouds}
+
+        errors: list[float] = []
+        for frame in sent:
+            msg = by_sec[frame["sec"]]
+            assert msg.header.frame_id == "camera_optical" and len(msg.instances) >= 2  # 2D unaffected
+            if frame["label"] in ("good", "half_res"):
+                assert msg.depth_status == "", (frame, msg.depth_status)
+                with_3d = [i for i in msg.instances if i.has_3d]
+                assert len(with_3d) >= 0.8 * len(msg.instances), frame
+                for inst in with_3d:
+                    assert 0.4 < inst.centroid.z < 1.6 and inst.valid_points >= 20 and 0 < inst.depth_coverage <= 1
+                    q = inst.box_center.orientation
+                    assert abs(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2 - 1) < 1e-6
+                    assert inst.box_size.x >= inst.box_size.y > 0
+                errors += _centroid_errors_mm(msg, frame["index"])
+            else:
+                assert msg.depth_status == BROKEN[frame["label"]], (frame, msg.depth_status)
+                assert not any(i.has_3d for i in msg.instances)
+                assert all(np.isnan(i.centroid.z) and i.valid_points == 0 for i in msg.instances)
+        assert len(errors) >= 40, len(errors)
+        assert np.median(errors) <= 10.0 and np.percentile(errors, 95) <= 30.0, sorted(errors)
+
+        # ~/points: every point projects onto a pixel ~/labels gives to its instance_id
+        checked = 0
+        k = render_depth(generate_scene(scene_seed(77, 0))).intrinsics
+        for sec, cloud_msg in clouds_by_sec.items():
+            cloud = _cloud(cloud_msg)
+            if not len(cloud) or sec not in labels_by_sec:
+                continue
+            lab = _labels(labels_by_sec[sec])
+            u = np.rint(cloud["x"] * k.fx / cloud["z"] + k.cx).astype(int)
+            v = np.rint(cloud["y"] * k.fy / cloud["z"] + k.cy).astype(int)
+            assert (lab[v, u] == cloud["instance_id"]).mean() == 1.0
+            assert set(np.unique(cloud["instance_id"])) <= {i.id for i in by_sec[sec].instances
+                                                             if i.has_3d and i.same_object_as == 0}
+            checked += 1
+        assert checked >= 5, checked
+
+        assert wait_for(lambda: "depth_bad_camera_info" in values(latest_status(diagnostics, node.fqn)), 5)
+        counts = values(latest_status(diagnostics, node.fqn))
+        expected: dict[str, int] = {}
+        for frame in sent:
+            if frame["label"] in BROKEN:
+                expected[BROKEN[frame["label"]]] = expected.get(BROKEN[frame["label"]], 0) + 1
+        assert {k: int(v) for k, v in counts.items() if k.startswith("depth_")} == \
+            {f"depth_{reason}": n for reason, n in expected.items()}, counts
+        assert int(counts["frames_with_3d"]) == sum(f["label"] in ("good", "half_res") for f in sent)
+        assert node.alive()
+    finally:
+        node.stop()
