@@ -21,6 +21,16 @@ def _bench_images(folder: Path) -> list[Path]:
     return images
 
 
+def _depth_fusion(frames):
+    """fuse(visible detections) against each scene's depth, for the bench's fusion stage."""
+    from robot_instseg.geometry.fusion import fuse
+
+    def run(index: int, visible):
+        return fuse(visible, frames[index].depth, frames[index].intrinsics)
+
+    return run
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`robot-instseg bench`: time our pipeline against the raw runtime session on the same frames."""
     if args.ros:
@@ -32,9 +42,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.images:
         images = [img for img in (read_rgb(p) for p in _bench_images(Path(args.images))[: args.max_images])
                   if img is not None]
+        fusion = None
     else:  # synthetic tabletop scenes: real instances, so post-processing is measured under load
-        images = [f.rgb for f in scenes(seed=77, count=4, height=args.height, width=args.width)]
-    report = run_benchmark(segmenter, images, args.runs, args.warmup)
+        frames = list(scenes(seed=77, count=4, height=args.height, width=args.width, depth=True))
+        images = [f.rgb for f in frames]
+        fusion = _depth_fusion(frames)
+    report = run_benchmark(segmenter, images, args.runs, args.warmup, fusion)
     summary = report.summary()
     summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
                    decoder=segmenter.decoder.name, input_size=list(segmenter.preprocess_config.size),
@@ -47,13 +60,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
           f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
     print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
-    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership"):
-        print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership", "fusion"):
+        if stage + "_ms" in summary:
+            print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
     print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
           f"{summary['ratio_paired_median']:.3f})   "
           f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
     print(f"with overlap ownership (what the node adds per frame): paired per-run median "
           f"{summary['ratio_with_ownership_paired_median']:.3f}")
+    if "fusion_over_inference" in summary:
+        print(f"depth fusion (3D of every instance) / inference: {summary['fusion_over_inference']:.3f}")
     return 0
 
 

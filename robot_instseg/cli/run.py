@@ -95,7 +95,8 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
     try:
         summary = run_to_bag(segmenter, frames, bag_dir, node_name=args.node_name, storage=storage,
                              period_s=1.0 / args.fps, with_images=not args.no_images,
-                             on_frame=lambda: progress.update(1), masks=args.masks)
+                             on_frame=lambda: progress.update(1), masks=args.masks,
+                             depth=args.depth_topic is not None or args.input.startswith("scenes"))
     except Exception as exc:
         raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
                        EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
@@ -111,6 +112,9 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
     shutil.rmtree(staging)
     print(f"wrote {summary.frames} frames, {summary.instances} instances ({args.masks} masks) to bag {out} "
           f"({storage})" + (f"; {len(summary.skipped)} frames skipped" if summary.skipped else ""))
+    if summary.with_3d or summary.without_3d:
+        print(f"3D: {summary.with_3d} frames with depth fused"
+              + "".join(f"; {n} without ({reason})" for reason, n in sorted(summary.without_3d.items())))
     return 0
 
 
@@ -120,7 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from robot_instseg.io.frame_sources import frame_count, open_source
 
-    frames = open_source(args.input, bag_topic=args.topic)  # a missing, empty or damaged input is refused here
+    # a missing, empty or damaged input is refused here
+    frames = open_source(args.input, bag_topic=args.topic, scene_depth=args.input.startswith("scenes"),
+                         depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic)
     segmenter = make_segmenter(args)
     with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
@@ -138,6 +144,10 @@ def register(sub) -> None:
                      help="*.json: COCO results (RLE masks); *.mcap / *.db3: one bag file; otherwise a new bag folder "
                           "with the node's topics")
     run.add_argument("--topic", default=None, help="bag input: the image topic (default: the first image topic)")
+    run.add_argument("--depth-topic", default=None,
+                     help="bag input: registered depth (16UC1 / 32FC1) to fill each instance's 3D, paired by stamp")
+    run.add_argument("--camera-info-topic", default=None,
+                     help="with --depth-topic: the colour CameraInfo topic (default: the bag's only one)")
     run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
     run.add_argument("--node-name", default="seg_node", help="bag output: topics are /NAME/instances, /NAME/labels")
     run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")

@@ -17,8 +17,10 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     from robot_instseg.synthetic.scenes import write_dataset
 
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
-        path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update)
-    print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and {path}")
+        path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update,
+                             depth=args.depth)
+    print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and {path}"
+          + (f", depth (16UC1 mm) to {Path(args.out) / 'depth'}" if args.depth else ""))
     return 0
 
 
@@ -62,6 +64,8 @@ def register(sub) -> None:
     scenes.add_argument("--seed", type=int, required=True)
     scenes.add_argument("--width", type=int, default=640)
     scenes.add_argument("--height", type=int, default=480)
+    scenes.add_argument("--depth", action="store_true",
+                        help="also OUT/depth/*.png (sensor depth, 16UC1 mm), OUT/depth_truth/*.png and intrinsics")
     scenes.add_argument("--quiet", action="store_true")
     scenes.set_defaults(func=cmd_scenes)
 

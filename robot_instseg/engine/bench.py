@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from robot_instseg.engine.segmenter import Segmenter
+from robot_instseg.engine.types import Detections
 
 
 @dataclass
@@ -46,21 +47,27 @@ class BenchReport:
             np.asarray(self.stages["raw_session"])
         out["ratio_with_ownership_paired_median"] = round(float(np.median(with_ownership)), 4)
         out["postprocess_over_inference"] = round(out["postprocess_ms"] / out["inference_ms"], 4)
+        if "fusion" in self.stages:  # depth fusion of the visible instances, per frame
+            out["fusion_over_inference"] = round(out["fusion_ms"] / out["inference_ms"], 4)
         out["instances_mean"] = round(float(np.mean(self.instances)), 2)
         out["instances_max"] = int(max(self.instances))
         out["runs"] = self.runs
         return out
 
 
-def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int, warmup: int = 3) -> BenchReport:
+def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int, warmup: int = 3,
+                  fusion: Optional[Callable[[int, Detections], object]] = None) -> BenchReport:
     """Alternate a full ``segment`` and a bare runtime call on the same input ``runs`` times; also time
-    the overlap ownership (label image + visible masks) the node does after each ``segment``."""
+    the overlap ownership (label image + visible masks) the node does after each ``segment``, and
+    ``fusion(image index, visible detections)`` (depth fusion) when given, as stage ``fusion``."""
     feeds = [segmenter.input_feed(image) for image in images]
     for i in range(warmup):
         segmenter.segment(images[i % len(images)])
         segmenter.backend.run(feeds[i % len(feeds)])
     stages: dict[str, list[float]] = {k: [] for k in ("preprocess", "inference", "postprocess", "total",
                                                       "raw_session", "ownership")}
+    if fusion is not None:
+        stages["fusion"] = []
     instances = []
     for i in range(runs):
         image, feed = images[i % len(images)], feeds[i % len(feeds)]
@@ -69,8 +76,12 @@ def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int,
         raw_ms = (time.perf_counter() - t0) * 1e3
         result = segmenter.segment(image)
         t1 = time.perf_counter()
-        result.detections.visible_masks(result.detections.resolve_overlaps())
+        visible = result.detections.visible_masks(result.detections.resolve_overlaps())
         stages["ownership"].append((time.perf_counter() - t1) * 1e3)
+        if fusion is not None:
+            t2 = time.perf_counter()
+            fusion(i % len(images), visible)
+            stages["fusion"].append((time.perf_counter() - t2) * 1e3)
         times = result.times
         stages["preprocess"].append(times.preprocess_ms)
         stages["inference"].append(times.inference_ms)

@@ -16,6 +16,7 @@ import numpy as np
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.io.depth_frames import CameraFields, DepthFields
 from robot_instseg.io.image_encodings import decode_fields
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -38,6 +39,8 @@ class Frame:
     topic: str = ""  # bag frames: the topic they were recorded on
     depth: Optional[np.ndarray] = None  # float32 metres registered to rgb, NaN = no reading (synthetic scenes)
     intrinsics: Optional[Intrinsics] = None  # the colour camera's, when depth is given
+    depth_fields: Optional[DepthFields] = None  # bag frames: the depth Image paired by stamp, undecoded
+    camera: Optional[CameraFields] = None  # bag frames: the CameraInfo with the frame's stamp, else the last one
 
 
 def read_rgb(path: Path) -> Optional[np.ndarray]:
@@ -128,11 +131,17 @@ def open_bag(path: Path):
     return reader
 
 
-def bag(path: Path, topic: Optional[str] = None) -> Iterator[Frame]:
+def bag(path: Path, topic: Optional[str] = None, depth_topic: Optional[str] = None,
+        camera_info_topic: Optional[str] = None, max_skew_ns: int = 20_000_000) -> Iterator[Frame]:
     """Image or CompressedImage messages of one topic of a bag (rosbags; no ROS install needed).
 
-    The bag is opened and its topic chosen now, so a damaged bag is refused before any output."""
+    With ``depth_topic``, each frame carries the depth Image with its stamp (else the nearest within
+    ``max_skew_ns``) and the CameraInfo of ``camera_info_topic`` (default: the one beside the depth
+    topic's camera, found as the only CameraInfo topic), as the node pairs them live.
+    The bag is opened and its topics chosen now, so a damaged bag is refused before any output."""
     reader = open_bag(path)
+    if depth_topic is not None:
+        return _bag_with_depth(reader, path, topic, depth_topic, camera_info_topic, max_skew_ns)
     connections = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (topic is None or c.topic == topic)]
     if not connections:
         found = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
@@ -151,6 +160,88 @@ def _bag_frames(reader, connections) -> Iterator[Frame]:
                         stamp=(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)), timestamp_ns=timestamp)
     finally:
         reader.close()
+
+
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+DEPTH_LOOKAHEAD = 10  # colour frames held back while their depth may still come later in the bag
+
+
+def _topic_of(reader, path: Path, msgtypes: tuple, wanted: Optional[str], what: str) -> str:
+    topics = sorted({c.topic for c in reader.connections if c.msgtype in msgtypes})
+    if wanted is not None:
+        if wanted not in topics:
+            reader.close()
+            raise ValueError(f"{path}: no {what} topic {wanted} (candidates: {', '.join(topics) or 'none'})")
+        return wanted
+    if len(topics) != 1:
+        reader.close()
+        raise ValueError(f"{path}: {len(topics)} {what} topics ({', '.join(topics) or 'none'}); name one")
+    return topics[0]
+
+
+def _bag_with_depth(reader, path: Path, topic: Optional[str], depth_topic: str, info_topic: Optional[str],
+                    max_skew_ns: int) -> Iterator[Frame]:
+    depth_topic = _topic_of(reader, path, ("sensor_msgs/msg/Image",), depth_topic, "depth")
+    image_topics = [c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES and c.topic != depth_topic
+                    and (topic is None or c.topic == topic)]
+    if not image_topics:
+        reader.close()
+        raise ValueError(f"{path}: no image topic{f' {topic}' if topic else ''} besides the depth topic")
+    info_topic = _topic_of(reader, path, (CAMERA_INFO_TYPE,), info_topic, "CameraInfo")
+    return _merge_depth(reader, image_topics[0], depth_topic, info_topic, max_skew_ns)
+
+
+def _merge_depth(reader, image_topic: str, depth_topic: str, info_topic: str, max_skew_ns: int) -> Iterator[Frame]:
+    """Frames of ``image_topic`` in bag order, each with its depth and CameraInfo attached when the bag has them."""
+    wanted = {image_topic, depth_topic, info_topic}
+    pending: list[Frame] = []
+    depths: dict[int, DepthFields] = {}
+    infos: dict[int, CameraFields] = {}
+    last_info: list[Optional[CameraFields]] = [None]
+
+    def stamp_of(msg) -> int:
+        return int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
+
+    def attach(frame: Frame) -> Frame:
+        sec, nanosec = frame.stamp or (0, 0)
+        stamp = sec * 10**9 + nanosec
+        near = [s for s in depths if abs(s - stamp) <= max_skew_ns]
+        if near:
+            frame.depth_fields = depths[min(near, key=lambda s: abs(s - stamp))]
+        frame.camera = infos.get(stamp, last_info[0])
+        return frame
+
+    try:
+        connections = [c for c in reader.connections if c.topic in wanted]
+        for connection, timestamp, data in reader.messages(connections=connections):
+            msg = reader.deserialize(data, connection.msgtype)
+            if connection.topic == info_topic:
+                last_info[0] = infos[stamp_of(msg)] = CameraFields(int(msg.width), int(msg.height),
+                                                                   [float(v) for v in msg.k])
+            elif connection.topic == depth_topic:
+                depths[stamp_of(msg)] = DepthFields(msg.encoding, int(msg.height), int(msg.width), int(msg.step),
+                                                    bytes(msg.data), bool(msg.is_bigendian))
+            else:
+                pending.append(Frame(raw=message_fields(msg, connection.msgtype), raw_type=connection.msgtype,
+                                     name=image_topic, topic=image_topic, timestamp_ns=timestamp,
+                                     stamp=(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))))
+            newest_depth = max(depths, default=-1)
+            while pending and (len(pending) > DEPTH_LOOKAHEAD or newest_depth > _ns(pending[0]) + max_skew_ns):
+                frame = attach(pending.pop(0))
+                done_upto = _ns(frame) - max_skew_ns  # later frames have later stamps: older depth is useless
+                for table in (depths, infos):
+                    for old in [s for s in table if s < done_upto]:
+                        del table[old]
+                yield frame
+        while pending:
+            yield attach(pending.pop(0))
+    finally:
+        reader.close()
+
+
+def _ns(frame: Frame) -> int:
+    sec, nanosec = frame.stamp or (0, 0)
+    return sec * 10**9 + nanosec
 
 
 def frame_count(source: str, bag_topic: Optional[str] = None) -> Optional[int]:
@@ -177,8 +268,10 @@ def frame_count(source: str, bag_topic: Optional[str] = None) -> Optional[int]:
 
 
 def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int = 8,
-                scene_depth: bool = False) -> Iterator[Frame]:
-    """``scenes`` or ``scenes:SEED`` (``scene_depth``: with depth), a folder of images, a video file, or a bag."""
+                scene_depth: bool = False, depth_topic: Optional[str] = None,
+                camera_info_topic: Optional[str] = None) -> Iterator[Frame]:
+    """``scenes`` or ``scenes:SEED`` (``scene_depth``: with depth), a folder of images, a video file, or a bag
+    (``depth_topic``: with its depth and CameraInfo)."""
     if source == "scenes" or source.startswith("scenes:"):
         seed = int(source.split(":", 1)[1]) if ":" in source else 0
         return scenes(seed, scene_count, depth=scene_depth)
@@ -186,7 +279,9 @@ def open_source(source: str, bag_topic: Optional[str] = None, scene_count: int =
     if not path.exists():
         raise ValueError(f"{source}: no such file or folder (or use 'scenes[:SEED]')")
     if is_bag(path):
-        return bag(path, bag_topic)
+        return bag(path, bag_topic, depth_topic, camera_info_topic)
+    if depth_topic is not None:
+        raise ValueError(f"{source}: --depth-topic needs a bag input")
     if path.is_dir():
         return image_folder(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -209,3 +304,19 @@ def frame_image(frame: Frame) -> tuple[np.ndarray, str]:
     if frame.rgb is None:
         raise InputError(f"frame {frame.name} carries no image", "unreadable")
     return frame.rgb, "rgb"
+
+
+def frame_depth(frame: Frame, image_shape: tuple[int, int]) -> tuple[np.ndarray, Intrinsics]:
+    """(depth in metres, intrinsics) of a frame at ``image_shape``; InputError (no_depth, no_camera_info,
+    or what registered_depth refuses) when it has none that can be used."""
+    from robot_instseg.geometry.depth_image import registered_to
+    from robot_instseg.io.depth_frames import registered_depth
+
+    if frame.depth is not None and frame.intrinsics is not None:
+        height, width = image_shape
+        return registered_to(frame.depth, height, width), frame.intrinsics.scaled_to(width, height)
+    if frame.depth_fields is None:
+        raise InputError(f"{frame.name}: no depth frame with this stamp", "no_depth")
+    if frame.camera is None:
+        raise InputError(f"{frame.name}: no CameraInfo before this frame", "no_camera_info")
+    return registered_depth(frame.depth_fields, frame.camera, image_shape)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
-import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
@@ -16,10 +15,8 @@ from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
-from robot_instseg.geometry.depth_image import registered_to
 from robot_instseg.geometry.fusion import FrameFusion, fuse
-from robot_instseg.geometry.intrinsics import Intrinsics
-from robot_instseg.io.image_encodings import decode_depth
+from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
 from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts
 from robot_instseg.node.node_stats import cdr_stamp_ns
 
@@ -82,19 +79,16 @@ class DepthInput:
         info = self.camera_info_for(stamp_ns(header))
         if info is None:
             return None, NO_CAMERA_INFO, f"no CameraInfo received on {self._subs[1].topic_name}"
-        height, width = detections.image_shape
         try:
             try:
                 depth_msg = deserialize_message(serialized, Image)
             except Exception as exc:  # bytes that are not an Image: bad input, not a crash
                 raise InputError(f"depth message is not a valid sensor_msgs/Image ({exc})", "bad_message") from exc
-            k = Intrinsics.from_k(list(info.k), info.width, info.height).scaled_to(width, height)
-            depth = decode_depth(depth_msg.encoding, depth_msg.height, depth_msg.width, depth_msg.step,
-                                 depth_msg.data, bool(depth_msg.is_bigendian), int(settings["max_input_pixels"]))
-            if not np.isfinite(depth).any():
-                raise InputError(f"depth frame {depth_msg.width}x{depth_msg.height} has no reading (all 0 or NaN)",
-                                 "empty_depth")
-            depth = registered_to(depth, height, width)
+            depth, k = registered_depth(
+                DepthFields(depth_msg.encoding, depth_msg.height, depth_msg.width, depth_msg.step, depth_msg.data,
+                            bool(depth_msg.is_bigendian)),
+                CameraFields(info.width, info.height, info.k), detections.image_shape,
+                int(settings["max_input_pixels"]))
         except InputError as exc:
             return None, exc.reason, str(exc)
         self.last_depth = depth_msg

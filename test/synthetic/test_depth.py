@@ -48,3 +48,24 @@ def test_with_sensor_artefacts_ours_beats_the_plain_mean() -> None:
     ours, naive = summary["centroid_error_mm"], summary["naive_centroid_error_mm"]
     assert ours["median"] <= 10.0 and ours["p95"] <= 30.0
     assert naive["p95"] >= 1.5 * ours["p95"]
+
+
+def test_scenes_dataset_with_depth_png_and_intrinsics(tmp_path) -> None:
+    import json
+
+    import cv2
+    from pycocotools.coco import COCO
+
+    from robot_instseg.synthetic.scenes import write_dataset
+
+    path = write_dataset(tmp_path, 2, seed=3, depth=True)
+    coco = COCO(str(path))  # extra keys leave it a valid COCO file
+    for info in json.loads(path.read_text())["images"]:
+        depth = cv2.imread(str(tmp_path / info["depth_file"]), cv2.IMREAD_UNCHANGED)
+        truth = cv2.imread(str(tmp_path / info["depth_truth_file"]), cv2.IMREAD_UNCHANGED)
+        assert depth.dtype == np.uint16 and depth.shape == (info["height"], info["width"])
+        assert (truth > 0).all() and 400 <= truth.min() and truth.max() <= 1500  # millimetres, table included
+        assert 0.0 < (depth == 0).mean() < 0.15
+        scene = generate_scene(scene_seed(3, info["id"] - 1))
+        np.testing.assert_allclose(truth / 1000.0, render_depth(scene).depth, atol=5e-4)
+        assert info["intrinsics"]["fx"] > 0 and len(coco.getAnnIds(imgIds=[info["id"]])) == len(scene.objects)

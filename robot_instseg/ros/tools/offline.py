@@ -16,10 +16,12 @@ from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
-from robot_instseg.io.frame_sources import Frame, frame_image
+from robot_instseg.geometry.fusion import fuse
+from robot_instseg.io.frame_sources import Frame, frame_depth, frame_image
 from robot_instseg.recording.bag_writer import BagWriter
 from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.ros.convert import image_msg, instances_msg, labels_msg
+from robot_instseg.ros.depth_input import DEPTH_OFF
 
 LOG = logging.getLogger("robot_instseg")
 
@@ -31,6 +33,8 @@ class RunSummary:
     frames: int = 0
     instances: int = 0
     skipped: list = field(default_factory=list)
+    with_3d: int = 0  # frames whose instances got 3D (run with depth)
+    without_3d: dict = field(default_factory=dict)  # reason -> frames
 
 
 def _input_message(frame: Frame, header: Header):
@@ -46,11 +50,14 @@ def _input_message(frame: Frame, header: Header):
 
 def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
                image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
-               on_frame: Optional[Callable[[], None]] = None, masks: str = "visible") -> RunSummary:
+               on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
+               depth: bool = False) -> RunSummary:
     """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
 
     ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
-    in the InstanceArrays; the label image always holds the resolved owners.
+    in the InstanceArrays; the label image always holds the resolved owners. ``depth``: fill the
+    3D fields from the depth each frame carries (a bag read with its depth topic, or scenes), as
+    the node does; a frame whose depth is missing or unusable gets has_3d false and its reason.
     """
     summary = RunSummary()
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
@@ -74,11 +81,20 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 continue
             output = segment_frame(segmenter, image, order)
             instances = output.detections(masks)
+            fusion, depth_status = None, DEPTH_OFF
+            if depth:
+                try:
+                    depth_m, k = frame_depth(frame, output.visible.image_shape)
+                    fusion, depth_status = fuse(output.visible, depth_m, k), ""
+                    summary.with_3d += 1
+                except InputError as exc:
+                    depth_status = exc.reason
+                    summary.without_3d[exc.reason] = summary.without_3d.get(exc.reason, 0) + 1
             if with_images:
                 msgtype, msg = _input_message(frame, header)
                 writer.write(frame.topic or image_topic, msgtype, timestamp, bytes(serialize_message(msg)))
             writer.write(f"/{node_name}/instances", INSTANCE_ARRAY, timestamp,
-                         bytes(serialize_message(instances_msg(instances, header))))
+                         bytes(serialize_message(instances_msg(instances, header, fusion, depth_status))))
             writer.write(f"/{node_name}/labels", IMAGE, timestamp, bytes(serialize_message(labels_msg(output.labels,
                                                                                                       header))))
             summary.frames += 1

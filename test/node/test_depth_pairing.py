@@ -1,0 +1,69 @@
+"""Pairing depth with colour by stamp: exact first, nearest within the skew, bounded waits, reasons."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from robot_instseg.node.depth_pairing import LATE, NO_DEPTH, NO_MATCH, DepthBuffer, DepthCounts
+
+MS = 1_000_000
+
+
+def test_exact_stamp_first_then_nearest_within_the_skew() -> None:
+    buf: DepthBuffer[str] = DepthBuffer()
+    for stamp in (100, 133, 166):
+        buf.add(stamp * MS, f"d{stamp}")
+    now = time.monotonic()
+    assert buf.pair(133 * MS, 20 * MS, now) == ("d133", "")
+    assert buf.pair(140 * MS, 20 * MS, now) == ("d133", "")  # 7 ms from 133, 26 ms from 166
+    assert buf.pair(150 * MS, 20 * MS, now) == ("d166", "")  # 16 ms from 166, 17 ms from 133
+    assert buf.pair(150 * MS, 10 * MS, now) == (None, NO_MATCH)  # nothing that close, and depth is past it
+
+
+def test_no_depth_stream_returns_at_once_without_waiting() -> None:
+    buf: DepthBuffer[str] = DepthBuffer(live_window_s=1.0)
+    started = time.monotonic()
+    assert buf.pair(100 * MS, 20 * MS, started + 5.0) == (None, NO_DEPTH)
+    clock = [0.0]
+    stale: DepthBuffer[str] = DepthBuffer(live_window_s=1.0, clock=lambda: clock[0])
+    stale.add(50 * MS, "old")
+    clock[0] = 3.0  # the last depth came 3 s ago: the stream stopped
+    assert stale.pair(100 * MS, 20 * MS, 10.0) == (None, NO_DEPTH)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_depth_frame_arriving_during_the_wait_is_taken_and_a_late_one_is_not() -> None:
+    buf: DepthBuffer[str] = DepthBuffer()
+    buf.add(100 * MS, "d100")
+    threading.Timer(0.05, lambda: buf.add(133 * MS, "d133")).start()
+    started = time.monotonic()
+    assert buf.pair(133 * MS, 5 * MS, started + 2.0) == ("d133", "")
+    assert time.monotonic() - started < 1.0  # woken by the arrival, not by the deadline
+    started = time.monotonic()
+    assert buf.pair(166 * MS, 5 * MS, started + 0.1) == (None, LATE)
+    assert 0.09 <= time.monotonic() - started < 1.0
+
+
+def test_capacity_keeps_the_newest_and_a_repeated_stamp_replaces() -> None:
+    buf: DepthBuffer[int] = DepthBuffer(capacity=3)
+    for stamp in (5, 1, 4, 2, 3):  # out of order
+        buf.add(stamp * MS, stamp)
+    buf.add(5 * MS, 50)
+    now = time.monotonic()
+    assert [buf.pair(s * MS, 0, now)[0] for s in (3, 4, 5)] == [3, 4, 50]
+    assert buf.pair(2 * MS, 0, now)[0] is None
+
+
+def test_counts_by_reason_and_failing_only_while_no_frame_is_fused() -> None:
+    clock = [0.0]
+    counts = DepthCounts(clock=lambda: clock[0])
+    counts.frame_without(NO_DEPTH)
+    assert counts.snapshot()["failing"] is False  # no stream at all is not a problem
+    counts.frame_without("bad_encoding", "mono8 is not depth")
+    snap = counts.snapshot()
+    assert snap["failing"] and snap["without"] == {NO_DEPTH: 1, "bad_encoding": 1}
+    assert snap["last_problem"] == "bad_encoding: mono8 is not depth"
+    clock[0] = 1.0
+    counts.fused_frame()
+    assert counts.snapshot()["failing"] is False and counts.snapshot()["fused"] == 1
