@@ -66,7 +66,9 @@ def _centroid_errors_mm(msg: InstanceArray, index: int) -> list[float]:
 
 def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros) -> None:
     sys.path.insert(0, str(RGBD_PUBLISHER.parent))
-    node = start_node(domain_id, tmp_path, depth_wait_ms=60.0)
+    record_dir = tmp_path / "bags"
+    node = start_node(domain_id, tmp_path, depth_wait_ms=60.0, record_mode="all", record_dir=str(record_dir),
+                      record_max_rate_hz=0.0)
     try:
         instances = ros.collect(InstanceArray, node.topic("instances"))
         labels = ros.collect(Image, node.topic("labels"))
@@ -134,3 +136,15 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
         assert node.alive()
     finally:
         node.stop()
+    # the recording holds each frame with the depth frame that gave it its 3D (read by rosbags, not by ROS)
+    from rosbags.highlevel import AnyReader
+
+    bags = sorted(p for p in record_dir.iterdir() if p.is_dir())
+    with AnyReader(bags) as reader:
+        stamps: dict[str, set] = {}
+        for connection, _, data in reader.messages():
+            if connection.msgtype == "sensor_msgs/msg/Image":
+                msg = reader.deserialize(data, connection.msgtype)
+                stamps.setdefault(connection.topic, set()).add(msg.header.stamp.sec)
+    assert stamps[node.topic("depth")] == {f["sec"] for f in sent if f["label"] in ("good", "half_res")}
+    assert stamps[node.topic("image")] == {f["sec"] for f in sent}
