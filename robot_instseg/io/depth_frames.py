@@ -17,7 +17,7 @@ from robot_instseg.io.image_encodings import DEFAULT_MAX_INPUT_PIXELS, Buffer, d
 
 @dataclass
 class DepthFields:
-    """What a sensor_msgs/Image of depth carries (from rclpy or rosbags alike)."""
+    """What a sensor_msgs/Image of depth carries (as the ROS client library or rosbags deliver it)."""
 
     encoding: str
     height: int

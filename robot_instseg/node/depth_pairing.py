@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Callable, Generic, Iterable, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -22,6 +22,16 @@ NO_DEPTH = "no_depth"  # no depth stream (nothing received lately)
 NO_MATCH = "no_matching_depth"  # depth arrives, but none within depth_max_skew_ms of this frame
 LATE = "late_depth"  # the matching depth did not arrive within depth_wait_ms
 NO_CAMERA_INFO = "no_camera_info"
+
+
+def with_stamp_or_newest(items: Iterable[tuple[int, T]], stamp_ns: int) -> Optional[T]:
+    """Of (stamp, item) pairs in arrival order, the newest item with ``stamp_ns``, else the newest of all
+    (CameraInfo: drivers send one per frame, but a fixed calibration is also fine to reuse)."""
+    pairs = list(items)
+    for stamp, item in reversed(pairs):
+        if stamp == stamp_ns:
+            return item
+    return pairs[-1][1] if pairs else None
 
 
 class DepthBuffer(Generic[T]):

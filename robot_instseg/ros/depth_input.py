@@ -17,7 +17,7 @@ from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
-from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts
+from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts, with_stamp_or_newest
 from robot_instseg.node.node_stats import cdr_stamp_ns
 
 DEPTH_OFF = "depth_off"
@@ -54,11 +54,7 @@ class DepthInput:
 
     def camera_info_for(self, stamp: int) -> Optional[CameraInfo]:
         """The CameraInfo stamped like the frame (a driver sends one per frame), else the newest one."""
-        infos = list(self.infos)
-        for info_stamp, info in reversed(infos):
-            if info_stamp == stamp:
-                return info
-        return infos[-1][1] if infos else None
+        return with_stamp_or_newest(self.infos, stamp)
 
     def destroy(self) -> None:
         for sub in self._subs:

@@ -24,6 +24,7 @@ from std_srvs.srv import SetBool, Trigger
 
 import robot_instseg
 from robot_instseg.engine.model_paths import file_sha256
+from robot_instseg.node.depth_pairing import with_stamp_or_newest
 from robot_instseg.recording.msg_types import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.recording.policy import CapturePolicy, PolicyConfig
 from robot_instseg.recording.recorder import BUDGET_REACHED, FAILED, RECORDING, Capture, Recorder, RecorderConfig
@@ -77,7 +78,7 @@ class NodeRecording:
         self._start_recorder()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_infos.append(msg)
+        self._camera_infos.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg))
 
     def stop(self) -> None:
         if self._camera_info_sub is not None:
@@ -171,11 +172,7 @@ class NodeRecording:
 
     def _camera_info_for(self, stamp):
         """The CameraInfo with the frame's stamp, else the newest one (None if none arrived)."""
-        infos = list(self._camera_infos)
-        for info in reversed(infos):
-            if info.header.stamp.sec == stamp.sec and info.header.stamp.nanosec == stamp.nanosec:
-                return info
-        return infos[-1] if infos else None
+        return with_stamp_or_newest(self._camera_infos, stamp.sec * 1_000_000_000 + stamp.nanosec)
 
     # -- services ------------------------------------------------------------------------------
     def _on_capture(self, request, response):
@@ -184,7 +181,7 @@ class NodeRecording:
         if last is None:
             response.success, response.message = False, "no frame segmented yet; nothing to capture"
             return response
-        msg, _, _, _, topic = last
+        msg, topic = last[0], last[4]
         stamp = msg.header.stamp
         self.policy.manual_capture(stamp.sec + stamp.nanosec * 1e-9)
         if self._submit(*last, "manual_capture"):

@@ -67,3 +67,12 @@ def test_counts_by_reason_and_failing_only_while_no_frame_is_fused() -> None:
     clock[0] = 1.0
     counts.fused_frame()
     assert counts.snapshot()["failing"] is False and counts.snapshot()["fused"] == 1
+
+
+def test_camera_info_with_the_frames_stamp_else_the_newest() -> None:
+    from robot_instseg.node.depth_pairing import with_stamp_or_newest
+
+    infos = [(1, "a"), (2, "b"), (2, "b2"), (3, "c")]
+    assert with_stamp_or_newest(infos, 2) == "b2"
+    assert with_stamp_or_newest(infos, 9) == "c"
+    assert with_stamp_or_newest([], 1) is None

@@ -127,6 +127,11 @@ def main(topic: str, plan_name: str, rate: float, first_sec: int = 100, reliabil
         pub.publish(frame_message(index, kind, fields, first_sec))
         sent.append({"index": index, "label": label, "sec": first_sec + index})
         time.sleep(1.0 / rate)
+    return finish(node, sent)
+
+
+def finish(node, sent: list) -> int:
+    """Let the last messages go out, print what was sent (one JSON line) and leave ROS."""
     time.sleep(0.5)
     print(json.dumps(sent))
     node.destroy_node()

@@ -8,12 +8,12 @@ as the plan says. Prints one JSON list: per frame its index, label and stamp.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import numpy as np
 import rclpy
+from publish_frames import finish  # the same folder: run as a script, it is on sys.path
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -36,6 +36,38 @@ def scene_inputs(index: int):
     return scene.render_rgb(), sensor_depth(truth, scene.seed), truth.intrinsics
 
 
+def frame_messages(index: int, label: str) -> tuple:
+    """(label, CameraInfo, depth Image or None, colour Image) of frame ``index``, broken as ``label`` says."""
+    rgb, depth, k = scene_inputs(index)
+    header = Header(frame_id="camera_optical")
+    header.stamp.sec = FIRST_SEC + index
+    info = camera_info_message(k, header)
+    depth_msg = depth_message(depth, header)
+    if label == "colour_only":
+        depth_msg = None
+    elif label == "half_res":  # the same field of view at half the resolution: scaled, still 3D
+        depth_msg = depth_message(depth[::2, ::2], header)
+    elif label == "wrong_encoding":
+        depth_msg.encoding = "mono8"
+        depth_msg.step = depth_msg.width
+        depth_msg.data = bytes(depth_msg.width * depth_msg.height)
+    elif label == "all_zero":
+        depth_msg.data = bytes(len(depth_msg.data))
+    elif label == "all_nan":
+        nan = np.full(depth.shape, np.nan, np.float32)
+        depth_msg = Image(header=header, height=nan.shape[0], width=nan.shape[1], encoding="32FC1",
+                          is_bigendian=0, step=nan.shape[1] * 4)
+        depth_msg.data = nan.tobytes()
+    elif label == "fx_zero":
+        info = camera_info_message(Intrinsics(0.0, 0.0, k.cx, k.cy, k.width, k.height), header)
+    elif label == "size_mismatch":
+        depth_msg = depth_message(depth[60:420], header)  # 640x360: another field of view
+    h, w, step, data = encode_raw(rgb, "rgb8")
+    rgb_msg = Image(header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=step)
+    rgb_msg.data = data
+    return label, info, depth_msg, rgb_msg
+
+
 def main(fqn: str, rate: float) -> int:
     rclpy.init()
     node = rclpy.create_node("rgbd_publisher")
@@ -48,52 +80,27 @@ def main(fqn: str, rate: float) -> int:
             time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
+    frames = [frame_messages(index, label) for index, label in enumerate(PLAN)]
     sent, late = [], []
-    for index, label in enumerate(PLAN):
-        rgb, depth, k = scene_inputs(index)
-        header = Header(frame_id="camera_optical")
-        header.stamp.sec = FIRST_SEC + index
-        info = camera_info_message(k, header)
-        depth_msg = depth_message(depth, header)
-        if label == "half_res":  # the same field of view at half the resolution: scaled, still 3D
-            depth_msg = depth_message(depth[::2, ::2], header)
-        elif label == "wrong_encoding":
-            depth_msg.encoding = "mono8"
-            depth_msg.step = depth_msg.width
-            depth_msg.data = bytes(depth_msg.width * depth_msg.height)
-        elif label == "all_zero":
-            depth_msg.data = bytes(len(depth_msg.data))
-        elif label == "all_nan":
-            nan = np.full(depth.shape, np.nan, np.float32)
-            depth_msg = Image(header=header, height=nan.shape[0], width=nan.shape[1], encoding="32FC1",
-                              is_bigendian=0, step=nan.shape[1] * 4)
-            depth_msg.data = nan.tobytes()
-        elif label == "fx_zero":
-            info = camera_info_message(Intrinsics(0.0, 0.0, k.cx, k.cy, k.width, k.height), header)
-        elif label == "size_mismatch":
-            depth_msg = depth_message(depth[60:420], header)  # 640x360: another field of view
-        pub_info.publish(info)
+    pub_info.publish(frames[0][1])
+    for index, (label, info, depth_msg, rgb_msg) in enumerate(frames):
+        pub_info.publish(info)  # again (sent early too, after the previous frame): it must be there in time
         if label == "late":
             late.append(depth_msg)
-        elif label != "colour_only":
+        elif depth_msg is not None:
             pub_depth.publish(depth_msg)
         # Depth ahead of colour, spaced: one 1.5 MB burst overflows the default 212 KB socket buffer of
         # loopback UDP, and a reliable DDS writer repairs the loss only at its next heartbeat (Fast DDS: 3 s).
         time.sleep(0.1)
-        h, w, step, data = encode_raw(rgb, "rgb8")
-        msg = Image(header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=step)
-        msg.data = data
-        pub_rgb.publish(msg)
+        pub_rgb.publish(rgb_msg)
         sent.append({"index": index, "label": label, "sec": FIRST_SEC + index})
+        if index + 1 < len(frames):
+            pub_info.publish(frames[index + 1][1])
         time.sleep(max(1.0 / rate - 0.1, 0.0))
         for stale in late:  # a whole period after its colour frame: far past depth_wait_ms
             pub_depth.publish(stale)
         late.clear()
-    time.sleep(0.5)
-    print(json.dumps(sent))
-    node.destroy_node()
-    rclpy.try_shutdown()
-    return 0
+    return finish(node, sent)
 
 
 if __name__ == "__main__":
