@@ -1,0 +1,206 @@
+"""Persistent track ids across frames, from masks, scores, classes and camera time.
+
+Per frame (``update``), in the spirit of ByteTrack:
+
+1. Every live track predicts where it is now: its box moved at its smoothed velocity for the
+   time since it was last seen (camera time from the stamps, so frames the node drops only make
+   the step longer), and its last mask moved with the box.
+2. Confident detections (score >= ``high_score``) are matched to all tracks, lost ones
+   included, on cost = 1 - mask IoU (+ ``class_change_cost`` across classes, so a class flicker
+   keeps its track but a same-class candidate wins); a pair needs IoU >= ``min_iou``. A track
+   lost for a while is also matched by box proximity (its predicted box grown by its own size
+   and its time lost), which is how an object that comes back after an occlusion gets its id back.
+3. Weak detections (``low_score`` <= score < ``high_score``) may only keep tracks seen in the
+   previous frame alive (IoU >= ``min_iou_weak``): they never start a track.
+4. Unmatched confident detections start tentative tracks; a track is confirmed, and given the
+   next id, after ``min_hits`` matches. Ids are never reused. A tentative track that misses a
+   frame is dropped; a confirmed one is kept for ``max_lost_s`` of camera time.
+
+Assignment is optimal per stage (scipy's linear_sum_assignment on the cost matrix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from robot_instseg.engine.types import Detections
+from robot_instseg.tracking.masks import box_iou, crop_iou
+
+FORBIDDEN = 1e6
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Thresholds of the association (see the module docstring)."""
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    min_iou: float = 0.2
+    min_iou_weak: float = 0.3
+    class_change_cost: float = 0.3
+    min_hits: int = 2
+    max_lost_s: float = 2.0
+    velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
+    max_prediction_s: float = 0.5  # a lost track's box stops moving after this long
+
+
+@dataclass
+class Track:
+    """One object followed over frames."""
+
+    box: np.ndarray  # xyxy at last_seen
+    mask: np.ndarray  # bool crop at mask_origin
+    mask_origin: tuple[int, int]
+    class_id: int
+    last_seen: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s of x0 y0 x1 y1
+    hits: int = 1
+    track_id: int = 0  # 0 while tentative
+    matched_last_frame: bool = True
+
+    def predicted_box(self, now: float, horizon: float) -> np.ndarray:
+        return self.box + self.velocity * min(max(now - self.last_seen, 0.0), horizon)
+
+
+class Tracker:
+    """Assigns persistent ids to the instances of successive frames of one camera."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self._last_stamp: Optional[float] = None
+        self.created = 0  # confirmed tracks so far
+
+    def reset(self) -> None:
+        """Forget every track (ids continue: an id is never reused)."""
+        self.tracks.clear()
+        self._last_stamp = None
+
+    @property
+    def active(self) -> int:
+        """Confirmed tracks matched in the last frame."""
+        return sum(1 for t in self.tracks if t.track_id and t.matched_last_frame)
+
+    def update(self, detections: Detections, stamp_s: float) -> np.ndarray:
+        """Track ids (int64, one per detection; 0 = not tracked yet) for this frame, stamped ``stamp_s``.
+
+        A detection that is another reading of a stronger one (``alternative_of``) gets its id."""
+        cfg = self.config
+        if self._last_stamp is not None and stamp_s < self._last_stamp:  # time went back (a bag loops): restart
+            self.reset()
+        self._last_stamp = stamp_s
+        self.tracks = [t for t in self.tracks if stamp_s - t.last_seen <= cfg.max_lost_s]
+        n = len(detections)
+        ids = np.zeros(n, np.int64)
+        primary = detections.alternative_of < 0 if n else np.zeros(0, bool)
+        scores = detections.scores
+        strong = [i for i in range(n) if primary[i] and scores[i] >= cfg.high_score]
+        weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] < cfg.high_score]
+        matched_tracks: set[int] = set()
+        assigned: dict[int, int] = {}
+        for det_i, trk_i in self._match(detections, strong, list(range(len(self.tracks))), stamp_s, cfg.min_iou,
+                                        allow_lost=True):
+            assigned[det_i] = trk_i
+        left = [k for k in range(len(self.tracks)) if k not in assigned.values() and self.tracks[k].matched_last_frame]
+        for det_i, trk_i in self._match(detections, weak, left, stamp_s, cfg.min_iou_weak, allow_lost=False):
+            assigned[det_i] = trk_i
+        for det_i, trk_i in assigned.items():
+            self._absorb(self.tracks[trk_i], detections, det_i, stamp_s)
+            matched_tracks.add(trk_i)
+            ids[det_i] = self.tracks[trk_i].track_id
+        for k, track in enumerate(self.tracks):
+            track.matched_last_frame = k in matched_tracks
+        self.tracks = [t for t in self.tracks if t.matched_last_frame or t.track_id]  # tentative: one miss ends it
+        for det_i in strong:
+            if det_i not in assigned:
+                self.tracks.append(self._new_track(detections, det_i, stamp_s))
+                if cfg.min_hits <= 1:
+                    ids[det_i] = self.tracks[-1].track_id
+        for i in range(n):
+            if not primary[i]:
+                ids[i] = ids[int(detections.alternative_of[i])]
+        return ids
+
+    # -- internals ---------------------------------------------------------------------------
+    def _match(self, detections: Detections, det_idx: list[int], trk_idx: list[int], now: float, min_iou: float,
+               allow_lost: bool) -> list[tuple[int, int]]:
+        if not det_idx or not trk_idx:
+            return []
+        cfg = self.config
+        tracks = [self.tracks[k] for k in trk_idx]
+        predicted = np.array([t.predicted_box(now, cfg.max_prediction_s) for t in tracks])
+        boxes = detections.boxes[det_idx].astype(np.float64)
+        overlap = box_iou(boxes, predicted)
+        cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
+        for a, det_i in enumerate(det_idx):
+            for b, track in enumerate(tracks):
+                lost_s = now - track.last_seen
+                near = allow_lost and not track.matched_last_frame and self._near(boxes[a], predicted[b], lost_s)
+                if overlap[a, b] <= 0 and not near:
+                    continue
+                iou = self._mask_iou(detections, det_i, track, predicted[b])
+                if iou < min_iou and not near:
+                    continue
+                penalty = cfg.class_change_cost if int(detections.class_ids[det_i]) != track.class_id else 0.0
+                cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
+        rows, cols = linear_sum_assignment(cost)
+        return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
+
+    @staticmethod
+    def _near(box: np.ndarray, predicted: np.ndarray, lost_s: float) -> bool:
+        """A returning object: its centre within the lost track's predicted box grown by its size (more the
+        longer it was lost), and of a similar size."""
+        size = np.maximum(predicted[2:] - predicted[:2], 1.0)
+        grow = size * min(0.5 + lost_s, 1.5)
+        centre = (box[:2] + box[2:]) / 2
+        lo, hi = predicted[:2] - grow, predicted[2:] + grow
+        ratio = np.prod(np.maximum(box[2:] - box[:2], 1.0)) / np.prod(size)
+        return bool(np.all(centre >= lo) and np.all(centre <= hi) and 0.4 <= ratio <= 2.5)
+
+    @staticmethod
+    def _mask_iou(detections: Detections, det_i: int, track: Track, predicted: np.ndarray) -> float:
+        shift = np.rint((predicted[:2] + predicted[2:]) / 2 - (track.box[:2] + track.box[2:]) / 2).astype(int)
+        if detections.has_masks and track.mask.size:
+            x0, y0 = (int(v) for v in detections.mask_boxes[det_i][:2])
+            return crop_iou(detections.masks[det_i], x0, y0, track.mask, track.mask_origin[0] + int(shift[0]),
+                            track.mask_origin[1] + int(shift[1]))
+        return float(box_iou(detections.boxes[det_i:det_i + 1], predicted[None])[0, 0])
+
+    def _crop(self, detections: Detections, i: int) -> tuple[np.ndarray, tuple[int, int]]:
+        if detections.has_masks:
+            x0, y0 = (int(v) for v in detections.mask_boxes[i][:2])
+            return detections.masks[i], (x0, y0)
+        return np.zeros((0, 0), bool), (0, 0)
+
+    def _new_track(self, detections: Detections, i: int, now: float) -> Track:
+        mask, origin = self._crop(detections, i)
+        track = Track(box=detections.boxes[i].astype(np.float64), mask=mask, mask_origin=origin,
+                      class_id=int(detections.class_ids[i]), last_seen=now)
+        if self.config.min_hits <= 1:
+            self._confirm(track)
+        return track
+
+    def _confirm(self, track: Track) -> None:
+        track.track_id = self._next_id
+        self._next_id += 1
+        self.created += 1
+
+    def _absorb(self, track: Track, detections: Detections, i: int, now: float) -> None:
+        box = detections.boxes[i].astype(np.float64)
+        dt = now - track.last_seen
+        if dt > 0:
+            w = self.config.velocity_smoothing
+            track.velocity = (1 - w) * track.velocity + w * (box - track.box) / dt
+        track.box = box
+        track.mask, track.mask_origin = self._crop(detections, i)
+        if detections.scores[i] >= self.config.high_score:
+            track.class_id = int(detections.class_ids[i])  # a confident reading sets the class
+        track.last_seen = now
+        track.hits += 1
+        if not track.track_id and track.hits >= self.config.min_hits:
+            self._confirm(track)

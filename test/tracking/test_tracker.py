@@ -1,0 +1,108 @@
+"""The association on crafted cases: crossing objects, full occlusion and return, class flicker,
+dropped frames, weak detections, and ids that are never reused."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_instseg.engine.types import Detections
+from robot_instseg.tracking.masks import box_iou, crop_iou
+from robot_instseg.tracking.tracker import Tracker, TrackerConfig
+
+H, W = 240, 320
+
+
+def _disc(cx: float, cy: float, r: float = 12) -> np.ndarray:
+    """A filled disc mask of radius ``r`` at (cx, cy)."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def _frame(objects: list[tuple[float, float, int, float]], r: float = 12) -> Detections:
+    """Detections of discs (cx, cy, class, score)."""
+    if not objects:
+        return Detections.empty((H, W))
+    masks = np.stack([_disc(cx, cy, r) for cx, cy, _, _ in objects])
+    return Detections.from_full_masks(masks, [s for *_, s in objects], [c for _, _, c, _ in objects])
+
+
+def test_crop_iou_and_box_iou_agree_with_full_frames() -> None:
+    a, b = _disc(50, 50, 10), _disc(58, 52, 10)
+    d = Detections.from_full_masks(np.stack([a, b]), [1, 1], [0, 0])
+    (ax, ay), (bx, by) = d.mask_boxes[0][:2], d.mask_boxes[1][:2]
+    full = (a & b).sum() / (a | b).sum()
+    assert abs(crop_iou(d.masks[0], int(ax), int(ay), d.masks[1], int(bx), int(by)) - full) < 1e-12
+    assert crop_iou(d.masks[0], 0, 0, d.masks[1], 500, 500) == 0.0
+    np.testing.assert_allclose(box_iou([[0, 0, 10, 10]], [[5, 0, 15, 10], [20, 20, 30, 30]]), [[1 / 3, 0.0]])
+
+
+def test_two_objects_of_one_class_crossing_keep_their_ids() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    history = []
+    for step in range(30):  # A moves right, B moves left on a row 10 px lower; they cross at step 15
+        t = step / 30
+        ids = tracker.update(_frame([(40 + 8 * step, 100, 0, 0.9), (280 - 8 * step, 110, 0, 0.9)]), t)
+        history.append(tuple(ids))
+    assert all(h == history[0] for h in history), history
+    assert len(set(history[0])) == 2 and 0 not in history[0]
+
+
+def test_full_occlusion_for_several_frames_then_return_keeps_the_id() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=2, max_lost_s=2.0))
+    ids_before = None
+    for step in range(10):  # moving right at 4 px per frame, 10 Hz
+        ids_before = tracker.update(_frame([(60 + 4 * step, 120, 1, 0.9), (250, 60, 2, 0.9)]), step / 10)
+    hidden = tracker.update(_frame([(250, 60, 2, 0.9)]), 1.0)  # the mover is hidden for 8 frames
+    for step in range(11, 18):
+        tracker.update(_frame([(250, 60, 2, 0.9)]), step / 10)
+    back = tracker.update(_frame([(60 + 4 * 18, 120, 1, 0.9), (250, 60, 2, 0.9)]), 1.8)
+    assert ids_before[0] > 0 and back[0] == ids_before[0] and back[1] == ids_before[1] == hidden[0]
+
+
+def test_a_class_flicker_keeps_the_track_and_a_lost_track_expires() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, max_lost_s=0.5))
+    first = tracker.update(_frame([(100, 100, 0, 0.9)]), 0.0)
+    flicker = tracker.update(_frame([(101, 100, 3, 0.9)]), 0.1)  # the model calls it another class once
+    again = tracker.update(_frame([(102, 100, 0, 0.9)]), 0.2)
+    assert first[0] == flicker[0] == again[0] > 0
+    tracker.update(_frame([]), 0.3)
+    late = tracker.update(_frame([(102, 100, 0, 0.9)]), 1.5)  # gone for 1.3 s > max_lost_s: a new object
+    assert late[0] > again[0]
+
+
+def test_ids_are_never_reused_and_tentative_tracks_get_no_id() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=3))
+    seen: set[int] = set()
+    for k in range(5):  # five objects, each seen for 4 frames at a different place, one after another
+        ids = [tracker.update(_frame([(40 + 50 * k, 80, 0, 0.9)]), 10 * k + f / 10)[0] for f in range(4)]
+        assert ids[:2] == [0, 0] and ids[2] == ids[3] > 0  # confirmed at the third hit
+        assert ids[2] not in seen
+        seen.add(ids[2])
+    tracker.reset()
+    after = [tracker.update(_frame([(40, 80, 0, 0.9)]), 100.0 + f / 10)[0] for f in range(3)]
+    assert after == [0, 0, max(seen) + 1]  # tentative again, then the next id: none is reused
+
+
+def test_dropped_frames_only_lengthen_the_step() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    # every third frame of a 15 Hz camera: a 50 px object moving 5 px per frame steps 15 px, then one
+    # stamp gap of 0.6 s (8 frames dropped): the prediction covers the 45 px it moved meanwhile
+    stamps = [s / 15 for s in range(0, 45, 3)] + [3.4, 3.6]
+    ids = [tracker.update(_frame([(40 + 75 * t, 120, 0, 0.9)], r=25), t)[0] for t in stamps]
+    assert len(set(ids)) == 1 and ids[0] > 0
+
+
+def test_weak_detections_keep_a_track_alive_but_never_start_one() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, high_score=0.5, low_score=0.1))
+    first = tracker.update(_frame([(100, 100, 0, 0.8)]), 0.0)
+    weak = tracker.update(_frame([(102, 100, 0, 0.3), (250, 200, 0, 0.3)]), 0.1)
+    assert weak[0] == first[0] and weak[1] == 0
+    assert tracker.update(_frame([(250, 200, 0, 0.3)]), 0.2)[0] == 0
+
+
+def test_an_alternative_reading_gets_the_id_of_its_stronger_instance() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    d = _frame([(100, 100, 0, 0.9), (100, 100, 4, 0.6)])
+    d.alternative_of = np.array([-1, 0])
+    ids = tracker.update(d, 0.0)
+    assert ids[0] > 0 and ids[1] == ids[0] and len(tracker.tracks) == 1
