@@ -15,14 +15,15 @@ BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
 	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
 	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
 
-.PHONY: setup build test lint demo shell clean distclean
+.PHONY: setup build test lint demo shell clean distclean bench-deps
 
 setup: $(BUILD_STAMP)
 
-$(DEPS_STAMP): requirements.txt scripts/fix_wheel_cmake_paths.py
+$(DEPS_STAMP): requirements.txt requirements-nodeps.txt scripts/fix_wheel_cmake_paths.py
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(VENV)/bin/python scripts/fix_wheel_cmake_paths.py
 	touch $(VENV)/COLCON_IGNORE
 	touch $@
@@ -30,6 +31,11 @@ $(DEPS_STAMP): requirements.txt scripts/fix_wheel_cmake_paths.py
 $(BUILD_STAMP): $(DEPS_STAMP) $(BUILD_INPUTS)
 	$(MAKE) build
 	touch $@
+
+# The ByteTrack baseline of `robot-instseg eval --track` (benchmark only; see requirements-bench.txt).
+bench-deps: $(DEPS_STAMP)
+	$(VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps supervision==0.26.1
 
 build: $(DEPS_STAMP)
 	$(ENV) colcon --log-base log build --symlink-install \

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
 
 
@@ -31,6 +33,29 @@ def _depth_fusion(frames):
     return run
 
 
+def _tracking_cost(objects: int = 20, frames: int = 60) -> list[float]:
+    """ms per Tracker.update on a synthetic clip of ``objects`` moving objects (their true visible masks as
+    the detections: the tracker's cost does not depend on where the masks come from)."""
+    import time
+
+    import numpy as np
+
+    from robot_instseg.engine.types import Detections
+    from robot_instseg.synthetic.sequences import generate_clip
+    from robot_instseg.tracking.tracker import Tracker
+
+    tracker, times = Tracker(), []
+    for frame in generate_clip(2026, frames, objects):
+        masks = [m for m in frame.scene.visible_masks() if m.any()]
+        detections = Detections.from_full_masks(np.array(masks), [0.9] * len(masks),
+                                                [o.class_id for o, m in zip(frame.scene.objects,
+                                                                             frame.scene.visible_masks()) if m.any()])
+        started = time.perf_counter()
+        tracker.update(detections, frame.stamp_s)
+        times.append((time.perf_counter() - started) * 1e3)
+    return times[5:]  # after the tracks exist
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`robot-instseg bench`: time our pipeline against the raw runtime session on the same frames."""
     if args.ros:
@@ -49,6 +74,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         fusion = _depth_fusion(frames)
     report = run_benchmark(segmenter, images, args.runs, args.warmup, fusion)
     summary = report.summary()
+    tracking = _tracking_cost()
+    summary["tracking_ms"] = round(float(np.median(tracking)), 3)
+    summary["tracking_p95_ms"] = round(float(np.percentile(tracking, 95)), 3)
+    summary["tracking_over_inference"] = round(summary["tracking_ms"] / summary["inference_ms"], 4)
     summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
                    decoder=segmenter.decoder.name, input_size=list(segmenter.preprocess_config.size),
                    image_size=[int(images[0].shape[0]), int(images[0].shape[1])])
@@ -60,7 +89,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
           f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
     print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
-    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership", "fusion"):
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership", "fusion", "tracking"):
         if stage + "_ms" in summary:
             print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
     print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
@@ -70,6 +99,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{summary['ratio_with_ownership_paired_median']:.3f}")
     if "fusion_over_inference" in summary:
         print(f"depth fusion (3D of every instance) / inference: {summary['fusion_over_inference']:.3f}")
+    print(f"tracking (20 objects per frame, synthetic clip) / inference: {summary['tracking_over_inference']:.3f}")
     return 0
 
 

@@ -69,7 +69,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     gt_path = args.gt or args.coco
     if not gt_path:
         raise CliError("--gt GT.json is required")
+    if args.conf is None:  # AP integrates over every score; tracking runs at the node's threshold
+        from robot_instseg.engine.postprocess import PostprocessSettings
+
+        args.conf = PostprocessSettings().score_threshold if args.track else 0.01
     gt = load_checked_coco(Path(gt_path))
+    if args.track:
+        return _eval_track(args, gt, gt_path)
     if args.pred:
         try:
             results = load_predictions(Path(args.pred), gt)
@@ -93,6 +99,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         write_metrics(Path(args.out), report)
     print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
+    """`eval --track`: HOTA / IDF1 / MOTA / ID switches of our tracker (and ByteTrack) on a sequence dataset."""
+    from robot_instseg.dataset.track_eval import default_trackers, evaluate_tracking, load_clips, segment_clips
+
+    if args.pred or not args.images:
+        raise CliError("--track needs --images DIR (the sequence dataset's folder) and runs --model on it")
+    try:
+        load_clips(gt)
+    except ValueError as exc:
+        raise CliError(str(exc))
+    if args.keep_every < 1:
+        raise CliError(f"--keep-every must be at least 1, got {args.keep_every}")
+    segmenter = make_segmenter(args)
+    detections = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
+    trackers = default_trackers(baseline=not args.no_baseline)
+    reports = [evaluate_tracking(gt, detections, trackers, keep_every=k) for k in sorted({1, args.keep_every})]
+    summary = {"ground_truth": str(gt_path), "model": str(segmenter.model_path), "runs": reports,
+               "baseline": "bytetrack" in trackers or ("off" if args.no_baseline else
+                                                        "supervision not installed (make bench-deps)")}
+    if args.out:
+        from robot_instseg.dataset.evaluate import write_metrics
+
+        write_metrics(Path(args.out), summary)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{reports[0]['clips']} clips, {reports[0]['frames']} frames, model {segmenter.model_path}")
+    print(f"{'tracker':<11}{'frames':>8}{'HOTA':>8}{'DetA':>8}{'AssA':>8}{'IDF1':>8}{'MOTA':>8}{'IDSW':>6}"
+          f"{'ms/frame':>10}")
+    for report in reports:
+        label = "" if report["keep_every"] == 1 else f" 1/{report['keep_every']}"
+        for name, m in report["trackers"].items():
+            print(f"{name + label:<11}{report['frames']:>8}{m['HOTA']:>8.3f}{m['DetA']:>8.3f}{m['AssA']:>8.3f}"
+                  f"{m['IDF1']:>8.3f}{m['MOTA']:>8.3f}{m['IDSW']:>6}{m['ms_per_frame']:>10.2f}")
+    if "bytetrack" not in trackers and not args.no_baseline:
+        print("baseline: supervision is not installed (make bench-deps)")
     return 0
 
 
@@ -171,7 +216,13 @@ def register(sub) -> None:
     evaluate.add_argument("--out", default=None, help="also write the report JSON here")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--quiet", action="store_true")
-    evaluate.set_defaults(func=cmd_eval, conf=0.01)  # low: AP integrates over every score
+    evaluate.add_argument("--track", action="store_true",
+                          help="score tracking on a sequence dataset (scenes --sequence): HOTA, IDF1, MOTA, ID "
+                               "switches of our tracker and the ByteTrack baseline, TrackEval")
+    evaluate.add_argument("--keep-every", type=int, default=2,
+                          help="--track: also score on every N-th frame only (a node falling behind)")
+    evaluate.add_argument("--no-baseline", action="store_true", help="--track: skip the ByteTrack baseline")
+    evaluate.set_defaults(func=cmd_eval, conf=None)  # AP: 0.01 (integrates over every score); --track: 0.25
 
     eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis) against rendered depth with "
                                            "known geometry, beside the naive mean of masked depth")

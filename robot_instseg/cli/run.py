@@ -20,6 +20,19 @@ from robot_instseg.cli.common import (
 from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
+def _tracker(args: argparse.Namespace):
+    """A Tracker for a sequence input (bag, video, scenes); None for a folder of unrelated images or --no-track."""
+    from robot_instseg.tracking.tracker import Tracker
+
+    return None if args.no_track or Path(args.input).is_dir() and not _is_bag(args.input) else Tracker()
+
+
+def _is_bag(source: str) -> bool:
+    from robot_instseg.io.frame_sources import is_bag
+
+    return is_bag(Path(source))
+
+
 def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
     """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
@@ -31,6 +44,7 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
     ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
     categories = CocoIds({}, ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))})
     results, skipped, count = [], [], 0
+    tracker = _tracker(args)
     for index, frame in enumerate(frames):
         progress.update(1)
         image_id = index + 1
@@ -44,7 +58,12 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
         except InputError as exc:
             skipped.append(f"{frame.name} #{index} ({exc})")
             continue
-        detections = segment_frame(segmenter, image, order).detections(args.masks)
+        output = segment_frame(segmenter, image, order)
+        if tracker is not None:
+            sec, nanosec = frame.stamp if frame.stamp is not None else divmod(int(index * 1e9 / args.fps), 10**9)
+            output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9)
+            output.result.detections.track_ids = output.visible.track_ids
+        detections = output.detections(args.masks)
         results.extend(detections_to_results(detections, image_id, categories))
         count += 1
     _report_skipped(skipped, count)
@@ -96,7 +115,8 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
         summary = run_to_bag(segmenter, frames, bag_dir, node_name=args.node_name, storage=storage,
                              period_s=1.0 / args.fps, with_images=not args.no_images,
                              on_frame=lambda: progress.update(1), masks=args.masks,
-                             depth=args.depth_topic is not None or args.input.startswith("scenes"))
+                             depth=args.depth_topic is not None or args.input.startswith("scenes"),
+                             tracker=_tracker(args))
     except Exception as exc:
         raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
                        EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
@@ -153,6 +173,8 @@ def register(sub) -> None:
     run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")
     run.add_argument("--fps", type=float, default=30.0, help="stamps for frames that have none (folders, videos)")
     run.add_argument("--no-images", action="store_true", help="bag output: leave the input frames out")
+    run.add_argument("--no-track", action="store_true",
+                     help="leave track_id 0 (default: a bag, video or scenes is tracked as the node does)")
     run.add_argument("--masks", default=MASK_KINDS[0], choices=MASK_KINDS,
                      help="visible: overlaps owned by mask evidence, as the node publishes; raw: the decoder's "
                           "overlapping masks")

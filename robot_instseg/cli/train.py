@@ -14,8 +14,17 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     """`robot-instseg scenes`: write a synthetic COCO dataset."""
     from tqdm import tqdm
 
-    from robot_instseg.synthetic.scenes import write_dataset
+    from robot_instseg.synthetic.dataset import write_dataset
 
+    if args.sequence:
+        from robot_instseg.synthetic.sequences import write_sequences
+
+        with tqdm(total=args.count * args.frames, desc="frames", unit="img", disable=args.quiet,
+                  file=sys.stderr) as bar:
+            path = write_sequences(Path(args.out), args.count, args.seed, args.frames, args.objects, args.height,
+                                   args.width, progress=bar.update)
+        print(f"wrote {args.count} clips of {args.frames} frames to {Path(args.out) / 'images'} and {path}")
+        return 0
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
         path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update,
                              depth=args.depth)
@@ -66,6 +75,10 @@ def register(sub) -> None:
     scenes.add_argument("--height", type=int, default=480)
     scenes.add_argument("--depth", action="store_true",
                         help="also OUT/depth/*.png (sensor depth, 16UC1 mm), OUT/depth_truth/*.png and intrinsics")
+    scenes.add_argument("--sequence", action="store_true",
+                        help="--count clips with persistent object ids (COCO-video style, track_id) instead of scenes")
+    scenes.add_argument("--frames", type=int, default=150, help="--sequence: frames per clip (some are dropped)")
+    scenes.add_argument("--objects", type=int, default=10, help="--sequence: objects per clip")
     scenes.add_argument("--quiet", action="store_true")
     scenes.set_defaults(func=cmd_scenes)
 

@@ -39,13 +39,14 @@ class CocoIds:
 
 
 def detections_to_results(detections: Detections, image_id: int, ids: CocoIds) -> list[dict]:
-    """COCO results entries; instances of classes the COCO file lacks are left out."""
+    """COCO results entries (plus ``track_id``, 0 = untracked); classes the COCO file lacks are left out."""
     results = []
-    for rle, box, score, class_id in zip(detections.to_rle(), detections.xywh(), detections.scores,
-                                         detections.class_ids):
+    for rle, box, score, class_id, track_id in zip(detections.to_rle(), detections.xywh(), detections.scores,
+                                                   detections.class_ids, detections.track_ids):
         category = ids.categories.get(int(class_id))
         if category is None:
             continue
         results.append({"image_id": image_id, "category_id": category, "segmentation": rle,
-                        "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box]})
+                        "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box],
+                        "track_id": int(track_id)})
     return results

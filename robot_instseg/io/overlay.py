@@ -12,6 +12,12 @@ import numpy as np
 from robot_instseg.engine.types import Detections
 
 
+def instance_colour(detections: Detections, i: int) -> tuple[int, int, int]:
+    """The colour of instance ``i``: by its track (one colour per object over time), else by its class."""
+    track = int(detections.track_ids[i]) if len(detections.track_ids) else 0
+    return colour(track + 1000 if track > 0 else int(detections.class_ids[i]))
+
+
 def colour(index: int) -> tuple[int, int, int]:
     """A stable, well-spread RGB colour per class or track id (golden-ratio hues)."""
     hue = int((index * 0.618033988749895 % 1.0) * 179)
@@ -32,7 +38,7 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         out = cv2.cvtColor(image_rgb, cv2.COLOR_GRAY2RGB)
     labels = detections.to_label_image() if labels is None else labels
     for i in range(len(detections)):
-        tint = np.array(colour(int(detections.class_ids[i])), np.float32)
+        tint = np.array(instance_colour(detections, i), np.float32)
         region = labels == i + 1
         out[region] = (out[region] * (1 - alpha) + tint * alpha).astype(np.uint8)
         contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -40,7 +46,8 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         x0, y0, x1, y1 = (int(round(v)) for v in detections.boxes[i])
         cv2.rectangle(out, (x0, y0), (x1, y1), tuple(int(v) for v in tint), 1)
         name = detections.class_names[i] if i < len(detections.class_names) else str(int(detections.class_ids[i]))
-        text = f"{i + 1}:{name} {detections.scores[i]:.2f}"
+        track = int(detections.track_ids[i]) if len(detections.track_ids) else 0
+        text = f"{i + 1}:{name} {detections.scores[i]:.2f}" + (f" #{track}" if track else "")
         if captions and i < len(captions) and captions[i]:
             text += f" {captions[i]}"
         cv2.putText(out, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,

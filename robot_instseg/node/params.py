@@ -19,6 +19,7 @@ from robot_instseg.recording import STORAGE_FORMATS
 from robot_instseg.recording.policy import MODES as RECORD_MODES
 from robot_instseg.recording.policy import PolicyConfig
 from robot_instseg.recording.recorder import RecorderConfig
+from robot_instseg.tracking.tracker import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ DAY_S = 86400.0
 _THRESHOLDS = PostprocessSettings()  # the one home of the threshold defaults
 _POLICY = PolicyConfig()  # ... and of the capture policy's
 _RECORDER = RecorderConfig(directory=Path())  # ... and of the bag writer's
+_TRACKER = TrackerConfig()  # ... and of the tracker's
 MIB = 2**20
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -146,6 +148,26 @@ PARAMS: tuple[ParamSpec, ...] = (
               dynamic=True),
     ParamSpec("points_stride", 1, "Keep every N-th point of each instance in ~/points (1..64).", dynamic=True,
               check=_in_range("points_stride", 1, 64)),
+    # -- tracking: persistent track_id per object (see robot_instseg.tracking) -----------------------
+    ParamSpec("tracking", True,
+              "Give every instance a track_id that stays with its object across frames (0 = not confirmed yet); "
+              "off: track_id 0 everywhere.", dynamic=True),
+    ParamSpec("track_min_hits", _TRACKER.min_hits,
+              "Frames an object must be matched in before it gets a track_id (1..100).", dynamic=True,
+              check=_in_range("track_min_hits", 1, 100)),
+    ParamSpec("track_max_lost_s", _TRACKER.max_lost_s,
+              "Seconds of camera time a track is kept while its object is not seen (occlusion, leaving the view); "
+              "it gets its id back when it returns within this (0..600).", dynamic=True,
+              check=_in_range("track_max_lost_s", 0.0, 600.0)),
+    ParamSpec("track_high_score", _TRACKER.high_score,
+              "Score from which a detection can start a track; weaker ones (down to track_low_score) only keep "
+              "existing tracks alive.", dynamic=True, check=_in_unit_interval("track_high_score")),
+    ParamSpec("track_low_score", _TRACKER.low_score,
+              "Score below which a detection is ignored by the tracker.", dynamic=True,
+              check=_in_unit_interval("track_low_score")),
+    ParamSpec("track_min_iou", _TRACKER.min_iou,
+              "Smallest mask IoU between a detection and a track's predicted mask for a match.", dynamic=True,
+              check=_in_unit_interval("track_min_iou")),
     # -- recording (all take effect at once; a change starts a new bag) -------------------------
     ParamSpec("record_mode", "off",
               "Which frames are recorded: off, all, interval (one every record_interval_s), uncertain (a score "

@@ -19,7 +19,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import FrameFusion, Instance3D
 from robot_instseg.io.image_encodings import decode_compressed, decode_raw
-from robot_instseg.io.overlay import colour
+from robot_instseg.io.overlay import instance_colour
 from robot_instseg.node.params import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg_msgs.msg import Instance, InstanceArray
 
@@ -100,7 +100,7 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
     out.markers.append(Marker(header=header, ns=namespace, action=Marker.DELETEALL))
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
     for i in range(len(detections)):
-        r, g, b = colour(int(detections.class_ids[i]))
+        r, g, b = instance_colour(detections, i)
         rgba = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=1.0)
         outline = Marker(header=header, ns=namespace, id=2 * i, type=Marker.LINE_LIST, action=Marker.ADD,
                          lifetime=life, color=rgba)
@@ -117,7 +117,8 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
         x0, y0 = float(detections.boxes[i][0]), float(detections.boxes[i][1])
         text.pose.position = Point(x=x0, y=y0, z=0.0)
         name = detections.class_names[i] if i < len(detections.class_names) else str(int(detections.class_ids[i]))
-        text.text = f"{i + 1} {name} {detections.scores[i]:.2f}"
+        track = int(detections.track_ids[i]) if len(detections.track_ids) else 0
+        text.text = f"{i + 1} {name} {detections.scores[i]:.2f}" + (f" #{track}" if track else "")
         out.markers.extend([outline, text])
     if fusion is not None:
         out.markers.extend(boxes_3d_markers(detections, fusion, header, life))
@@ -163,7 +164,7 @@ def boxes_3d_markers(detections: Detections, fusion: FrameFusion, header: Header
     for i, geo in enumerate(fusion.instances):
         if geo is None:
             continue
-        r, g, b = colour(int(detections.class_ids[i]))
+        r, g, b = instance_colour(detections, i)
         centre = np.asarray(geo.box_center, np.float64)
         qx, qy, qz, qw = geo.box_quaternion()
         cube = Marker(header=header, ns=namespace, id=2 * i, type=Marker.CUBE, action=Marker.ADD, lifetime=lifetime,

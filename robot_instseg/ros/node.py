@@ -40,6 +40,7 @@ from robot_instseg.node.diagnostics import depth_values, diagnostic_values, node
 from robot_instseg.node.frame_mailbox import FrameMailbox
 from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns
 from robot_instseg.node.params import PARAMS_BY_NAME
+from robot_instseg.node.tracking import NodeTracking
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg, points_msg
 from robot_instseg.ros.depth_input import DEPTH_OFF, DepthInput
@@ -67,6 +68,7 @@ class SegNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.segmenter = None
         self.recording: Optional[NodeRecording] = None
+        self.tracking: Optional[NodeTracking] = None
         self.model_path = ""
         self.model_error = ""
         self.state_label = "unconfigured"
@@ -121,6 +123,7 @@ class SegNode(LifecycleNode):
                       "markers": self.create_publisher(MarkerArray, "~/markers", reliable),
                       "points": self.create_publisher(PointCloud2, "~/points", reliable)}
         self.recording = NodeRecording(self, self.segmenter)
+        self.tracking = NodeTracking(self.settings)
         self.state_label = "inactive"
         self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
                                f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description})")
@@ -234,6 +237,8 @@ class SegNode(LifecycleNode):
         self._wake.set()  # a worker waiting out a max_rate_hz interval re-reads the new value at once
         if self.recording is not None:
             self.recording.apply(set(changes))
+        if self.tracking is not None:
+            self.tracking.apply(self.settings)
         later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
         if later:
             self.get_logger().info(f"{', '.join(later)} changed: applies at the next configure")
@@ -316,6 +321,9 @@ class SegNode(LifecycleNode):
         output = segment_frame(segmenter, image, order)
         result, labels, detections = output.result, output.labels, output.visible
         header = msg.header
+        tracking = self.tracking
+        if tracking is not None:
+            tracking.assign(detections, header.stamp.sec + header.stamp.nanosec * 1e-9, self.settings)
         depth = self.depth
         fusion, depth_status = (None, DEPTH_OFF) if depth is None else \
             depth.frame_3d(header, detections, received_at, self.settings, self._log_throttled)
@@ -386,6 +394,8 @@ class SegNode(LifecycleNode):
         values = diagnostic_values(snap, self.state_label, self.model_path,
                                    segmenter.backend.description if segmenter else "",
                                    segmenter.decoder.name if segmenter else "", self.param_problems, alive)
+        if self.tracking is not None:
+            values.update(self.tracking.diagnostic_values())
         depth = self.depth
         if depth is not None:
             depth_snap = depth.counts.snapshot()

@@ -3,6 +3,7 @@
 from robot_instseg._exports import public_api
 
 __all__, __getattr__ = public_api(__name__, """
-    scenes:        Scene SceneObject generate_scene scene_annotations write_dataset
+    scenes:        Scene SceneObject generate_scene scene_annotations
+    dataset:       write_dataset
     sample_images: sample_frame
 """)

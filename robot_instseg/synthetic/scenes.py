@@ -9,11 +9,8 @@ annotated instance is substantial. Blur and noise are applied to the image only.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -113,7 +110,8 @@ def _table(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return base[None, None, :] * (texture * light)[..., None]
 
 
-def _rotate(points: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
+def rotate_points(points: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
+    """Points rotated by ``angle`` about the origin, moved to ``centre`` and rounded to pixels (int32)."""
     c, s = math.cos(angle), math.sin(angle)
     rot = np.array([[c, -s], [s, c]], np.float64)
     return (points @ rot.T + np.asarray(centre)).round().astype(np.int32)
@@ -133,7 +131,7 @@ def _lighter(colour, k: float = 1.25) -> tuple[float, float, float]:
     return tuple(min(255.0, c * k + 15) for c in colour)
 
 
-def _object_parts(class_id: int, size: float, rng: np.random.Generator) -> list[tuple[np.ndarray, tuple]]:
+def object_parts(class_id: int, size: float, rng: np.random.Generator) -> list[tuple[np.ndarray, tuple]]:
     """Silhouette parts of one object around (0, 0), unrotated, with their colours."""
     name = CLASSES[class_id]
     colour = _colour(rng)
@@ -198,8 +196,8 @@ def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: 
         centre = (float(rng.uniform(0.05, 0.95) * width), float(rng.uniform(0.05, 0.95) * height))
         angle = float(rng.uniform(-math.pi, math.pi)) if CLASSES[class_id] in ("tool", "box") else \
             float(rng.normal(0, 0.35))
-        parts = [Part(_rotate(points, angle, centre), colour) for points, colour in
-                 _object_parts(class_id, size, rng)]
+        parts = [Part(rotate_points(points, angle, centre), colour) for points, colour in
+                 object_parts(class_id, size, rng)]
         theta = rng.uniform(0, 2 * math.pi)
         candidate = SceneObject(class_id, parts, (math.cos(theta), math.sin(theta)))
         sil = candidate.silhouette(shape)
@@ -232,52 +230,3 @@ def scene_annotations(scene: Scene, image_id: int, first_annotation_id: int) -> 
 def scene_seed(seed: int, index: int) -> int:
     """Per-image seed: image i of a set is the same whatever the count or order of generation."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def write_dataset(out: Path, count: int, seed: int, height: int = 480, width: int = 640,
-                  classes: Sequence[str] = CLASSES, progress: Optional[Callable[[int], object]] = None,
-                  depth: bool = False) -> Path:
-    """Write ``out/images/*.png`` and ``out/annotations.json`` (COCO instances, RLE masks).
-
-    ``depth``: also ``out/depth/*.png``, the sensor's depth (16UC1 millimetres, 0 = no reading,
-    artefacts included) beside each image, ``out/depth_truth/*.png`` the perfect depth, and in each
-    image entry ``depth_file``, ``depth_truth_file`` and ``intrinsics`` (fx, fy, cx, cy in pixels).
-    """
-    out = Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    images: list[dict] = []
-    annotations: list[dict] = []
-    for index in range(count):
-        scene = generate_scene(scene_seed(seed, index), height, width)
-        file_name = f"images/{index:06d}.png"
-        rgb = scene.render_rgb()
-        if not cv2.imwrite(str(out / file_name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {out / file_name}")
-        entry = {"id": index + 1, "file_name": file_name, "width": width, "height": height}
-        if depth:
-            entry.update(_write_depth(out, index, scene))
-        images.append(entry)
-        annotations.extend(scene_annotations(scene, index + 1, len(annotations) + 1))
-        if progress:
-            progress(1)
-    doc = {"info": {"description": "robot_instseg synthetic tabletop scenes", "seed": seed, "count": count},
-           "images": images, "annotations": annotations,
-           "categories": [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(classes)]}
-    path = out / "annotations.json"
-    path.write_text(json.dumps(doc))
-    return path
-
-
-def _write_depth(out: Path, index: int, scene: Scene) -> dict:
-    """The depth PNGs of one scene and the image entry's keys that name them."""
-    from robot_instseg.synthetic.depth import depth_png, render_depth, sensor_depth
-
-    truth = render_depth(scene)
-    names = {"depth_file": f"depth/{index:06d}.png", "depth_truth_file": f"depth_truth/{index:06d}.png"}
-    for key, metres in (("depth_file", sensor_depth(truth, scene.seed)), ("depth_truth_file", truth.depth)):
-        path = out / names[key]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), depth_png(metres)):
-            raise OSError(f"could not write {path}")
-    k = truth.intrinsics
-    return {**names, "intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy}}

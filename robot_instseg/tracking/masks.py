@@ -6,30 +6,40 @@ from __future__ import annotations
 import numpy as np
 
 
-def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: int, y0b: int) -> float:
-    """IoU of two boolean masks given as crops whose top-left pixels are (x0a, y0a) and (x0b, y0b)."""
+def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: int, y0b: int,
+             area_a: int = -1, area_b: int = -1) -> float:
+    """IoU of two boolean masks given as crops whose top-left pixels are (x0a, y0a) and (x0b, y0b)
+    (``area_*``: their pixel counts, when the caller already has them)."""
     ha, wa = mask_a.shape
     hb, wb = mask_b.shape
     x0, y0 = max(x0a, x0b), max(y0a, y0b)
     x1, y1 = min(x0a + wa, x0b + wb), min(y0a + ha, y0b + hb)
-    area_a, area_b = int(np.count_nonzero(mask_a)), int(np.count_nonzero(mask_b))
     if x1 <= x0 or y1 <= y0:
         return 0.0
+    area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a
+    area_b = int(np.count_nonzero(mask_b)) if area_b < 0 else area_b
     inter = int(np.count_nonzero(mask_a[y0 - y0a:y1 - y0a, x0 - x0a:x1 - x0a] &
                                  mask_b[y0 - y0b:y1 - y0b, x0 - x0b:x1 - x0b]))
     union = area_a + area_b - inter
     return inter / union if union else 0.0
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection areas of xyxy boxes."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
     x1 = np.minimum(a[:, None, 2], b[None, :, 2])
     y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    inter = box_intersection(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter

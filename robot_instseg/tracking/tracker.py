@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from robot_instseg.engine.types import Detections
-from robot_instseg.tracking.masks import box_iou, crop_iou
+from robot_instseg.tracking.masks import box_intersection, box_iou, crop_iou
 
 FORBIDDEN = 1e6
 
@@ -55,6 +55,7 @@ class Track:
     box: np.ndarray  # xyxy at last_seen
     mask: np.ndarray  # bool crop at mask_origin
     mask_origin: tuple[int, int]
+    mask_area: int
     class_id: int
     last_seen: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s of x0 y0 x1 y1
@@ -103,11 +104,19 @@ class Tracker:
         weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] < cfg.high_score]
         matched_tracks: set[int] = set()
         assigned: dict[int, int] = {}
+        areas = [int(np.count_nonzero(m)) for m in detections.masks] if detections.has_masks else [0] * n
         for det_i, trk_i in self._match(detections, strong, list(range(len(self.tracks))), stamp_s, cfg.min_iou,
-                                        allow_lost=True):
+                                        allow_lost=True, areas=areas):
+            assigned[det_i] = trk_i
+        # A confident detection whose mask changed too much to match (an occluder took most of it) stays
+        # with a confirmed track of its class that it still sits on, rather than starting a duplicate.
+        left = [k for k in range(len(self.tracks)) if k not in assigned.values() and self.tracks[k].track_id]
+        unmatched = [i for i in strong if i not in assigned]
+        for det_i, trk_i in self._match_by_place(detections, unmatched, left, stamp_s):
             assigned[det_i] = trk_i
         left = [k for k in range(len(self.tracks)) if k not in assigned.values() and self.tracks[k].matched_last_frame]
-        for det_i, trk_i in self._match(detections, weak, left, stamp_s, cfg.min_iou_weak, allow_lost=False):
+        for det_i, trk_i in self._match(detections, weak, left, stamp_s, cfg.min_iou_weak, allow_lost=False,
+                                        areas=areas):
             assigned[det_i] = trk_i
         for det_i, trk_i in assigned.items():
             self._absorb(self.tracks[trk_i], detections, det_i, stamp_s)
@@ -128,58 +137,84 @@ class Tracker:
 
     # -- internals ---------------------------------------------------------------------------
     def _match(self, detections: Detections, det_idx: list[int], trk_idx: list[int], now: float, min_iou: float,
-               allow_lost: bool) -> list[tuple[int, int]]:
+               allow_lost: bool, areas: list[int]) -> list[tuple[int, int]]:
         if not det_idx or not trk_idx:
             return []
         cfg = self.config
         tracks = [self.tracks[k] for k in trk_idx]
         predicted = np.array([t.predicted_box(now, cfg.max_prediction_s) for t in tracks])
         boxes = detections.boxes[det_idx].astype(np.float64)
-        overlap = box_iou(boxes, predicted)
+        # Mask IoU <= box intersection / the larger mask: pairs that cannot reach min_iou are not computed.
+        inter = box_intersection(boxes, predicted)
+        larger = np.maximum(np.array([areas[i] for i in det_idx], np.float64)[:, None],
+                            np.array([t.mask_area for t in tracks], np.float64)[None, :])
+        overlap = np.where(larger > 0, inter / np.maximum(larger, 1.0), inter)
+        near = np.zeros_like(overlap, bool)
+        if allow_lost:
+            lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
+            near = self._near(boxes, predicted, lost_s)
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
-        for a, det_i in enumerate(det_idx):
-            for b, track in enumerate(tracks):
-                lost_s = now - track.last_seen
-                near = allow_lost and not track.matched_last_frame and self._near(boxes[a], predicted[b], lost_s)
-                if overlap[a, b] <= 0 and not near:
-                    continue
-                iou = self._mask_iou(detections, det_i, track, predicted[b])
-                if iou < min_iou and not near:
-                    continue
-                penalty = cfg.class_change_cost if int(detections.class_ids[det_i]) != track.class_id else 0.0
-                cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
+        classes = detections.class_ids
+        for a, b in zip(*np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)):
+            det_i, track = det_idx[a], tracks[b]
+            iou = self._mask_iou(detections, det_i, track, predicted[b], areas)
+            if iou < min_iou and not near[a, b]:
+                continue
+            penalty = cfg.class_change_cost if int(classes[det_i]) != track.class_id else 0.0
+            cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
+        rows, cols = linear_sum_assignment(cost)
+        return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
+
+    def _match_by_place(self, detections: Detections, det_idx: list[int], trk_idx: list[int],
+                        now: float) -> list[tuple[int, int]]:
+        """Same class, the detection's centre inside the track's predicted box: nearest centres first."""
+        if not det_idx or not trk_idx:
+            return []
+        tracks = [self.tracks[k] for k in trk_idx]
+        predicted = np.array([t.predicted_box(now, self.config.max_prediction_s) for t in tracks])
+        boxes = detections.boxes[det_idx].astype(np.float64)
+        centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
+        inside = np.all((centre >= predicted[None, :, :2]) & (centre <= predicted[None, :, 2:]), axis=2)
+        same = detections.class_ids[det_idx][:, None] == np.array([t.class_id for t in tracks])[None, :]
+        size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
+        offset = np.linalg.norm((centre - (predicted[None, :, :2] + predicted[None, :, 2:]) / 2) / size[None], axis=2)
+        cost = np.where(inside & same, offset, FORBIDDEN)
         rows, cols = linear_sum_assignment(cost)
         return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
 
     @staticmethod
-    def _near(box: np.ndarray, predicted: np.ndarray, lost_s: float) -> bool:
-        """A returning object: its centre within the lost track's predicted box grown by its size (more the
-        longer it was lost), and of a similar size."""
-        size = np.maximum(predicted[2:] - predicted[:2], 1.0)
-        grow = size * min(0.5 + lost_s, 1.5)
-        centre = (box[:2] + box[2:]) / 2
-        lo, hi = predicted[:2] - grow, predicted[2:] + grow
-        ratio = np.prod(np.maximum(box[2:] - box[:2], 1.0)) / np.prod(size)
-        return bool(np.all(centre >= lo) and np.all(centre <= hi) and 0.4 <= ratio <= 2.5)
+    def _near(boxes: np.ndarray, predicted: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
+        """(detections, tracks): a returning object, i.e. a detection whose centre lies within a lost track's
+        predicted box grown by its size (more the longer it was lost; ``lost_s`` < 0: not lost), of a
+        similar area."""
+        size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
+        grow = size * np.clip(0.5 + lost_s, 0.0, 1.5)[:, None]
+        centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
+        inside = np.all((centre >= (predicted[:, :2] - grow)[None]) & (centre <= (predicted[:, 2:] + grow)[None]),
+                        axis=2)
+        ratio = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0), axis=1)[:, None] / np.prod(size, axis=1)[None]
+        return inside & (ratio >= 0.4) & (ratio <= 2.5) & (lost_s >= 0)[None]
 
     @staticmethod
-    def _mask_iou(detections: Detections, det_i: int, track: Track, predicted: np.ndarray) -> float:
-        shift = np.rint((predicted[:2] + predicted[2:]) / 2 - (track.box[:2] + track.box[2:]) / 2).astype(int)
+    def _mask_iou(detections: Detections, det_i: int, track: Track, predicted: np.ndarray, areas: list[int]) -> float:
         if detections.has_masks and track.mask.size:
-            x0, y0 = (int(v) for v in detections.mask_boxes[det_i][:2])
-            return crop_iou(detections.masks[det_i], x0, y0, track.mask, track.mask_origin[0] + int(shift[0]),
-                            track.mask_origin[1] + int(shift[1]))
+            dx = round(float(predicted[0] + predicted[2] - track.box[0] - track.box[2]) / 2)
+            dy = round(float(predicted[1] + predicted[3] - track.box[1] - track.box[3]) / 2)
+            box = detections.mask_boxes[det_i]
+            return crop_iou(detections.masks[det_i], int(box[0]), int(box[1]), track.mask,
+                            track.mask_origin[0] + dx, track.mask_origin[1] + dy, areas[det_i], track.mask_area)
         return float(box_iou(detections.boxes[det_i:det_i + 1], predicted[None])[0, 0])
 
-    def _crop(self, detections: Detections, i: int) -> tuple[np.ndarray, tuple[int, int]]:
+    @staticmethod
+    def _crop(detections: Detections, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
         if detections.has_masks:
             x0, y0 = (int(v) for v in detections.mask_boxes[i][:2])
-            return detections.masks[i], (x0, y0)
-        return np.zeros((0, 0), bool), (0, 0)
+            return detections.masks[i], (x0, y0), int(np.count_nonzero(detections.masks[i]))
+        return np.zeros((0, 0), bool), (0, 0), 0
 
     def _new_track(self, detections: Detections, i: int, now: float) -> Track:
-        mask, origin = self._crop(detections, i)
-        track = Track(box=detections.boxes[i].astype(np.float64), mask=mask, mask_origin=origin,
+        mask, origin, area = self._crop(detections, i)
+        track = Track(box=detections.boxes[i].astype(np.float64), mask=mask, mask_origin=origin, mask_area=area,
                       class_id=int(detections.class_ids[i]), last_seen=now)
         if self.config.min_hits <= 1:
             self._confirm(track)
@@ -197,7 +232,7 @@ class Tracker:
             w = self.config.velocity_smoothing
             track.velocity = (1 - w) * track.velocity + w * (box - track.box) / dt
         track.box = box
-        track.mask, track.mask_origin = self._crop(detections, i)
+        track.mask, track.mask_origin, track.mask_area = self._crop(detections, i)
         if detections.scores[i] >= self.config.high_score:
             track.class_id = int(detections.class_ids[i])  # a confident reading sets the class
         track.last_seen = now

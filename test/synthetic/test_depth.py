@@ -56,7 +56,7 @@ def test_scenes_dataset_with_depth_png_and_intrinsics(tmp_path) -> None:
     import cv2
     from pycocotools.coco import COCO
 
-    from robot_instseg.synthetic.scenes import write_dataset
+    from robot_instseg.synthetic.dataset import write_dataset
 
     path = write_dataset(tmp_path, 2, seed=3, depth=True)
     coco = COCO(str(path))  # extra keys leave it a valid COCO file

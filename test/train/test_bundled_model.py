@@ -12,7 +12,8 @@ from ros_env import REPO
 from robot_instseg.dataset.model_eval import evaluate_model
 from robot_instseg.engine import Segmenter, SegmenterConfig
 from robot_instseg.engine.model_paths import DEFAULT_MODEL_NAME, default_model_path
-from robot_instseg.synthetic.scenes import CLASSES, write_dataset
+from robot_instseg.synthetic.dataset import write_dataset
+from robot_instseg.synthetic.scenes import CLASSES
 
 UNSEEN_SEED = 4242
 

@@ -13,7 +13,7 @@ import torch
 from robot_instseg.dataset.evaluate import boundary_f_measure, evaluate_detections, load_coco_quiet
 from robot_instseg.engine import Segmenter
 from robot_instseg.engine.types import Detections
-from robot_instseg.synthetic.scenes import write_dataset
+from robot_instseg.synthetic.dataset import write_dataset
 from robot_instseg.train.augment import AugmentConfig, augment
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource
 from robot_instseg.train.export import export_checkpoint, load_checkpoint

@@ -22,6 +22,7 @@ from robot_instseg.recording.bag_writer import BagWriter
 from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.ros.convert import image_msg, instances_msg, labels_msg
 from robot_instseg.ros.depth_input import DEPTH_OFF
+from robot_instseg.tracking.tracker import Tracker
 
 LOG = logging.getLogger("robot_instseg")
 
@@ -51,13 +52,14 @@ def _input_message(frame: Frame, header: Header):
 def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
                image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
                on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
-               depth: bool = False) -> RunSummary:
+               depth: bool = False, tracker: Optional[Tracker] = None) -> RunSummary:
     """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
 
     ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
     in the InstanceArrays; the label image always holds the resolved owners. ``depth``: fill the
     3D fields from the depth each frame carries (a bag read with its depth topic, or scenes), as
     the node does; a frame whose depth is missing or unusable gets has_3d false and its reason.
+    ``tracker``: track ids over the frames' stamps, as the node assigns them.
     """
     summary = RunSummary()
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
@@ -80,6 +82,9 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {exc}")
                 continue
             output = segment_frame(segmenter, image, order)
+            if tracker is not None:
+                output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9)
+                output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
             instances = output.detections(masks)
             fusion, depth_status = None, DEPTH_OFF
             if depth:

@@ -1,0 +1,168 @@
+"""Tracking quality on clips with ground-truth object ids: HOTA, IDF1, MOTA and ID switches, computed
+by TrackEval's metric classes on mask-IoU similarities, for our tracker and (when supervision is
+installed, ``make bench-deps``) the box-IoU ByteTrack baseline fed the same detections.
+
+``keep_every`` = 2 evaluates on every second frame only, as a node that falls behind sees them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from robot_instseg.engine.types import Detections
+from robot_instseg.tracking.tracker import Tracker
+
+
+def load_clips(gt) -> dict[int, list[dict]]:
+    """video id -> its image entries in frame order (a COCO-video file: images carry video_id, frame_index)."""
+    clips: dict[int, list[dict]] = {}
+    for info in gt.loadImgs(sorted(gt.getImgIds())):
+        if "video_id" not in info:
+            raise ValueError(f"image {info['id']} has no video_id: not a sequence dataset (robot-instseg scenes "
+                             "--sequence writes one)")
+        clips.setdefault(int(info["video_id"]), []).append(info)
+    for frames in clips.values():
+        frames.sort(key=lambda i: i["frame_index"])
+    return clips
+
+
+def segment_clips(segmenter, gt, images_dir: Path, progress: bool = False) -> dict[int, Detections]:
+    """image id -> visible Detections (as the node publishes them) for every image of the clips."""
+    from tqdm import tqdm
+
+    from robot_instseg.engine.frame_pipeline import segment_frame
+    from robot_instseg.io.frame_sources import read_rgb
+
+    out = {}
+    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
+                     file=sys.stderr):
+        image = read_rgb(Path(images_dir) / info["file_name"])
+        if image is None:
+            raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
+        out[int(info["id"])] = segment_frame(segmenter, image, "rgb").visible
+    return out
+
+
+def ours(fps: float) -> Callable[[Detections, float], np.ndarray]:
+    """Our tracker, as the node runs it (camera time from the stamps)."""
+    tracker = Tracker()
+    return tracker.update
+
+
+def bytetrack(fps: float) -> Callable[[Detections, float], np.ndarray]:
+    """supervision's ByteTrack (boxes only) on the same detections; ImportError without supervision."""
+    import supervision as sv
+
+    tracker = sv.ByteTrack(frame_rate=int(round(fps)))
+
+    def update(detections: Detections, stamp_s: float) -> np.ndarray:
+        ids = np.zeros(len(detections), np.int64)
+        if not len(detections):
+            tracker.update_with_detections(sv.Detections.empty())
+            return ids
+        tracked = tracker.update_with_detections(sv.Detections(
+            xyxy=detections.boxes.astype(np.float32), confidence=detections.scores,
+            class_id=detections.class_ids.astype(int)))
+        tracker_ids = tracked.tracker_id if tracked.tracker_id is not None else np.zeros(len(tracked), int)
+        for box, track_id in zip(tracked.xyxy, tracker_ids):  # map back by the (unchanged) box
+            same = np.nonzero(np.all(np.abs(detections.boxes - box) < 1e-3, axis=1))[0]
+            if len(same):
+                ids[same[0]] = int(track_id)
+        return ids
+
+    return update
+
+
+def sequence_data(frames: list[tuple[list[int], list[np.ndarray], list[int], list[np.ndarray]]]) -> dict:
+    """TrackEval's per-sequence input from, per timestep, (true ids, true masks, track ids, tracked masks):
+    ids remapped to 0.., and the mask IoU of every (true, tracked) pair as the similarity."""
+    gt_map: dict[int, int] = {}
+    tr_map: dict[int, int] = {}
+    data: dict[str, Any] = {"gt_ids": [], "tracker_ids": [], "similarity_scores": [], "num_timesteps": len(frames)}
+    n_gt = n_tr = 0
+    for gt_ids, gt_masks, track_ids, masks in frames:
+        data["gt_ids"].append(np.array([gt_map.setdefault(int(i), len(gt_map)) for i in gt_ids], int))
+        data["tracker_ids"].append(np.array([tr_map.setdefault(int(i), len(tr_map)) for i in track_ids], int))
+        sim = np.zeros((len(gt_masks), len(masks)))
+        for a, g in enumerate(gt_masks):
+            for b, m in enumerate(masks):
+                union = np.count_nonzero(g | m)
+                sim[a, b] = np.count_nonzero(g & m) / union if union else 0.0
+        data["similarity_scores"].append(sim)
+        n_gt += len(gt_masks)
+        n_tr += len(masks)
+    data.update(num_gt_dets=n_gt, num_tracker_dets=n_tr, num_gt_ids=len(gt_map), num_tracker_ids=len(tr_map))
+    return data
+
+
+def track_metrics(sequences: dict[str, dict]) -> dict:
+    """HOTA, DetA, AssA (HOTA), IDF1 (Identity), MOTA and ID switches (CLEAR) over ``sequences`` (name ->
+    sequence_data), by TrackEval."""
+    from trackeval.metrics import CLEAR, HOTA, Identity
+
+    quiet = {"PRINT_CONFIG": False}
+    combined = {}
+    for metric in (HOTA(quiet), Identity(quiet), CLEAR(quiet)):
+        combined[type(metric).__name__] = metric.combine_sequences(
+            {name: metric.eval_sequence(data) for name, data in sequences.items()})
+    return {"HOTA": float(np.mean(combined["HOTA"]["HOTA"])), "DetA": float(np.mean(combined["HOTA"]["DetA"])),
+            "AssA": float(np.mean(combined["HOTA"]["AssA"])), "IDF1": float(combined["Identity"]["IDF1"]),
+            "MOTA": float(combined["CLEAR"]["MOTA"]), "IDSW": int(combined["CLEAR"]["IDSW"])}
+
+
+def _coco_frames(gt, frames: list[dict], detections: dict[int, Detections], ids: list[np.ndarray]) -> list[tuple]:
+    """sequence_data's input for COCO-video images and the tracked detections of each."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for info, frame_ids in zip(frames, ids):
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=[info["id"]]))
+        det = detections[int(info["id"])]
+        tracked = [i for i in range(len(det)) if frame_ids[i] > 0 and det.alternative_of[i] < 0]
+        out.append(([int(a["track_id"]) for a in anns], [mask_utils.decode(gt.annToRLE(a)).astype(bool) for a in anns],
+                    [int(frame_ids[i]) for i in tracked], [det.full_mask(i) for i in tracked]))
+    return out
+
+
+def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str, Callable], keep_every: int = 1,
+                      fps: float = 15.0) -> dict:
+    """Per tracker: HOTA, DetA, AssA, IDF1, MOTA, ID switches over every clip, and its cost per frame."""
+    clips = load_clips(gt)
+    report: dict = {"clips": len(clips), "frames": 0, "keep_every": keep_every, "trackers": {}}
+    for name, make in trackers.items():
+        sequences: dict[str, dict] = {}
+        cost_ms: list[float] = []
+        frames_seen = 0
+        for video_id, frames in clips.items():
+            frames = frames[::keep_every]
+            update = make(fps / keep_every)
+            ids = []
+            for info in frames:
+                det = detections[int(info["id"])]
+                started = time.perf_counter()
+                ids.append(update(det, float(info.get("stamp_s", info["frame_index"] / fps))))
+                cost_ms.append((time.perf_counter() - started) * 1e3)
+            frames_seen += len(frames)
+            sequences[str(video_id)] = sequence_data(_coco_frames(gt, frames, detections, ids))
+        report["frames"] = frames_seen
+        report["trackers"][name] = {**track_metrics(sequences),
+                                    "ms_per_frame": float(np.median(cost_ms)) if cost_ms else 0.0}
+    return report
+
+
+def default_trackers(baseline: bool = True) -> dict[str, Callable]:
+    """Ours, and ByteTrack when supervision is importable (else it is left out and said so by the caller)."""
+    trackers: dict[str, Callable] = {"ours": ours}
+    if baseline:
+        try:
+            import supervision  # noqa: F401
+            trackers["bytetrack"] = bytetrack
+        except ImportError:
+            pass
+    return trackers
+

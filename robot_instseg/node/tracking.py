@@ -1,0 +1,52 @@
+"""The node's tracker: built from the parameters, fed each frame's visible detections with its camera
+stamp, and reported in diagnostics (active tracks, new tracks per minute; id switches cannot be known
+live, so none are claimed)."""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any, Callable
+
+from robot_instseg.engine.types import Detections
+from robot_instseg.tracking.tracker import Tracker, TrackerConfig
+
+RATE_WINDOW_S = 60.0
+
+
+def tracker_config(settings: dict[str, Any]) -> TrackerConfig:
+    """The TrackerConfig the node parameters describe."""
+    return TrackerConfig(high_score=float(settings["track_high_score"]), low_score=float(settings["track_low_score"]),
+                         min_iou=float(settings["track_min_iou"]), min_hits=int(settings["track_min_hits"]),
+                         max_lost_s=float(settings["track_max_lost_s"]))
+
+
+class NodeTracking:
+    """Sets ``track_ids`` on every frame's detections while ``tracking`` is on."""
+
+    def __init__(self, settings: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self.tracker = Tracker(tracker_config(settings))
+        self._clock = clock
+        self._created: collections.deque = collections.deque()  # wall times of new confirmed tracks
+
+    def apply(self, settings: dict[str, Any]) -> None:
+        """New parameter values take effect at the next frame; the tracks live on (off clears them)."""
+        self.tracker.config = tracker_config(settings)
+        if not settings["tracking"]:
+            self.tracker.reset()
+
+    def assign(self, detections: Detections, stamp_s: float, settings: dict[str, Any]) -> None:
+        """Give ``detections`` their track ids (all 0 with tracking off)."""
+        if not settings["tracking"]:
+            return
+        before = self.tracker.created
+        detections.track_ids = self.tracker.update(detections, stamp_s)
+        now = self._clock()
+        self._created.extend([now] * (self.tracker.created - before))
+        while self._created and now - self._created[0] > RATE_WINDOW_S:
+            self._created.popleft()
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Active tracks, confirmed tracks so far, and new confirmed tracks in the last minute."""
+        return {"tracks_active": str(self.tracker.active), "tracks_created": str(self.tracker.created),
+                "tracks_new_last_minute": str(len(self._created))}
