@@ -28,6 +28,7 @@ from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
 from robot_instseg.io.image_encodings import decode_fields
 from robot_instseg.io.overlay import write_mosaic
+from robot_instseg.tracking.tracker import Tracker
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
 SPLITS = ("train", "val", "test")
@@ -96,8 +97,8 @@ def thumbnail(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, np.ndarray]]:
-    """(class_id, class_name, score, full-frame bool mask) of each instance of an InstanceArray."""
+def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, np.ndarray, int]]:
+    """(class_id, class_name, score, full-frame bool mask, track_id) of each instance of an InstanceArray."""
     out = []
     for inst in msg.instances:
         m = inst.mask
@@ -106,7 +107,7 @@ def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, 
             crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
             x, y = int(inst.bbox.x_offset), int(inst.bbox.y_offset)
             full[y:y + m.height, x:x + m.width] = crop[:max(0, height - y), :max(0, width - x)]
-        out.append((int(inst.class_id), str(inst.class_name), float(inst.score), full))
+        out.append((int(inst.class_id), str(inst.class_name), float(inst.score), full, int(inst.track_id)))
     return out
 
 
@@ -170,6 +171,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
         stats.append(bs)
         image_dir = out / "images" / split
         image_dir.mkdir(parents=True, exist_ok=True)
+        tracker = Tracker()  # a bag's frames are one camera's sequence (track ids are per bag)
         with closing(open_bag(bag)) as reader:
             custom: dict = {}
             try:
@@ -221,8 +223,9 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                     bs.predicted_by["recorded"] += 1
                 elif segmenter is not None:
                     visible = segment_frame(segmenter, image, order).visible
+                    track_ids = tracker.update(visible, stamp[0] + stamp[1] * 1e-9)
                     instances = [(int(visible.class_ids[i]), visible.class_names[i], float(visible.scores[i]),
-                                  visible.full_mask(i)) for i in range(len(visible))]
+                                  visible.full_mask(i), int(track_ids[i])) for i in range(len(visible))]
                     bs.predicted_by["model"] += 1
                 else:
                     bs.predicted_by["none"] += 1
@@ -234,14 +237,15 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                 dataset["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
                                           "bag": bag.name, "stamp": {"sec": stamp[0], "nanosec": stamp[1]}})
                 frame_anns = []
-                for class_id, class_name, score, mask in instances or []:
+                for class_id, class_name, score, mask, track_id in instances or []:
                     if not mask.any():
                         continue
                     rle = rle_of(mask)
                     ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
                            "category_id": categories.id_for(class_id, class_name), "segmentation": rle,
                            "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                           "iscrowd": 0, "score": round(score, 5), "attributes": {"qa": mask_flags(mask)}}
+                           "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
+                           "attributes": {"qa": mask_flags(mask), "track_id": track_id}}
                     dataset["annotations"].append(ann)
                     frame_anns.append((class_id, mask))
                 bs.kept += 1
