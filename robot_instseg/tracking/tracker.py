@@ -67,6 +67,27 @@ class Track:
         return self.box + self.velocity * min(max(now - self.last_seen, 0.0), horizon)
 
 
+@dataclass
+class _Frame:
+    """One frame's detections as the association reads them, converted once (Python lists where numpy
+    scalars would cost more than the work)."""
+
+    detections: Detections
+    boxes: np.ndarray  # float64 xyxy
+    origins: list  # [x0, y0] of each mask crop
+    areas: list  # pixels of each mask
+    classes: list
+    scores: list
+    has_masks: bool
+
+    @classmethod
+    def of(cls, detections: Detections) -> "_Frame":
+        has_masks = detections.has_masks
+        return cls(detections, detections.boxes.astype(np.float64), detections.mask_boxes[:, :2].tolist(),
+                   [int(np.count_nonzero(m)) for m in detections.masks] if has_masks else [0] * len(detections),
+                   detections.class_ids.tolist(), detections.scores.tolist(), has_masks)
+
+
 class Tracker:
     """Assigns persistent ids to the instances of successive frames of one camera."""
 
@@ -104,22 +125,21 @@ class Tracker:
         weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] < cfg.high_score]
         matched_tracks: set[int] = set()
         assigned: dict[int, int] = {}
-        areas = [int(np.count_nonzero(m)) for m in detections.masks] if detections.has_masks else [0] * n
-        for det_i, trk_i in self._match(detections, strong, list(range(len(self.tracks))), stamp_s, cfg.min_iou,
-                                        allow_lost=True, areas=areas):
+        frame = _Frame.of(detections)
+        for det_i, trk_i in self._match(frame, strong, list(range(len(self.tracks))), stamp_s, cfg.min_iou,
+                                        allow_lost=True):
             assigned[det_i] = trk_i
         # A confident detection whose mask changed too much to match (an occluder took most of it) stays
         # with a confirmed track of its class that it still sits on, rather than starting a duplicate.
         left = [k for k in range(len(self.tracks)) if k not in assigned.values() and self.tracks[k].track_id]
         unmatched = [i for i in strong if i not in assigned]
-        for det_i, trk_i in self._match_by_place(detections, unmatched, left, stamp_s):
+        for det_i, trk_i in self._match_by_place(frame, unmatched, left, stamp_s):
             assigned[det_i] = trk_i
         left = [k for k in range(len(self.tracks)) if k not in assigned.values() and self.tracks[k].matched_last_frame]
-        for det_i, trk_i in self._match(detections, weak, left, stamp_s, cfg.min_iou_weak, allow_lost=False,
-                                        areas=areas):
+        for det_i, trk_i in self._match(frame, weak, left, stamp_s, cfg.min_iou_weak, allow_lost=False):
             assigned[det_i] = trk_i
         for det_i, trk_i in assigned.items():
-            self._absorb(self.tracks[trk_i], detections, det_i, stamp_s)
+            self._absorb(self.tracks[trk_i], frame, det_i, stamp_s)
             matched_tracks.add(trk_i)
             ids[det_i] = self.tracks[trk_i].track_id
         for k, track in enumerate(self.tracks):
@@ -127,7 +147,7 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.matched_last_frame or t.track_id]  # tentative: one miss ends it
         for det_i in strong:
             if det_i not in assigned:
-                self.tracks.append(self._new_track(detections, det_i, stamp_s))
+                self.tracks.append(self._new_track(frame, det_i, stamp_s))
                 if cfg.min_hits <= 1:
                     ids[det_i] = self.tracks[-1].track_id
         for i in range(n):
@@ -136,17 +156,17 @@ class Tracker:
         return ids
 
     # -- internals ---------------------------------------------------------------------------
-    def _match(self, detections: Detections, det_idx: list[int], trk_idx: list[int], now: float, min_iou: float,
-               allow_lost: bool, areas: list[int]) -> list[tuple[int, int]]:
+    def _match(self, frame: _Frame, det_idx: list[int], trk_idx: list[int], now: float, min_iou: float,
+               allow_lost: bool) -> list[tuple[int, int]]:
         if not det_idx or not trk_idx:
             return []
         cfg = self.config
         tracks = [self.tracks[k] for k in trk_idx]
         predicted = np.array([t.predicted_box(now, cfg.max_prediction_s) for t in tracks])
-        boxes = detections.boxes[det_idx].astype(np.float64)
+        boxes = frame.boxes[det_idx]
         # Mask IoU <= box intersection / the larger mask: pairs that cannot reach min_iou are not computed.
         inter = box_intersection(boxes, predicted)
-        larger = np.maximum(np.array([areas[i] for i in det_idx], np.float64)[:, None],
+        larger = np.maximum(np.array([frame.areas[i] for i in det_idx], np.float64)[:, None],
                             np.array([t.mask_area for t in tracks], np.float64)[None, :])
         overlap = np.where(larger > 0, inter / np.maximum(larger, 1.0), inter)
         near = np.zeros_like(overlap, bool)
@@ -154,28 +174,29 @@ class Tracker:
             lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
             near = self._near(boxes, predicted, lost_s)
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
-        classes = detections.class_ids
+        last = np.array([t.box for t in tracks])
+        shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
         for a, b in zip(*np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)):
             det_i, track = det_idx[a], tracks[b]
-            iou = self._mask_iou(detections, det_i, track, predicted[b], areas)
+            iou = self._mask_iou(frame, det_i, track, predicted[b], shifts[b])
             if iou < min_iou and not near[a, b]:
                 continue
-            penalty = cfg.class_change_cost if int(classes[det_i]) != track.class_id else 0.0
+            penalty = cfg.class_change_cost if frame.classes[det_i] != track.class_id else 0.0
             cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
         rows, cols = linear_sum_assignment(cost)
         return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
 
-    def _match_by_place(self, detections: Detections, det_idx: list[int], trk_idx: list[int],
+    def _match_by_place(self, frame: _Frame, det_idx: list[int], trk_idx: list[int],
                         now: float) -> list[tuple[int, int]]:
         """Same class, the detection's centre inside the track's predicted box: nearest centres first."""
         if not det_idx or not trk_idx:
             return []
         tracks = [self.tracks[k] for k in trk_idx]
         predicted = np.array([t.predicted_box(now, self.config.max_prediction_s) for t in tracks])
-        boxes = detections.boxes[det_idx].astype(np.float64)
+        boxes = frame.boxes[det_idx]
         centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
         inside = np.all((centre >= predicted[None, :, :2]) & (centre <= predicted[None, :, 2:]), axis=2)
-        same = detections.class_ids[det_idx][:, None] == np.array([t.class_id for t in tracks])[None, :]
+        same = frame.detections.class_ids[det_idx][:, None] == np.array([t.class_id for t in tracks])[None, :]
         size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
         offset = np.linalg.norm((centre - (predicted[None, :, :2] + predicted[None, :, 2:]) / 2) / size[None], axis=2)
         cost = np.where(inside & same, offset, FORBIDDEN)
@@ -196,26 +217,25 @@ class Tracker:
         return inside & (ratio >= 0.4) & (ratio <= 2.5) & (lost_s >= 0)[None]
 
     @staticmethod
-    def _mask_iou(detections: Detections, det_i: int, track: Track, predicted: np.ndarray, areas: list[int]) -> float:
-        if detections.has_masks and track.mask.size:
-            dx = round(float(predicted[0] + predicted[2] - track.box[0] - track.box[2]) / 2)
-            dy = round(float(predicted[1] + predicted[3] - track.box[1] - track.box[3]) / 2)
-            box = detections.mask_boxes[det_i]
-            return crop_iou(detections.masks[det_i], int(box[0]), int(box[1]), track.mask,
-                            track.mask_origin[0] + dx, track.mask_origin[1] + dy, areas[det_i], track.mask_area)
-        return float(box_iou(detections.boxes[det_i:det_i + 1], predicted[None])[0, 0])
+    def _mask_iou(frame: _Frame, det_i: int, track: Track, predicted: np.ndarray, shift: list) -> float:
+        """IoU of the detection's mask and the track's last mask moved by ``shift`` (its predicted motion)."""
+        if frame.has_masks and track.mask.size:
+            x0, y0 = frame.origins[det_i]
+            return crop_iou(frame.detections.masks[det_i], x0, y0, track.mask, track.mask_origin[0] + shift[0],
+                            track.mask_origin[1] + shift[1], frame.areas[det_i], track.mask_area)
+        return float(box_iou(frame.boxes[det_i:det_i + 1], predicted[None])[0, 0])
 
     @staticmethod
-    def _crop(detections: Detections, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
-        if detections.has_masks:
-            x0, y0 = (int(v) for v in detections.mask_boxes[i][:2])
-            return detections.masks[i], (x0, y0), int(np.count_nonzero(detections.masks[i]))
+    def _crop(frame: _Frame, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
+        if frame.has_masks:
+            x0, y0 = frame.origins[i]
+            return frame.detections.masks[i], (x0, y0), frame.areas[i]
         return np.zeros((0, 0), bool), (0, 0), 0
 
-    def _new_track(self, detections: Detections, i: int, now: float) -> Track:
-        mask, origin, area = self._crop(detections, i)
-        track = Track(box=detections.boxes[i].astype(np.float64), mask=mask, mask_origin=origin, mask_area=area,
-                      class_id=int(detections.class_ids[i]), last_seen=now)
+    def _new_track(self, frame: _Frame, i: int, now: float) -> Track:
+        mask, origin, area = self._crop(frame, i)
+        track = Track(box=frame.boxes[i].copy(), mask=mask, mask_origin=origin, mask_area=area,
+                      class_id=frame.classes[i], last_seen=now)
         if self.config.min_hits <= 1:
             self._confirm(track)
         return track
@@ -225,16 +245,16 @@ class Tracker:
         self._next_id += 1
         self.created += 1
 
-    def _absorb(self, track: Track, detections: Detections, i: int, now: float) -> None:
-        box = detections.boxes[i].astype(np.float64)
+    def _absorb(self, track: Track, frame: _Frame, i: int, now: float) -> None:
+        box = frame.boxes[i].copy()
         dt = now - track.last_seen
         if dt > 0:
             w = self.config.velocity_smoothing
             track.velocity = (1 - w) * track.velocity + w * (box - track.box) / dt
         track.box = box
-        track.mask, track.mask_origin, track.mask_area = self._crop(detections, i)
-        if detections.scores[i] >= self.config.high_score:
-            track.class_id = int(detections.class_ids[i])  # a confident reading sets the class
+        track.mask, track.mask_origin, track.mask_area = self._crop(frame, i)
+        if frame.scores[i] >= self.config.high_score:
+            track.class_id = frame.classes[i]  # a confident reading sets the class
         track.last_seen = now
         track.hits += 1
         if not track.track_id and track.hits >= self.config.min_hits:
