@@ -77,11 +77,12 @@ def test_bag2coco_masks_splits_stats_and_mosaic(bags, tmp_path) -> None:
             expected = [m for m in instance_masks(msg, image["height"], image["width"]) if m[3].any()]
             anns = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
             assert len(anns) == len(expected) > 0
-            for ann, (class_id, name, score, mask) in zip(anns, expected):
+            for ann, (class_id, name, score, mask, track_id) in zip(anns, expected):
                 np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
                 assert coco.loadCats(ann["category_id"])[0]["name"] == name
                 assert ann["score"] == pytest.approx(score, abs=1e-5)
                 assert ann["attributes"]["qa"] == mask_flags(mask)
+                assert ann["track_id"] == ann["attributes"]["track_id"] == track_id  # as the node recorded it
     assert sorted(seen_bags) == sorted(b.name for b in bags)
     assert total_images == 5 * 8
     assert {s: sorted(v["bags"]) for s, v in stats["splits"].items()} == \

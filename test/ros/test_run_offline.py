@@ -175,3 +175,29 @@ def test_run_fills_3d_from_a_bags_depth_topic(tmp_path) -> None:
                 c = np.array([inst.centroid.x, inst.centroid.y, inst.centroid.z])
                 errors.append(np.linalg.norm(c - gt_points[j].mean(axis=0)) * 1e3)
     assert len(errors) >= 15 and np.median(errors) <= 10.0, errors
+
+
+def test_run_tracks_a_video_and_writes_track_ids_to_the_bag_and_the_json(tmp_path) -> None:
+    import json
+
+    from robot_instseg.synthetic.sequences import generate_clip
+
+    clip = list(generate_clip(21, frames=16, objects=6))
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (640, 480))
+    for frame in clip:
+        writer.write(cv2.cvtColor(frame.scene.render_rgb(), cv2.COLOR_RGB2BGR))
+    writer.release()
+    run_cli("run", str(video), "--out", str(tmp_path / "out.mcap"), "--fps", "15", "--quiet")
+    arrays = [m for _, m in sorted(bag_messages(tmp_path / "out.mcap", "/seg_node/instances").items())]
+    assert len(arrays) == len(clip)
+    late = [i.track_id for m in arrays[3:] for i in m.instances if i.score >= 0.5 and not i.same_object_as]
+    assert late and sum(t > 0 for t in late) >= 0.8 * len(late)  # confirmed after the first frames
+    # one id per object: the ids seen over the clip are few (6 objects, a few new entries at most)
+    assert len({t for t in late if t > 0}) <= 10
+    run_cli("run", str(video), "--out", str(tmp_path / "pred.json"), "--fps", "15", "--quiet")
+    entries = json.loads((tmp_path / "pred.json").read_text())
+    assert {e["track_id"] for e in entries if e["image_id"] > 3} == \
+        {i.track_id for m in arrays[3:] for i in m.instances}
+    run_cli("run", str(video), "--out", str(tmp_path / "untracked.json"), "--no-track", "--quiet")
+    assert {e["track_id"] for e in json.loads((tmp_path / "untracked.json").read_text())} == {0}
