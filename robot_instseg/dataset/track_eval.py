@@ -7,7 +7,6 @@ installed, ``make bench-deps``) the box-IoU ByteTrack baseline fed the same dete
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,19 +32,9 @@ def load_clips(gt) -> dict[int, list[dict]]:
 
 def segment_clips(segmenter, gt, images_dir: Path, progress: bool = False) -> dict[int, Detections]:
     """image id -> visible Detections (as the node publishes them) for every image of the clips."""
-    from tqdm import tqdm
+    from robot_instseg.dataset.model_eval import segment_coco_images
 
-    from robot_instseg.engine.frame_pipeline import segment_frame
-    from robot_instseg.io.frame_sources import read_rgb
-
-    out = {}
-    for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
-                     file=sys.stderr):
-        image = read_rgb(Path(images_dir) / info["file_name"])
-        if image is None:
-            raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
-        out[int(info["id"])] = segment_frame(segmenter, image, "rgb").visible
-    return out
+    return segment_coco_images(segmenter, gt, images_dir, progress, masks="visible")
 
 
 def ours(fps: float) -> Callable[[Detections, float], np.ndarray]:

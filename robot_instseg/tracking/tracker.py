@@ -37,13 +37,13 @@ FORBIDDEN = 1e6
 class TrackerConfig:
     """Thresholds of the association (see the module docstring)."""
 
-    high_score: float = 0.5
-    low_score: float = 0.1
-    min_iou: float = 0.2
-    min_iou_weak: float = 0.3
-    class_change_cost: float = 0.3
-    min_hits: int = 2
-    max_lost_s: float = 2.0
+    high_score: float = 0.5  # may start a track (stage 2)
+    low_score: float = 0.1  # below: ignored; between the two: keeps a live track alive (stage 3)
+    min_iou: float = 0.2  # mask IoU for a match in stage 2
+    min_iou_weak: float = 0.3  # ... and in stage 3
+    class_change_cost: float = 0.3  # added to a match across classes
+    min_hits: int = 2  # matches before a track is confirmed and gets an id
+    max_lost_s: float = 2.0  # camera time a confirmed track survives unseen
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
     max_prediction_s: float = 0.5  # a lost track's box stops moving after this long
 
