@@ -119,9 +119,10 @@ class DepthCounts:
                 self._problem_at = self._clock()
 
     def snapshot(self, recent_s: float = 5.0) -> dict:
-        """Counts, and whether depth has been failing lately with no frame fused since."""
+        """Counts, and ``failing``: depth problems in the last ``recent_s`` and no frame fused in them (a few
+        late frames among fused ones are counted, not alarmed on)."""
         now = self._clock()
         with self._lock:
-            failing = now - self._problem_at < recent_s and self._problem_at > self._fused_at
+            failing = now - self._problem_at < recent_s and now - self._fused_at >= recent_s
             return {"fused": self.fused, "without": dict(self.without), "last_problem": self.last_problem,
                     "failing": failing}

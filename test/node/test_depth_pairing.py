@@ -67,6 +67,12 @@ def test_counts_by_reason_and_failing_only_while_no_frame_is_fused() -> None:
     clock[0] = 1.0
     counts.fused_frame()
     assert counts.snapshot()["failing"] is False and counts.snapshot()["fused"] == 1
+    clock[0] = 2.0
+    counts.frame_without("late_depth")  # one late frame among fused ones: counted, not alarmed on
+    assert counts.snapshot()["failing"] is False
+    clock[0] = 6.5
+    counts.frame_without("late_depth")  # nothing fused for 5.5 s and still failing
+    assert counts.snapshot()["failing"] is True
 
 
 def test_camera_info_with_the_frames_stamp_else_the_newest() -> None:
