@@ -72,6 +72,10 @@ class FrameFusion:
     instances: list[Optional[Instance3D]]
     reasons: list[str]  # "" where 3D was computed, else a reason code (too_few_points, no_depth_in_mask)
 
+    def centroids(self) -> list[Optional[np.ndarray]]:
+        """Each instance's centroid, None where it has no 3D."""
+        return [g.centroid if g is not None else None for g in self.instances]
+
 
 def behind_depth_edge(depth_m: np.ndarray) -> np.ndarray:
     """Pixels behind a depth discontinuity (rule 1 of the module docstring); NaN pixels are False."""

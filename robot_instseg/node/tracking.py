@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.tracking.tracker import Tracker, TrackerConfig
@@ -35,12 +35,14 @@ class NodeTracking:
         if not settings["tracking"]:
             self.tracker.reset()
 
-    def assign(self, detections: Detections, stamp_s: float, settings: dict[str, Any]) -> None:
-        """Give ``detections`` their track ids (all 0 with tracking off)."""
+    def assign(self, detections: Detections, stamp_s: float, settings: dict[str, Any],
+               centroids: Optional[list] = None) -> None:
+        """Give ``detections`` their track ids (all 0 with tracking off); ``centroids`` (3D, or None per
+        instance) let the tracker refuse matches between objects at different depths."""
         if not settings["tracking"]:
             return
         before = self.tracker.created
-        detections.track_ids = self.tracker.update(detections, stamp_s)
+        detections.track_ids = self.tracker.update(detections, stamp_s, centroids)
         now = self._clock()
         self._created.extend([now] * (self.tracker.created - before))
         while self._created and now - self._created[0] > RATE_WINDOW_S:

@@ -321,12 +321,13 @@ class SegNode(LifecycleNode):
         output = segment_frame(segmenter, image, order)
         result, labels, detections = output.result, output.labels, output.visible
         header = msg.header
-        tracking = self.tracking
-        if tracking is not None:
-            tracking.assign(detections, header.stamp.sec + header.stamp.nanosec * 1e-9, self.settings)
         depth = self.depth
         fusion, depth_status = (None, DEPTH_OFF) if depth is None else \
             depth.frame_3d(header, detections, received_at, self.settings, self._log_throttled)
+        tracking = self.tracking  # after depth: the tracker gates matches by 3D centroid where it has one
+        if tracking is not None:
+            tracking.assign(detections, header.stamp.sec + header.stamp.nanosec * 1e-9, self.settings,
+                            fusion.centroids() if fusion is not None else None)
         instances = instances_msg(detections, header, fusion, depth_status)
         self._pubs["instances"].publish(instances)
         if self.settings["publish_labels"]:

@@ -16,6 +16,10 @@ Per frame (``update``), in the spirit of ByteTrack:
    next id, after ``min_hits`` matches. Ids are never reused. A tentative track that misses a
    frame is dropped; a confirmed one is kept for ``max_lost_s`` of camera time.
 
+With 3D centroids (depth fused), a pair whose centroids are further apart than the track could
+have moved (``max_speed_3d`` x the time since it was seen, at least ``min_gate_3d``) is never
+matched: an occluder in front of an object it covers in the image is not that object.
+
 Assignment is optimal per stage (scipy's linear_sum_assignment on the cost matrix).
 """
 
@@ -46,6 +50,8 @@ class TrackerConfig:
     max_lost_s: float = 2.0  # camera time a confirmed track survives unseen
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
     max_prediction_s: float = 0.5  # a lost track's box stops moving after this long
+    max_speed_3d: float = 1.0  # m/s an object may move between frames (3D gate, when centroids are given)
+    min_gate_3d: float = 0.1  # m: the 3D gate is never narrower than this (depth noise, centroid jitter)
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Track:
     last_seen: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s of x0 y0 x1 y1
     hits: int = 1
+    centroid: Optional[np.ndarray] = None  # camera-frame metres at last_seen, when depth was fused
     track_id: int = 0  # 0 while tentative
     matched_last_frame: bool = True
 
@@ -79,13 +86,16 @@ class _Frame:
     classes: list
     scores: list
     has_masks: bool
+    centroids: list  # 3D centroid or None, per detection
 
     @classmethod
-    def of(cls, detections: Detections) -> "_Frame":
+    def of(cls, detections: Detections, centroids: Optional[list] = None) -> "_Frame":
         has_masks = detections.has_masks
+        n = len(detections)
         return cls(detections, detections.boxes.astype(np.float64), detections.mask_boxes[:, :2].tolist(),
-                   [int(np.count_nonzero(m)) for m in detections.masks] if has_masks else [0] * len(detections),
-                   detections.class_ids.tolist(), detections.scores.tolist(), has_masks)
+                   [int(np.count_nonzero(m)) for m in detections.masks] if has_masks else [0] * n,
+                   detections.class_ids.tolist(), detections.scores.tolist(), has_masks,
+                   list(centroids) if centroids is not None else [None] * n)
 
 
 class Tracker:
@@ -108,9 +118,11 @@ class Tracker:
         """Confirmed tracks matched in the last frame."""
         return sum(1 for t in self.tracks if t.track_id and t.matched_last_frame)
 
-    def update(self, detections: Detections, stamp_s: float) -> np.ndarray:
+    def update(self, detections: Detections, stamp_s: float,
+               centroids: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
         """Track ids (int64, one per detection; 0 = not tracked yet) for this frame, stamped ``stamp_s``.
 
+        ``centroids``: each detection's 3D centroid (None where it has none), for the 3D gate.
         A detection that is another reading of a stronger one (``alternative_of``) gets its id."""
         cfg = self.config
         if self._last_stamp is not None and stamp_s < self._last_stamp:  # time went back (a bag loops): restart
@@ -125,7 +137,7 @@ class Tracker:
         weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] < cfg.high_score]
         matched_tracks: set[int] = set()
         assigned: dict[int, int] = {}
-        frame = _Frame.of(detections)
+        frame = _Frame.of(detections, centroids)
         for det_i, trk_i in self._match(frame, strong, list(range(len(self.tracks))), stamp_s, cfg.min_iou,
                                         allow_lost=True):
             assigned[det_i] = trk_i
@@ -178,6 +190,8 @@ class Tracker:
         shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
         for a, b in zip(*np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)):
             det_i, track = det_idx[a], tracks[b]
+            if self._too_far_3d(frame.centroids[det_i], track, now):
+                continue
             iou = self._mask_iou(frame, det_i, track, predicted[b], shifts[b])
             if iou < min_iou and not near[a, b]:
                 continue
@@ -200,8 +214,19 @@ class Tracker:
         size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
         offset = np.linalg.norm((centre - (predicted[None, :, :2] + predicted[None, :, 2:]) / 2) / size[None], axis=2)
         cost = np.where(inside & same, offset, FORBIDDEN)
+        for a, det_i in enumerate(det_idx):
+            for b, track in enumerate(tracks):
+                if cost[a, b] < FORBIDDEN and self._too_far_3d(frame.centroids[det_i], track, now):
+                    cost[a, b] = FORBIDDEN
         rows, cols = linear_sum_assignment(cost)
         return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
+
+    def _too_far_3d(self, centroid: Optional[np.ndarray], track: Track, now: float) -> bool:
+        """Both in 3D and further apart than the track could have moved since it was seen."""
+        if centroid is None or track.centroid is None:
+            return False
+        gate = max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))
+        return float(np.linalg.norm(np.asarray(centroid) - track.centroid)) > gate
 
     @staticmethod
     def _near(boxes: np.ndarray, predicted: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
@@ -235,7 +260,7 @@ class Tracker:
     def _new_track(self, frame: _Frame, i: int, now: float) -> Track:
         mask, origin, area = self._crop(frame, i)
         track = Track(box=frame.boxes[i].copy(), mask=mask, mask_origin=origin, mask_area=area,
-                      class_id=frame.classes[i], last_seen=now)
+                      class_id=frame.classes[i], last_seen=now, centroid=frame.centroids[i])
         if self.config.min_hits <= 1:
             self._confirm(track)
         return track
@@ -255,6 +280,8 @@ class Tracker:
         track.mask, track.mask_origin, track.mask_area = self._crop(frame, i)
         if frame.scores[i] >= self.config.high_score:
             track.class_id = frame.classes[i]  # a confident reading sets the class
+        if frame.centroids[i] is not None:
+            track.centroid = np.asarray(frame.centroids[i], np.float64)
         track.last_seen = now
         track.hits += 1
         if not track.track_id and track.hits >= self.config.min_hits:

@@ -106,3 +106,20 @@ def test_an_alternative_reading_gets_the_id_of_its_stronger_instance() -> None:
     d.alternative_of = np.array([-1, 0])
     ids = tracker.update(d, 0.0)
     assert ids[0] > 0 and ids[1] == ids[0] and len(tracker.tracks) == 1
+
+
+def test_3d_centroids_keep_an_occluder_from_taking_the_id_of_what_it_covers() -> None:
+    """B stands at 1.0 m; A, at 0.5 m, jumps in front of it while B is hidden. In the image A's mask now sits
+    exactly where B's was, so by masks alone A takes B's id; the 3D gate refuses that pair."""
+    def run(with_3d: bool) -> tuple[int, int, int]:
+        tracker = Tracker(TrackerConfig(min_hits=1))
+        both = _frame([(100, 120, 0, 0.9), (220, 120, 0, 0.9)])
+        depths = [np.array([0.0, 0.0, 0.5]), np.array([0.1, 0.0, 1.0])]
+        first = tracker.update(both, 0.0, depths if with_3d else None)
+        jumped = tracker.update(_frame([(220, 120, 0, 0.9)]), 0.1, [np.array([0.1, 0.0, 0.5])] if with_3d else None)
+        return int(first[0]), int(first[1]), int(jumped[0])
+
+    a, b, taken = run(with_3d=False)
+    assert taken == b  # masks alone: a switch
+    a, b, taken = run(with_3d=True)
+    assert taken != b  # 3D: B's id is not given to A (it gets A's own id back or a new one)

@@ -82,10 +82,6 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {exc}")
                 continue
             output = segment_frame(segmenter, image, order)
-            if tracker is not None:
-                output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9)
-                output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
-            instances = output.detections(masks)
             fusion, depth_status = None, DEPTH_OFF
             if depth:
                 try:
@@ -95,6 +91,11 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 except InputError as exc:
                     depth_status = exc.reason
                     summary.without_3d[exc.reason] = summary.without_3d.get(exc.reason, 0) + 1
+            if tracker is not None:  # after depth, as in the node: 3D centroids gate the matches
+                output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9,
+                                                          fusion.centroids() if fusion is not None else None)
+                output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
+            instances = output.detections(masks)
             if with_images:
                 msgtype, msg = _input_message(frame, header)
                 writer.write(frame.topic or image_topic, msgtype, timestamp, bytes(serialize_message(msg)))
