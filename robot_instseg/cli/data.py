@@ -104,21 +104,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
     """`eval --track`: HOTA / IDF1 / MOTA / ID switches of our tracker (and ByteTrack) on a sequence dataset."""
-    from robot_instseg.dataset.track_eval import default_trackers, evaluate_tracking, load_clips, segment_clips
+    from robot_instseg.dataset.track_eval import (
+        default_trackers,
+        evaluate_tracking,
+        load_clips,
+        segment_clips,
+        tracked_results,
+    )
 
-    if args.pred or not args.images:
-        raise CliError("--track needs --images DIR (the sequence dataset's folder) and runs --model on it")
+    if not args.pred and not args.images:
+        raise CliError("--track needs --images DIR (the sequence dataset's folder, run through --model) or "
+                       "--pred RESULTS.json with track_id")
     try:
         load_clips(gt)
     except ValueError as exc:
         raise CliError(str(exc))
     if args.keep_every < 1:
         raise CliError(f"--keep-every must be at least 1, got {args.keep_every}")
-    segmenter = make_segmenter(args)
-    detections = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
-    trackers = default_trackers(baseline=not args.no_baseline)
+    if args.pred:
+        try:
+            detections, given = tracked_results(gt, json.loads(Path(args.pred).read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"{args.pred}: {exc}")
+        trackers, model = {"pred": given}, f"track_ids of {args.pred} (image ids of the dataset)"
+    else:
+        segmenter = make_segmenter(args)
+        detections = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
+        trackers, model = default_trackers(baseline=not args.no_baseline), str(segmenter.model_path)
     reports = [evaluate_tracking(gt, detections, trackers, keep_every=k) for k in sorted({1, args.keep_every})]
-    summary = {"ground_truth": str(gt_path), "model": str(segmenter.model_path), "runs": reports,
+    summary = {"ground_truth": str(gt_path), "model": model, "runs": reports,
                "baseline": "bytetrack" in trackers or ("off" if args.no_baseline else
                                                         "supervision not installed (make bench-deps)")}
     if args.out:
@@ -128,7 +142,7 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{reports[0]['clips']} clips, {reports[0]['frames']} frames, model {segmenter.model_path}")
+    print(f"{reports[0]['clips']} clips, {reports[0]['frames']} frames, {model}")
     print(f"{'tracker':<11}{'frames':>8}{'HOTA':>8}{'DetA':>8}{'AssA':>8}{'IDF1':>8}{'MOTA':>8}{'IDSW':>6}"
           f"{'ms/frame':>10}")
     for report in reports:
@@ -136,7 +150,7 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
         for name, m in report["trackers"].items():
             print(f"{name + label:<11}{report['frames']:>8}{m['HOTA']:>8.3f}{m['DetA']:>8.3f}{m['AssA']:>8.3f}"
                   f"{m['IDF1']:>8.3f}{m['MOTA']:>8.3f}{m['IDSW']:>6}{m['ms_per_frame']:>10.2f}")
-    if "bytetrack" not in trackers and not args.no_baseline:
+    if "bytetrack" not in trackers and not args.no_baseline and not args.pred:
         print("baseline: supervision is not installed (make bench-deps)")
     return 0
 

@@ -155,3 +155,29 @@ def default_trackers(baseline: bool = True) -> dict[str, Callable]:
             pass
     return trackers
 
+
+def tracked_results(gt, results: list[dict]) -> tuple[dict[int, Detections], Callable]:
+    """A results file that carries ``track_id`` (``run`` writes it) as per-image Detections and a "tracker"
+    that hands back the recorded ids, so evaluate_tracking scores them like any tracker."""
+    from pycocotools import mask as mask_utils
+
+    by_image: dict[int, list[dict]] = {}
+    for entry in results:
+        if "track_id" not in entry:
+            raise ValueError("the results carry no track_id: write them with robot-instseg run on a bag or video")
+        by_image.setdefault(int(entry["image_id"]), []).append(entry)
+    detections: dict[int, Detections] = {}
+    recorded: dict[int, np.ndarray] = {}
+    for info in gt.loadImgs(sorted(gt.getImgIds())):
+        entries = by_image.get(int(info["id"]), [])
+        masks = np.array([mask_utils.decode(e["segmentation"]).astype(bool) for e in entries]).reshape(
+            -1, info["height"], info["width"])
+        det = Detections.from_full_masks(masks, [float(e.get("score", 1.0)) for e in entries],
+                                         [int(e["category_id"]) - 1 for e in entries])
+        detections[int(info["id"])] = det
+        recorded[id(det)] = np.array([int(e["track_id"]) for e in entries], np.int64)
+
+    def given(fps: float) -> Callable[[Detections, float], np.ndarray]:
+        return lambda det, stamp_s: recorded[id(det)]
+
+    return detections, given

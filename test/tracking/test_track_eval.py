@@ -68,3 +68,30 @@ def test_perfect_detections_tracked_by_ours_score_near_one_and_swapped_ids_are_c
     assert bad["IDSW"] > 0 and bad["IDF1"] < good["IDF1"], bad
     halved = evaluate_tracking(gt, detections, {"ours": ours}, keep_every=2)["trackers"]["ours"]
     assert halved["IDF1"] >= good["IDF1"] - 0.05
+
+
+def test_eval_track_scores_a_results_file_with_track_ids(tmp_path) -> None:
+    """`eval --track --pred`: the dataset's own masks and ids as results score 1; ids scrambled per frame do not."""
+    import subprocess
+    import sys
+
+    path = write_sequences(tmp_path, 1, seed=4, frames=20, objects=6, height=240, width=320)
+    doc = json.loads(path.read_text())
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": a["segmentation"],
+                "score": 0.9, "track_id": a["track_id"]} for a in doc["annotations"]]
+    scrambled = [dict(e, track_id=(e["track_id"] * 7 + e["image_id"]) % 11 + 1) for e in perfect]
+    scores = {}
+    for name, results in (("perfect", perfect), ("scrambled", scrambled)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(results))
+        done = subprocess.run([sys.executable, "-m", "robot_instseg.cli", "eval", "--track", "--gt", str(path),
+                               "--pred", str(tmp_path / f"{name}.json"), "--keep-every", "1", "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        scores[name] = json.loads(done.stdout)["runs"][0]["trackers"]["pred"]
+    assert scores["perfect"]["IDF1"] == 1.0 and scores["perfect"]["IDSW"] == 0 and scores["perfect"]["HOTA"] > 0.99
+    assert scores["scrambled"]["IDF1"] < 0.5 and scores["scrambled"]["IDSW"] > 10
+    no_ids = tmp_path / "no_ids.json"
+    no_ids.write_text(json.dumps([{k: v for k, v in e.items() if k != "track_id"} for e in perfect]))
+    done = subprocess.run([sys.executable, "-m", "robot_instseg.cli", "eval", "--track", "--gt", str(path),
+                           "--pred", str(no_ids)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no track_id" in done.stderr and "Traceback" not in done.stderr
