@@ -113,3 +113,14 @@ def test_malformed_json_is_one_line(work: Path) -> None:
 def test_verbose_shows_the_traceback(work: Path) -> None:
     result = _run("-v", "eval", "--gt", "broken.json", "--pred", "broken.json", cwd=work)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_3d_and_tracking_verbs_refuse_bad_arguments_in_one_line(work: Path) -> None:
+    _refused(_run("eval", "--track", "--gt", "sc/annotations.json", "--images", "sc", cwd=work), EXIT_INPUT,
+             "no video_id", "scenes --sequence")
+    _refused(_run("eval3d", "--scenes", "0", cwd=work), EXIT_INPUT, "--scenes must be at least 1")
+    _refused(_run("run", "sc/images", "--depth-topic", "/camera/depth", "--out", "d.json", cwd=work), EXIT_INPUT,
+             "--depth-topic needs a bag input")
+    _refused(_run("run", "good", "--depth-topic", "/nope", "--out", "d.mcap", cwd=work), EXIT_INPUT,
+             "no depth topic /nope")
+    assert not (work / "d.json").exists() and not (work / "d.mcap").exists()
