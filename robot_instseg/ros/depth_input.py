@@ -19,13 +19,9 @@ from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
 from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts, with_stamp_or_newest
 from robot_instseg.node.node_stats import cdr_stamp_ns
+from robot_instseg.ros.convert import stamp_ns
 
 DEPTH_OFF = "depth_off"
-
-
-def stamp_ns(header: Header) -> int:
-    """A header's stamp in integer nanoseconds (exact: the pairing key)."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class DepthInput:

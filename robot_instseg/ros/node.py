@@ -42,7 +42,15 @@ from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStat
 from robot_instseg.node.params import PARAMS_BY_NAME
 from robot_instseg.node.tracking import NodeTracking
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
-from robot_instseg.ros.convert import image_from_msg, image_msg, instances_msg, labels_msg, markers_msg, points_msg
+from robot_instseg.ros.convert import (
+    image_from_msg,
+    image_msg,
+    instances_msg,
+    labels_msg,
+    markers_msg,
+    points_msg,
+    stamp_seconds,
+)
 from robot_instseg.ros.depth_input import DEPTH_OFF, DepthInput
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg.ros.recording import NodeRecording
@@ -326,7 +334,7 @@ class SegNode(LifecycleNode):
             depth.frame_3d(header, detections, received_at, self.settings, self._log_throttled)
         tracking = self.tracking  # after depth: the tracker gates matches by 3D centroid where it has one
         if tracking is not None:
-            tracking.assign(detections, header.stamp.sec + header.stamp.nanosec * 1e-9, self.settings,
+            tracking.assign(detections, stamp_seconds(header), self.settings,
                             fusion.centroids() if fusion is not None else None)
         instances = instances_msg(detections, header, fusion, depth_status)
         self._pubs["instances"].publish(instances)

@@ -28,6 +28,7 @@ from robot_instseg.node.depth_pairing import with_stamp_or_newest
 from robot_instseg.recording.msg_types import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.recording.policy import CapturePolicy, PolicyConfig
 from robot_instseg.recording.recorder import BUDGET_REACHED, FAILED, RECORDING, Capture, Recorder, RecorderConfig
+from robot_instseg.ros.convert import stamp_ns
 
 RECORDER_KEYS = ("record_dir", "record_storage", "record_budget_mb", "record_split_mb", "record_split_s")
 
@@ -78,7 +79,7 @@ class NodeRecording:
         self._start_recorder()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_infos.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg))
+        self._camera_infos.append((stamp_ns(msg.header), msg))
 
     def stop(self) -> None:
         if self._camera_info_sub is not None:
@@ -163,16 +164,16 @@ class NodeRecording:
         if depth is not None:
             depth_topic, depth_msg = depth
             messages.append((depth_topic, IMAGE, lambda m=depth_msg: serialize_message(m)))
-        info = self._camera_info_for(msg.header.stamp)
+        info = self._camera_info_for(msg.header)
         if info is not None and self._camera_info_sub is not None:
             messages.append((self._camera_info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))
         messages.append((self.node.instances_topic, INSTANCE_ARRAY, lambda m=instances: serialize_message(m)))
         stamp = msg.header.stamp
         return recorder.submit(Capture(received_ns, (stamp.sec, stamp.nanosec), reason, messages))
 
-    def _camera_info_for(self, stamp):
+    def _camera_info_for(self, header):
         """The CameraInfo with the frame's stamp, else the newest one (None if none arrived)."""
-        return with_stamp_or_newest(self._camera_infos, stamp.sec * 1_000_000_000 + stamp.nanosec)
+        return with_stamp_or_newest(self._camera_infos, stamp_ns(header))
 
     # -- services ------------------------------------------------------------------------------
     def _on_capture(self, request, response):
