@@ -33,6 +33,13 @@ class FrameOutput:
 
 def segment_frame(segmenter: Segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
     """Segment one image and resolve overlaps once, as the node publishes it."""
-    result = segmenter.segment(image, channel_order)
-    ownership = result.detections.resolve_overlaps()  # once per frame: masks, labels and overlay share it
+    return resolved(segmenter.segment(image, channel_order))
+
+
+def resolved(result: SegmentResult) -> FrameOutput:
+    """The frame with overlaps owned: as the device pipeline resolved them, else resolved here once
+    (masks, labels and overlay share it)."""
+    if result.ownership is not None and result.visible is not None:
+        return FrameOutput(result, result.ownership.labels, result.visible)
+    ownership = result.detections.resolve_overlaps()
     return FrameOutput(result, ownership.labels, result.detections.visible_masks(ownership))

@@ -25,7 +25,7 @@ Without per-pixel logits (masks read back from a bag or built by hand) the score
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -67,11 +67,19 @@ def mask_overlap(box_a: np.ndarray, mask_a: np.ndarray, box_b: np.ndarray, mask_
 def alternatives(mask_boxes: np.ndarray, masks: Sequence[np.ndarray], order: np.ndarray,
                  overlaps: np.ndarray, threshold: float = SAME_OBJECT_OVERLAP) -> np.ndarray:
     """Per instance, the stronger instance (earlier in ``order``) it is another reading of, or -1."""
-    out = np.full(len(masks), -1, np.int64)
+    return readings(order, overlaps,
+                    lambda i, j: mask_overlap(mask_boxes[i], masks[i], mask_boxes[j], masks[j]), threshold)
+
+
+def readings(order: np.ndarray, overlaps: np.ndarray, overlap: Callable[[int, int], float],
+             threshold: float = SAME_OBJECT_OVERLAP) -> np.ndarray:
+    """The greedy rule of ``alternatives`` with the pair overlap given as a function (the device
+    pipeline computes every pair's overlap at once and looks it up)."""
+    out = np.full(len(order), -1, np.int64)
     primaries: list[int] = []
     for i in order.tolist():
         for j in primaries:
-            if overlaps[i, j] and mask_overlap(mask_boxes[i], masks[i], mask_boxes[j], masks[j]) >= threshold:
+            if overlaps[i, j] and overlap(i, j) >= threshold:
                 out[i] = j
                 break
         else:

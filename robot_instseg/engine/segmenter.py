@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -20,15 +20,22 @@ from robot_instseg.engine.backends import BackendConfig, create_backend
 from robot_instseg.engine.class_names import resolve_class_names
 from robot_instseg.engine.decoders import select_decoder
 from robot_instseg.engine.errors import ModelError
+from robot_instseg.engine.ownership import Ownership
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.preprocess import LetterboxTransform, PreprocessConfig, preprocess, stride_aligned
 from robot_instseg.engine.types import Detections
+
+if TYPE_CHECKING:
+    from robot_instseg.engine.device.pipeline import DevicePipeline
 
 LOG = logging.getLogger(__name__)
 
 _THRESHOLDS = PostprocessSettings()  # the one home of the threshold defaults
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# host: numpy / OpenCV around the runtime; device: engine.device (torch) on the runtime's device;
+# auto: device when the backend runs on CUDA and torch sees that GPU, else host.
+PIPELINES = ("auto", "host", "device")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class SegmenterConfig:
     mask_threshold: float = _THRESHOLDS.mask_threshold
     max_detections: int = _THRESHOLDS.max_detections
     class_filter: tuple[Union[int, str], ...] = ()  # names or ids; empty = all
+    pipeline: str = "auto"  # one of PIPELINES
 
 
 @dataclass
@@ -63,10 +71,17 @@ class StageTimes:
 
 @dataclass
 class SegmentResult:
-    """Detections of one call, with the time spent in each stage."""
+    """Detections of one call, with the time spent in each stage.
+
+    The device pipeline resolves overlaps where the masks are, so it also fills ``ownership``
+    and ``visible``; the host pipeline leaves them None (``segment_frame`` resolves them).
+    """
 
     detections: Detections
     times: StageTimes = field(default_factory=StageTimes)
+    ownership: Optional[Ownership] = None
+    visible: Optional[Detections] = None
+    transfer_bytes: tuple[int, int] = (0, 0)  # host -> device, device -> host, this frame
 
 
 class Segmenter:
@@ -93,9 +108,10 @@ class Segmenter:
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
         in_h, in_w = self.preprocess_config.size
         self.backend.warmup(self._feed(np.zeros((1, 3, in_h, in_w), np.float32)))
-        LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s", self.model_path, self.decoder.name,
-                 self.preprocess_config.size, len(self.class_names), self.class_names_source,
-                 self.backend.description)
+        self.device_pipeline: Optional[DevicePipeline] = self._device_pipeline()
+        LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s, %s pipeline", self.model_path,
+                 self.decoder.name, self.preprocess_config.size, len(self.class_names), self.class_names_source,
+                 self.backend.description, self.pipeline_device)
 
     # -- configuration ------------------------------------------------------------------
     def _preprocess_config(self) -> PreprocessConfig:
@@ -114,6 +130,35 @@ class Segmenter:
         if family == "detr_seg":
             return PreprocessConfig(size=size, letterbox=letterbox, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         return PreprocessConfig(size=size, letterbox=letterbox)
+
+    def _device_pipeline(self) -> Optional[DevicePipeline]:
+        """The device pipeline the config asks for, None for the host one (see PIPELINES)."""
+        choice = self.config.pipeline
+        if choice not in PIPELINES:
+            raise ModelError(f"unknown pipeline {choice!r}; choose one of {PIPELINES}")
+        on_cuda = getattr(self.backend, "device", "cpu") == "cuda"
+        if choice == "host" or (choice == "auto" and not on_cuda):
+            return None
+        why_not = _device_unavailable(on_cuda, self.decoder.name)
+        if why_not:
+            if choice == "device":
+                raise ModelError(f"pipeline 'device' is not possible here: {why_not}")
+            LOG.warning("host pipeline: %s", why_not)
+            return None
+        import torch
+
+        from robot_instseg.engine.device.pipeline import DevicePipeline
+
+        device = torch.device("cuda", self.config.runtime.device_id) if on_cuda else torch.device("cpu")
+        pipeline = DevicePipeline(self.backend, self.decoder, self.preprocess_config, device,  # type: ignore[arg-type]
+                                  self._input_rank)
+        pipeline.warmup()
+        return pipeline
+
+    @property
+    def pipeline_device(self) -> str:
+        """Where the stages around the runtime run: "host" (numpy) or the torch device ("cuda:0", "cpu")."""
+        return "host" if self.device_pipeline is None else str(self.device_pipeline.device)
 
     def _settings(self, config: SegmenterConfig) -> PostprocessSettings:
         return PostprocessSettings(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
@@ -144,6 +189,12 @@ class Segmenter:
     # -- inference ----------------------------------------------------------------------
     def segment(self, image: np.ndarray, channel_order: str = "rgb") -> SegmentResult:
         """Segment one uint8 image (HxW, HxWx3 or HxWx4 in ``channel_order``)."""
+        if self.device_pipeline is not None:
+            frame = self.device_pipeline.segment(image, channel_order, self.settings)
+            for detections in (frame.detections, frame.visible):
+                detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+            return SegmentResult(frame.detections, StageTimes(*frame.times), frame.ownership, frame.visible,
+                                 (frame.transfers.up, frame.transfers.down))
         t0 = time.perf_counter()
         blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
         self._buffer = blob
@@ -154,7 +205,11 @@ class Segmenter:
         detections = self.decoder.decode(raw, transform, self.settings)
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
         t3 = time.perf_counter()
-        return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+        moved = (0, 0)
+        if getattr(self.backend, "device", "cpu") == "cuda":  # the runtime copies the feed up and every output down
+            moved = (sum(a.nbytes for a in feed.values()), sum(a.nbytes for a in raw.values()))
+        return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+                             transfer_bytes=moved)
 
     def infer(self, image: np.ndarray, channel_order: str = "rgb") -> tuple[dict[str, np.ndarray], LetterboxTransform]:
         """Preprocess and run the model, no decoding: (raw outputs, transform) for reference decodes."""
@@ -187,6 +242,19 @@ def load_segmenter(model: Optional[Union[str, Path]] = None, config: SegmenterCo
     return Segmenter(Path(model) if model else default_model_path(), config)
 
 
+def _device_unavailable(on_cuda: bool, decoder: str) -> str:
+    """Why the device pipeline cannot run here, or "" when it can."""
+    if not decoder.startswith("yolo"):
+        return f"it decodes YOLO-seg outputs only, and this model's decoder is {decoder}"
+    try:
+        import torch
+    except ImportError:
+        return "it needs torch (pip install torch; on a Jetson, JetPack's torch wheel)"
+    if on_cuda and not torch.cuda.is_available():
+        return f"the runtime is on CUDA but this torch ({torch.__version__}) has no CUDA device"
+    return ""
+
+
 def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
     text = metadata.get("imgsz")
     if not text:
@@ -202,4 +270,4 @@ def _metadata_imgsz(metadata: dict[str, str]) -> Optional[tuple[int, int]]:
     return None
 
 
-__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter")
+__all__: Sequence[str] = ("Segmenter", "SegmenterConfig", "SegmentResult", "StageTimes", "load_segmenter", "PIPELINES")

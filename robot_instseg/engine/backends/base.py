@@ -45,6 +45,7 @@ class Backend(Protocol):
     outputs: list[TensorInfo]
     metadata: dict[str, str]
     description: str  # e.g. "onnxruntime 1.20 CPUExecutionProvider"
+    device: str  # where the model runs: "cuda" or "cpu"
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 

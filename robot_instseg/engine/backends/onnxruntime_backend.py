@@ -88,6 +88,7 @@ class OnnxRuntimeBackend:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.providers = self.session.get_providers()
         self.description = f"onnxruntime {ort.__version__} {self.providers[0]}"
+        self.device = "cuda" if self.providers[0] in ("TensorrtExecutionProvider", "CUDAExecutionProvider") else "cpu"
         self._warmup_runs = config.warmup_runs
 
     def warmup(self, feeds: dict[str, np.ndarray]) -> None:

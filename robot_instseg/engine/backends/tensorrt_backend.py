@@ -85,6 +85,7 @@ class TensorRTBackend:
             self.context.set_tensor_address(name, device)
         self.metadata = self._onnx_metadata()
         self.description = f"tensorrt {trt.__version__} {gpu}{' fp16' if config.fp16 else ''}"
+        self.device = "cuda"
 
     def _cached_or_built(self, runtime, gpu: str, config: BackendConfig):
         trt = self.trt

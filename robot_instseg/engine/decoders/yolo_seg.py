@@ -10,7 +10,7 @@ the box: pixel column u is kept when x1 <= u < x2 (rows alike).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -71,12 +71,9 @@ class YoloSegDecoder(_YoloDecoder):
         class_ids = class_scores.argmax(axis=0)
         scores = np.take_along_axis(class_scores, class_ids[None], axis=0)[0]
         keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
-        keep = keep[top_candidates(scores[keep], settings.max_candidates)]
-        cand = preds[:, keep].T  # (K, 4 + nc + nm): only the survivors are transposed
-        boxes, scores, class_ids = cxcywh_to_xyxy(cand[:, :4]), scores[keep], class_ids[keep]
-        chosen = batched_nms(boxes, scores, class_ids, settings.iou_threshold, settings.max_detections)
-        return _assemble(boxes[chosen], scores[chosen], class_ids[chosen], cand[chosen, 4 + nc:], protos,
-                         transform, settings)
+        anchors, boxes, scores, class_ids = choose_anchors(keep, scores[keep], class_ids[keep],
+                                                           lambda a: preds[:4, a].T, settings)
+        return _assemble(boxes, scores, class_ids, preds[4 + nc:, anchors].T, protos, transform, settings)
 
 
 class YoloSegEndToEndDecoder(_YoloDecoder):
@@ -97,11 +94,31 @@ class YoloSegEndToEndDecoder(_YoloDecoder):
     def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
                settings: PostprocessSettings) -> Selection:
         rows = raw[self.preds][0]  # (K, 6 + nm)
-        scores, class_ids = rows[:, 4], rows[:, 5].astype(np.int64)
-        keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
-        keep = keep[np.argsort(-scores[keep], kind="stable")][:settings.max_detections]
-        return _assemble(rows[keep, :4], scores[keep], class_ids[keep], rows[keep, 6:], raw[self.protos][0],
-                         transform, settings)
+        keep = choose_rows(rows[:, :6], settings)
+        return _assemble(rows[keep, :4], rows[keep, 4], rows[keep, 5].astype(np.int64), rows[keep, 6:],
+                         raw[self.protos][0], transform, settings)
+
+
+def choose_rows(heads: np.ndarray, settings: PostprocessSettings) -> np.ndarray:
+    """End-to-end rows (x1, y1, x2, y2, score, class) -> indices of those kept, best first (host and device)."""
+    scores, class_ids = heads[:, 4], heads[:, 5].astype(np.int64)
+    keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
+    return keep[np.argsort(-scores[keep], kind="stable")][:settings.max_detections]
+
+
+def choose_anchors(anchors: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+                   cxcywh_of: Callable[[np.ndarray], np.ndarray],
+                   settings: PostprocessSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates above threshold -> the kept ones: (anchors, xyxy boxes in input pixels, scores, class ids).
+
+    The best ``max_candidates`` by score enter class-aware NMS; ``cxcywh_of(anchors)`` reads
+    their boxes. The host and the device pipelines both choose here, so they keep the same boxes.
+    """
+    order = top_candidates(scores, settings.max_candidates)
+    anchors, scores, class_ids = anchors[order], scores[order], class_ids[order]
+    boxes = cxcywh_to_xyxy(np.asarray(cxcywh_of(anchors)))
+    chosen = batched_nms(boxes, scores, class_ids, settings.iou_threshold, settings.max_detections)
+    return anchors[chosen], boxes[chosen], scores[chosen], class_ids[chosen]
 
 
 def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, coefficients: np.ndarray,
