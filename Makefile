@@ -3,6 +3,7 @@
 #   make test    the lint and type gate (ruff, mypy on engine/), then the whole test suite
 #   make lint    the gate alone
 #   make demo    the main job on the bundled defaults
+#   make setup-gpu  GPU wheels (onnxruntime-gpu, tensorrt, CUDA torch) on a GPU machine; never in CI
 #   make shell   a bash inside the environment (or: source scripts/env.sh)
 SHELL := /bin/bash
 .SHELLFLAGS := -e -o pipefail -c
@@ -15,7 +16,7 @@ BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
 	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
 	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
 
-.PHONY: setup build test lint demo shell clean distclean bench-deps
+.PHONY: setup build test lint demo shell clean distclean bench-deps setup-gpu
 
 setup: $(BUILD_STAMP)
 
@@ -36,6 +37,15 @@ $(BUILD_STAMP): $(DEPS_STAMP) $(BUILD_INPUTS)
 bench-deps: $(DEPS_STAMP)
 	$(VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps supervision==0.26.1
+
+# GPU machines only (requirements-gpu.txt; README "GPU and Jetson"); never run by `make setup` or CI.
+# TORCH_CUDA names the PyTorch wheel index for your driver's CUDA (cu126, cu128, cu130, ...).
+TORCH_CUDA ?= cu128
+setup-gpu: $(DEPS_STAMP)
+	$(VENV)/bin/python -m pip uninstall --quiet -y onnxruntime torch
+	$(VENV)/bin/python -m pip install --quiet -r requirements-gpu.txt
+	$(VENV)/bin/python -m pip install --quiet --index-url https://download.pytorch.org/whl/$(TORCH_CUDA) torch==2.13.0
+	$(VENV)/bin/python -c "import torch, onnxruntime as o; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), '| onnxruntime providers', o.get_available_providers())"
 
 build: $(DEPS_STAMP)
 	$(ENV) colcon --log-base log build --symlink-install \

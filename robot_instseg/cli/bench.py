@@ -80,7 +80,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     summary["tracking_over_inference"] = round(summary["tracking_ms"] / summary["inference_ms"], 4)
     summary.update(model=str(segmenter.model_path), backend=segmenter.backend.description,
                    decoder=segmenter.decoder.name, input_size=list(segmenter.preprocess_config.size),
-                   image_size=[int(images[0].shape[0]), int(images[0].shape[1])])
+                   image_size=[int(images[0].shape[0]), int(images[0].shape[1])],
+                   pipeline=segmenter.pipeline_device, placement=segmenter.stage_placement())
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -88,10 +89,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{summary['backend']})")
     print(f"image     {summary['image_size'][1]}x{summary['image_size'][0]}, {summary['runs']} runs, "
           f"instances/frame mean {summary['instances_mean']} max {summary['instances_max']}")
-    print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}")
-    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "ownership", "fusion", "tracking"):
+    placement = summary["placement"] if args.device else {}
+    print(f"{'stage':<14}{'median ms':>11}{'p95 ms':>10}{'  where' if placement else ''}")
+    for stage in ("preprocess", "inference", "postprocess", "total", "raw_session", "raw_device", "ownership",
+                  "fusion", "tracking"):
         if stage + "_ms" in summary:
-            print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}")
+            print(f"{stage:<14}{summary[stage + '_ms']:>11.2f}{summary[stage + '_p95_ms']:>10.2f}"
+                  f"{'  ' + placement[stage] if stage in placement else ''}")
+    if args.device:
+        note = {"host": "host pipeline", "cpu": "cpu pipeline: torch on the CPU, the bytes are handed over in RAM"}
+        print(f"host<->device per frame: {summary.get('h2d_bytes', 0):,} B up, {summary.get('d2h_bytes', 0):,} B down "
+              f"({note.get(summary['pipeline'], summary['pipeline'] + ' pipeline')})")
+        if "ratio_device" in summary:
+            print(f"ratio total / raw runtime on a resident device tensor: {summary['ratio_device']:.3f}")
     print(f"ratio total / raw session.run: {summary['ratio']:.3f} (paired per-run median "
           f"{summary['ratio_paired_median']:.3f})   "
           f"postprocess / inference: {summary['postprocess_over_inference']:.3f}")
@@ -135,6 +145,8 @@ def register(sub) -> None:
     segmenter_args(bench)
     bench.add_argument("--images", default=None, help="folder of images (default: generated 640x480 frames)")
     bench.add_argument("--max-images", type=int, default=16)
+    bench.add_argument("--device", action="store_true",
+                       help="say where each stage ran and the host<->device bytes per frame")
     bench.add_argument("--runs", type=int, default=50)
     bench.add_argument("--warmup", type=int, default=5)
     bench.add_argument("--width", type=int, default=640)

@@ -8,6 +8,7 @@ import logging
 from robot_instseg.engine.backends import BACKENDS
 from robot_instseg.engine.decoders import DECODERS
 from robot_instseg.engine.postprocess import PostprocessSettings
+from robot_instseg.engine.segmenter import PIPELINES
 
 _THRESHOLDS = PostprocessSettings()  # the defaults the node uses too
 
@@ -35,6 +36,10 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
     parser.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS)
     parser.add_argument("--providers", default="cpu", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
     parser.add_argument("--fp16", action="store_true")
+    parser.add_argument("--device-id", type=int, default=0, help="GPU index for CUDA / TensorRT")
+    parser.add_argument("--pipeline", default="auto", choices=PIPELINES,
+                        help="stages around the runtime: host (numpy) or device (torch on the runtime's device); "
+                             "auto = device when the runtime is on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
     parser.add_argument("--conf", type=float, default=_THRESHOLDS.score_threshold, help="score threshold")
     parser.add_argument("--iou", type=float, default=_THRESHOLDS.iou_threshold, help="NMS IoU threshold")
@@ -49,9 +54,9 @@ def make_segmenter(args: argparse.Namespace):
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
 
     runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
-                            num_threads=args.threads)
+                            num_threads=args.threads, device_id=args.device_id)
     config = SegmenterConfig(
-        model_format=args.format, labels_path=args.labels, runtime=runtime,
+        model_format=args.format, labels_path=args.labels, runtime=runtime, pipeline=args.pipeline,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
         class_filter=parse_class_filter(args.classes))
     return load_segmenter(args.model, config)

@@ -7,11 +7,12 @@ Absolute times drift on shared machines; the ratio of our whole pipeline to the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from robot_instseg.engine.frame_pipeline import resolved
 from robot_instseg.engine.segmenter import Segmenter
 from robot_instseg.engine.types import Detections
 
@@ -23,6 +24,7 @@ class BenchReport:
     runs: int
     stages: dict[str, list[float]]  # ms per run: preprocess, inference, postprocess, total, raw_session, ownership
     instances: list[int]
+    transfers: list[tuple[int, int]] = field(default_factory=list)  # host->device, device->host bytes per run
 
     @staticmethod
     def _median(values: Sequence[float]) -> float:
@@ -49,6 +51,11 @@ class BenchReport:
         out["postprocess_over_inference"] = round(out["postprocess_ms"] / out["inference_ms"], 4)
         if "fusion" in self.stages:  # depth fusion of the visible instances, per frame
             out["fusion_over_inference"] = round(out["fusion_ms"] / out["inference_ms"], 4)
+        if "raw_device" in self.stages:  # the device pipeline: the runtime on a tensor already on the device
+            out["ratio_device"] = round(out["total_ms"] / out["raw_device_ms"], 4)
+        if self.transfers:
+            out["h2d_bytes"] = int(np.median([t[0] for t in self.transfers]))
+            out["d2h_bytes"] = int(np.median([t[1] for t in self.transfers]))
         out["instances_mean"] = round(float(np.mean(self.instances)), 2)
         out["instances_max"] = int(max(self.instances))
         out["runs"] = self.runs
@@ -68,16 +75,25 @@ def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int,
                                                       "raw_session", "ownership")}
     if fusion is not None:
         stages["fusion"] = []
-    instances = []
+    device = segmenter.device_pipeline
+    if device is not None:
+        stages["raw_device"] = []
+        blobs = [device.resident_input(feed[segmenter.input.name]) for feed in feeds]
+    instances, transfers = [], []
     for i in range(runs):
         image, feed = images[i % len(images)], feeds[i % len(feeds)]
         t0 = time.perf_counter()
         segmenter.backend.run(feed)
         raw_ms = (time.perf_counter() - t0) * 1e3
+        if device is not None:
+            t0 = time.perf_counter()
+            device.run_resident(blobs[i % len(blobs)])
+            stages["raw_device"].append((time.perf_counter() - t0) * 1e3)
         result = segmenter.segment(image)
         t1 = time.perf_counter()
-        visible = result.detections.visible_masks(result.detections.resolve_overlaps())
+        visible = resolved(result).visible  # the host pipeline resolves here; the device one already has
         stages["ownership"].append((time.perf_counter() - t1) * 1e3)
+        transfers.append(result.transfer_bytes)
         if fusion is not None:
             t2 = time.perf_counter()
             fusion(i % len(images), visible)
@@ -89,4 +105,4 @@ def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int,
         stages["total"].append(times.total_ms)
         stages["raw_session"].append(raw_ms)
         instances.append(len(result.detections))
-    return BenchReport(runs, stages, instances)
+    return BenchReport(runs, stages, instances, transfers)

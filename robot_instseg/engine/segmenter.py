@@ -160,6 +160,16 @@ class Segmenter:
         """Where the stages around the runtime run: "host" (numpy) or the torch device ("cuda:0", "cpu")."""
         return "host" if self.device_pipeline is None else str(self.device_pipeline.device)
 
+    def stage_placement(self) -> dict[str, str]:
+        """Where each stage runs, for ``bench --device``."""
+        runtime = f"{getattr(self.backend, 'device', 'cpu')}: {self.backend.description}"
+        if self.device_pipeline is None:
+            return {"preprocess": "host (numpy, OpenCV)", "inference": f"{runtime}, session.run on host arrays",
+                    "postprocess": "host (numpy, OpenCV NMS)"}
+        where = str(self.device_pipeline.device)
+        return {"preprocess": f"{where} (torch; uint8 upload)", "inference": f"{runtime}, bound to {where} tensors",
+                "postprocess": f"{where} (torch: selection, masks, ownership); NMS on host"}
+
     def _settings(self, config: SegmenterConfig) -> PostprocessSettings:
         return PostprocessSettings(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
                                    mask_threshold=config.mask_threshold, max_detections=config.max_detections,

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 from robot_instseg.engine.backends import BACKENDS
 from robot_instseg.engine.decoders import DECODERS
 from robot_instseg.engine.postprocess import PostprocessSettings
+from robot_instseg.engine.segmenter import PIPELINES
 from robot_instseg.io.image_encodings import DEFAULT_MAX_INPUT_PIXELS
 from robot_instseg.recording import STORAGE_FORMATS
 from robot_instseg.recording.policy import MODES as RECORD_MODES
@@ -93,6 +94,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "ONNX Runtime execution providers in order of preference; unavailable ones are skipped with a warning."),
     ParamSpec("device_id", 0, "GPU index for CUDA / TensorRT (0..63).", check=_in_range("device_id", 0, 63)),
     ParamSpec("fp16", False, "Build TensorRT engines in fp16."),
+    ParamSpec("pipeline", PIPELINES[0],
+              "Stages around the runtime: host (numpy) or device (torch on the runtime's GPU: uint8 upload, "
+              "letterbox, mask decode and ownership there); auto = device when the runtime is on CUDA.",
+              choices=PIPELINES),
     ParamSpec("engine_cache_dir", "",
               "Where TensorRT engines are cached; empty = ~/.cache/robot_instseg/engines."),
     ParamSpec("num_threads", 0, "CPU inference threads (0..256); 0 = runtime default.",

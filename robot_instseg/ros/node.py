@@ -113,7 +113,7 @@ class SegNode(LifecycleNode):
                                     device_id=s["device_id"], fp16=s["fp16"],
                                     engine_cache_dir=s["engine_cache_dir"] or None, num_threads=s["num_threads"])
             config = SegmenterConfig(model_format=s["model_format"], labels_path=s["labels_path"] or None,
-                                     runtime=runtime, score_threshold=s["score_threshold"],
+                                     runtime=runtime, pipeline=s["pipeline"], score_threshold=s["score_threshold"],
                                      iou_threshold=s["nms_iou_threshold"], mask_threshold=s["mask_threshold"],
                                      max_detections=s["max_detections"],
                                      class_filter=parse_class_filter(s["class_filter"]))
@@ -134,7 +134,8 @@ class SegNode(LifecycleNode):
         self.tracking = NodeTracking(self.settings)
         self.state_label = "inactive"
         self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
-                               f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description})")
+                               f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description}, "
+                               f"{self.segmenter.pipeline_device} pipeline)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -401,7 +402,8 @@ class SegNode(LifecycleNode):
         level, message = verdict.level, verdict.message
         segmenter = self.segmenter
         values = diagnostic_values(snap, self.state_label, self.model_path,
-                                   segmenter.backend.description if segmenter else "",
+                                   f"{segmenter.backend.description}, {segmenter.pipeline_device} pipeline"
+                                   if segmenter else "",
                                    segmenter.decoder.name if segmenter else "", self.param_problems, alive)
         if self.tracking is not None:
             values.update(self.tracking.diagnostic_values())

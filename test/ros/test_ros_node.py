@@ -54,8 +54,9 @@ def label_image_from_instances(msg: InstanceArray) -> np.ndarray:
     return out
 
 
-def test_frames_in_instances_and_labels_out_with_the_input_header(domain_id, tmp_path, model, ros) -> None:
-    node = start_node(domain_id, tmp_path, model_path=model)
+@pytest.mark.parametrize("pipeline", ["auto", "device"])  # device: engine.device on CPU torch, same output
+def test_frames_in_instances_and_labels_out_with_the_input_header(domain_id, tmp_path, model, ros, pipeline) -> None:
+    node = start_node(domain_id, tmp_path, model_path=model, pipeline=pipeline)
     try:
         instances = ros.collect(InstanceArray, node.topic("instances"))
         labels = ros.collect(Image, node.topic("labels"))
@@ -78,6 +79,7 @@ def test_frames_in_instances_and_labels_out_with_the_input_header(domain_id, tmp
             # The cup (0.9) owns the overlap; the bowl keeps only what is visible of it.
             assert got[200, 250] == 1 and got[300, 350] == 2 and got[400, 500] == 3
         assert node.alive()
+        assert f"{ {'auto': 'host', 'device': 'cpu'}[pipeline]} pipeline" in node.log()  # the one asked for ran
     finally:
         node.stop()
 

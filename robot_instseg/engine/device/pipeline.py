@@ -68,6 +68,16 @@ class DevicePipeline:
         self.runner.run(torch.zeros((1, 3, in_h, in_w), dtype=self.runner.input_dtype, device=self.device))
         self._sync()
 
+    def resident_input(self, blob: np.ndarray) -> torch.Tensor:
+        """A host input tensor copied to the device once (the bench's raw-inference baseline)."""
+        return torch.from_numpy(np.ascontiguousarray(blob)).to(self.device).to(self.runner.input_dtype)
+
+    def run_resident(self, blob: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The runtime alone on a tensor already on the device, outputs left there."""
+        outputs = self.runner.run(blob)
+        self._sync()
+        return outputs
+
     def upload(self, image: np.ndarray, channel_order: str, transfers: Transfers) -> torch.Tensor:
         """The frame on the device as uint8 HxWx3 RGB: one copy of its bytes, channel swap there."""
         direct = image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and channel_order in ("rgb", "bgr")
