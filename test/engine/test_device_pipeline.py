@@ -18,9 +18,9 @@ from onnx_graphs import IMAGE, NM, PAD_Y, constant_output_model, yolo_protos  # 
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
 from robot_instseg.engine.device.letterbox import DeviceLetterbox  # noqa: E402
 from robot_instseg.engine.device.masks import pack_bits, unpack_crops  # noqa: E402
+from robot_instseg.engine.device.parity import compare_pipelines  # noqa: E402
 from robot_instseg.engine.device.runners import OrtBindingRunner  # noqa: E402
 from robot_instseg.engine.errors import ModelError  # noqa: E402
-from robot_instseg.engine.frame_pipeline import segment_frame  # noqa: E402
 from robot_instseg.engine.model_paths import default_model_path  # noqa: E402
 from robot_instseg.engine.preprocess import PreprocessConfig, make_transform, preprocess  # noqa: E402
 from robot_instseg.io.frame_sources import scenes  # noqa: E402
@@ -75,30 +75,8 @@ def test_fp16_input_is_the_host_cast() -> None:
     np.testing.assert_array_equal(device.numpy(), preprocess(image, config)[0].astype(np.float16))
 
 
-def _compare(host: Segmenter, device: Segmenter, images: list[tuple[np.ndarray, str]]) -> dict:
-    """Both pipelines on the same images: exact boxes/scores/classes/alternatives, mask IoUs, label agreement."""
-    ious, label_agreement, instances = [], [], 0
-    for image, order in images:
-        a, b = segment_frame(host, image, order), segment_frame(device, image, order)
-        ra, rb = a.result.detections, b.result.detections
-        np.testing.assert_array_equal(ra.boxes, rb.boxes)
-        np.testing.assert_array_equal(ra.scores, rb.scores)
-        np.testing.assert_array_equal(ra.class_ids, rb.class_ids)
-        np.testing.assert_array_equal(ra.mask_boxes, rb.mask_boxes)
-        assert ra.class_names == rb.class_names and a.visible.class_names == b.visible.class_names
-        np.testing.assert_array_equal(a.visible.alternative_of, b.visible.alternative_of)
-        for kind in ("raw", "visible"):
-            for m1, m2 in zip(a.detections(kind).masks, b.detections(kind).masks):
-                assert m1.shape == m2.shape
-                union = np.count_nonzero(m1 | m2)
-                ious.append(np.count_nonzero(m1 & m2) / union if union else 1.0)
-        label_agreement.append(float((a.labels == b.labels).mean()))
-        instances += len(ra)
-    return {"instances": instances, "min_iou": min(ious), "median_iou": float(np.median(ious)),
-            "min_label_agreement": min(label_agreement)}
-
-
 def _assert_equal_output(summary: dict, min_instances: int) -> None:
+    assert summary["mismatched_frames"] == [], summary  # boxes, scores, classes, alternatives identical
     assert summary["instances"] >= min_instances, summary
     assert summary["min_iou"] >= 0.995 and summary["median_iou"] == 1.0, summary
     assert summary["min_label_agreement"] >= 0.999, summary
@@ -112,7 +90,7 @@ def test_bundled_model_device_pipeline_equals_host(frames) -> None:
     images = [(_resized(rgb, size), "rgb") for rgb in frames for size in SIZES]
     images += [(np.ascontiguousarray(_resized(frames[1], (480, 640))[..., ::-1]), "bgr"),
                (cv2.cvtColor(frames[2], cv2.COLOR_RGB2GRAY), "rgb")]
-    _assert_equal_output(_compare(host, device, images), min_instances=250)
+    _assert_equal_output(compare_pipelines(host, device, images), min_instances=250)
 
 
 def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: Path) -> None:
@@ -129,7 +107,7 @@ def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: P
     device = Segmenter(model, SegmenterConfig(**settings, pipeline="device"))
     assert device.decoder.name == "yolo_seg" and device.preprocess_config.size == (256, 256)
     images = [(_resized(rgb, size), "rgb") for rgb in frames[:2] for size in SIZES[:5]]
-    _assert_equal_output(_compare(host, device, images), min_instances=250)
+    _assert_equal_output(compare_pipelines(host, device, images), min_instances=250)
 
 
 def test_end_to_end_export_and_class_filter_device_equals_host(tmp_path: Path) -> None:
@@ -149,10 +127,10 @@ def test_end_to_end_export_and_class_filter_device_equals_host(tmp_path: Path) -
     host = Segmenter(model, SegmenterConfig(score_threshold=0.3))
     device = Segmenter(model, SegmenterConfig(score_threshold=0.3, pipeline="device"))
     assert device.decoder.name == "yolo_seg_e2e"
-    _assert_equal_output(_compare(host, device, [(IMAGE, "rgb")]), min_instances=50)
+    _assert_equal_output(compare_pipelines(host, device, [(IMAGE, "rgb")]), min_instances=50)
     for seg in (host, device):
         seg.update(class_filter=("bowl",), max_detections=20)
-    _assert_equal_output(_compare(host, device, [(IMAGE, "rgb")]), min_instances=20)
+    _assert_equal_output(compare_pipelines(host, device, [(IMAGE, "rgb")]), min_instances=20)
 
 
 def test_io_binding_outputs_equal_session_run(frames) -> None:
@@ -196,3 +174,18 @@ def test_pipeline_choice(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="YOLO-seg outputs only"):
         Segmenter(detr, SegmenterConfig(pipeline="device"))
     assert Segmenter(detr).device_pipeline is None
+
+
+def test_compare_tool_reports_equal_pipelines_and_exits_zero() -> None:
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "compare_pipelines.py"
+    done = subprocess.run([sys.executable, str(script), "--count", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["frames"] == 2 and summary["instances"] > 0 and summary["mismatched_frames"] == []
+    bad = subprocess.run([sys.executable, str(script), "--model", "/nonexistent.onnx"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr

@@ -8,5 +8,6 @@ __all__, __getattr__ = public_api(__name__, """
     pipeline:  DevicePipeline DeviceFrame
     letterbox: DeviceLetterbox resize_taps
     masks:     DeviceMaskDecoder Transfers pack_bits unpack_crops
+    parity:    compare_pipelines
     runners:   DeviceRunner OrtBindingRunner TensorRTRunner bind_runner
 """)
