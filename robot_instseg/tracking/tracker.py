@@ -70,8 +70,9 @@ class Track:
     track_id: int = 0  # 0 while tentative
     matched_last_frame: bool = True
 
-    def predicted_box(self, now: float, horizon: float) -> np.ndarray:
-        return self.box + self.velocity * min(max(now - self.last_seen, 0.0), horizon)
+    def predicted_box(self, now: float, horizon: float) -> list[float]:
+        step = min(max(now - self.last_seen, 0.0), horizon)
+        return [b + v * step for b, v in zip(self.box.tolist(), self.velocity.tolist())]
 
 
 @dataclass
@@ -176,11 +177,14 @@ class Tracker:
         tracks = [self.tracks[k] for k in trk_idx]
         predicted = np.array([t.predicted_box(now, cfg.max_prediction_s) for t in tracks])
         boxes = frame.boxes[det_idx]
-        # Mask IoU <= box intersection / the larger mask: pairs that cannot reach min_iou are not computed.
+        # The masks share at most m = min(box intersection, either area) pixels, so their IoU is at most
+        # m / (a + b - m): pairs that cannot reach min_iou are not computed (without masks: the box bound).
         inter = box_intersection(boxes, predicted)
-        larger = np.maximum(np.array([frame.areas[i] for i in det_idx], np.float64)[:, None],
-                            np.array([t.mask_area for t in tracks], np.float64)[None, :])
-        overlap = np.where(larger > 0, inter / np.maximum(larger, 1.0), inter)
+        det_area = np.array([frame.areas[i] for i in det_idx], np.float64)[:, None]
+        trk_area = np.array([t.mask_area for t in tracks], np.float64)[None, :]
+        shared = np.minimum(inter, np.minimum(det_area, trk_area))
+        union = det_area + trk_area - shared
+        overlap = np.where((det_area > 0) & (trk_area > 0), shared / np.maximum(union, 1.0), inter)
         near = np.zeros_like(overlap, bool)
         if allow_lost:
             lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
@@ -271,11 +275,11 @@ class Tracker:
         self.created += 1
 
     def _absorb(self, track: Track, frame: _Frame, i: int, now: float) -> None:
-        box = frame.boxes[i].copy()
+        box = frame.boxes[i]  # a row of this frame's own float64 copy of the boxes
         dt = now - track.last_seen
         if dt > 0:
             w = self.config.velocity_smoothing
-            track.velocity = (1 - w) * track.velocity + w * (box - track.box) / dt
+            track.velocity = track.velocity * (1 - w) + (box - track.box) * (w / dt)
         track.box = box
         track.mask, track.mask_origin, track.mask_area = self._crop(frame, i)
         if frame.scores[i] >= self.config.high_score:
