@@ -74,7 +74,7 @@ class TrainConfig:
         out["val"] = {"coco": str(self.val.coco), "images": str(self.val.images)} if self.val else None
         out["out"] = str(self.out)
         out["imgsz"] = list(self.imgsz)
-        out["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in out["augment"].items()}
+        out["augment"] = self.augment.describe()
         return out
 
 
@@ -92,8 +92,10 @@ def make_batch(samples: Sequence[Sample], rng: np.random.Generator, augment_conf
                device: torch.device) -> tuple[torch.Tensor, list[Target]]:
     """Augment each sample and build the input tensor and per-image targets."""
     images, targets = [], []
-    for sample in samples:
-        image, masks, classes = augment(sample.image, sample.masks, sample.classes, rng, augment_config)
+    for k, sample in enumerate(samples):
+        other = samples[(k + 1 + int(rng.integers(len(samples) - 1))) % len(samples)] if len(samples) > 1 else None
+        donor = (other.image, other.masks, other.classes) if other is not None else None
+        image, masks, classes = augment(sample.image, sample.masks, sample.classes, rng, augment_config, donor)
         h, w = image.shape[:2]
         hp, wp = h // PROTO_STRIDE, w // PROTO_STRIDE
         proto = np.stack([cv2.resize(m.astype(np.float32), (wp, hp), interpolation=cv2.INTER_AREA)

@@ -3,6 +3,7 @@ the pieces under it (augmentation keeps masks exact, the loss goes down, evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -82,16 +83,69 @@ def test_augmentation_moves_masks_with_the_image_exactly():
     image[10:30, 20:50] = 255
     masks = np.zeros((1, 64, 96), bool)
     masks[0, 10:30, 20:50] = True
-    config = AugmentConfig(flip_lr=1.0, scale=(1.0, 1.0), degrees=0.0, translate=0.0, hsv=(0, 0, 0), blur=0.0,
-                           noise=0.0)
+    config = dataclasses.replace(AugmentConfig.off(), flip_lr=1.0)
     out, out_masks, classes = augment(image, masks, np.array([4]), np.random.default_rng(0), config)
     np.testing.assert_array_equal(out_masks[0], masks[0][:, ::-1])
     np.testing.assert_array_equal(out[..., 0] > 127, masks[0][:, ::-1])
     assert classes.tolist() == [4]
     # Scaled down hard, tiny instances disappear with their class.
-    config = AugmentConfig(flip_lr=0.0, scale=(0.05, 0.05), degrees=0.0, translate=0.0, min_pixels=12)
+    config = dataclasses.replace(AugmentConfig.off(), scale=(0.05, 0.05), min_pixels=12)
     _, out_masks, classes = augment(image, masks, np.array([4]), np.random.default_rng(0), config)
     assert len(out_masks) == 0 and len(classes) == 0
+
+
+def test_every_augmentation_keeps_masks_on_the_pixels_of_their_object():
+    """A bright square on a dark ground under each augmentation alone (full probability): its mask still marks
+    pixels that are bright (geometry moved both alike; colour steps leave masks alone; a cut-out hole
+    removes what it hides from the mask)."""
+    image = np.full((96, 128, 3), 60, np.uint8)
+    image[30:70, 40:100] = 230
+    masks = np.zeros((1, 96, 128), bool)
+    masks[0, 30:70, 40:100] = True
+    full = {"flip_lr": 1.0, "flip_ud": 1.0, "scale": (0.6, 1.4), "aspect": 0.15, "degrees": 15.0, "shear": 4.0,
+            "translate": 0.1, "perspective": 1.0, "cutout": 1.0}
+    for name, value in full.items():
+        config = dataclasses.replace(AugmentConfig.off(), **{name: value})
+        for seed in range(4):
+            out, out_masks, _ = augment(image, masks, np.array([1]), np.random.default_rng(seed), config)
+            assert out.shape == image.shape and out.dtype == np.uint8 and out_masks.dtype == bool
+            inside = out[..., 0][out_masks[0]]
+            assert len(inside) >= 12 and np.mean(inside > 127) >= 0.97, (name, seed, np.mean(inside > 127))
+    photometric = {"hsv": (0.03, 0.5, 0.4), "brightness_contrast": 1.0, "gamma": 1.0, "white_balance": 1.0,
+                   "shadow": 1.0, "blur": 1.0, "motion_blur": 1.0, "noise": 1.0}
+    for name, value in photometric.items():
+        config = dataclasses.replace(AugmentConfig.off(), **{name: value})
+        out, out_masks, _ = augment(image, masks, np.array([1]), np.random.default_rng(1), config)
+        np.testing.assert_array_equal(out_masks, masks)  # colour never moves a mask
+        assert not np.array_equal(out, image), name  # ... and each step does change the pixels
+
+
+def test_copy_paste_puts_donor_instances_on_top_and_cuts_what_they_cover():
+    image = np.full((64, 64, 3), 50, np.uint8)
+    masks = np.zeros((1, 64, 64), bool)
+    masks[0, 10:40, 10:40] = True
+    donor_image = np.full((64, 64, 3), 200, np.uint8)
+    donor_masks = np.zeros((1, 64, 64), bool)
+    donor_masks[0, 30:50, 30:50] = True  # symmetric about the centre column: a mirror puts it at 14..34
+    config = dataclasses.replace(AugmentConfig.off(), copy_paste=1.0)
+    out, out_masks, classes = augment(image, masks, np.array([0]), np.random.default_rng(0), config,
+                                      (donor_image, donor_masks, np.array([3])))
+    assert classes.tolist() == [0, 3] and len(out_masks) == 2
+    assert not (out_masks[0] & out_masks[1]).any()  # the pasted one hides what it covers
+    np.testing.assert_array_equal(out[out_masks[1]][:, 0], 200)
+    np.testing.assert_array_equal(out[out_masks[0]][:, 0], 50)
+    assert (out_masks[0] | out_masks[1]).sum() >= masks.sum()
+
+
+def test_augmentation_is_reproducible_from_the_rng():
+    from robot_instseg.synthetic.scenes import generate_scene
+
+    scene = generate_scene(3, 96, 128)
+    image, masks = scene.render_rgb(), np.array(scene.visible_masks())
+    classes = np.array([o.class_id for o in scene.objects])
+    first = augment(image, masks, classes, np.random.default_rng(5), AugmentConfig(), (image, masks, classes))
+    again = augment(image, masks, classes, np.random.default_rng(5), AugmentConfig(), (image, masks, classes))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
 
 
 def test_loss_falls_when_overfitting_one_batch(tiny_coco, tmp_path):
