@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from robot_instseg.cli.common import CliError
+from robot_instseg.synthetic.style import STYLES
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         return 0
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
         path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update,
-                             depth=args.depth)
+                             depth=args.depth, style=args.style)
     print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and {path}"
           + (f", depth (16UC1 mm) to {Path(args.out) / 'depth'}" if args.depth else ""))
     return 0
@@ -35,6 +36,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`robot-instseg train`: train the compact model on a COCO dataset."""
+    from robot_instseg.train.augment import AugmentConfig
     from robot_instseg.train.dataset import DatasetSource
     from robot_instseg.train.trainer import TrainConfig, Trainer
 
@@ -42,17 +44,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError("give one --images folder for each --coco file")
     if (args.val_coco is None) != (args.val_images is None):
         raise CliError("--val-coco and --val-images go together")
+    if args.augment_preview is not None:
+        return _augment_preview(args)
     config = TrainConfig(
         train=[DatasetSource(Path(c), Path(i)) for c, i in zip(args.coco, args.images)],
         val=DatasetSource(Path(args.val_coco), Path(args.val_images)) if args.val_coco else None,
         out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
         lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
         train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
-        progress=not args.quiet)
+        progress=not args.quiet, augment=AugmentConfig.off() if args.no_augment else AugmentConfig())
     trainer = Trainer(config)
     metrics = trainer.fit()
     print(f"trained {trainer.iteration} iterations; checkpoints in {config.out} (best.pt, last.pt); "
           f"last epoch: " + json.dumps(metrics))
+    return 0
+
+
+def _augment_preview(args: argparse.Namespace) -> int:
+    """`train --augment-preview N`: write OUT/augment_preview.png and train nothing."""
+    from robot_instseg.train.augment import AugmentConfig
+    from robot_instseg.train.dataset import CocoSegDataset, DatasetSource
+    from robot_instseg.train.model import input_hw
+    from robot_instseg.train.preview import write_augment_preview
+
+    if args.augment_preview < 1:
+        raise CliError(f"--augment-preview needs at least 1 sample, got {args.augment_preview}")
+    sources = [DatasetSource(Path(c), Path(i)) for c, i in zip(args.coco, args.images)]
+    dataset = CocoSegDataset(sources, input_hw(tuple(args.imgsz)), limit=args.limit or 200)
+    config = AugmentConfig.off() if args.no_augment else AugmentConfig()
+    path = write_augment_preview(Path(args.out) / "augment_preview.png", dataset.samples, dataset.names,
+                                 args.augment_preview, config, args.seed)
+    print(f"wrote {args.augment_preview} augmented samples to {path}")
     return 0
 
 
@@ -73,6 +95,10 @@ def register(sub) -> None:
     scenes.add_argument("--seed", type=int, required=True)
     scenes.add_argument("--width", type=int, default=640)
     scenes.add_argument("--height", type=int, default=480)
+    scenes.add_argument("--style", default="default", choices=STYLES,
+                        help="look of the scenes: default; randomised (domain randomisation for training: "
+                             "backgrounds, light, shadows, proportions, blur, compression); heldout (a look "
+                             "training never uses, for out-of-domain evaluation)")
     scenes.add_argument("--depth", action="store_true",
                         help="also OUT/depth/*.png (sensor depth, 16UC1 mm), OUT/depth_truth/*.png and intrinsics")
     scenes.add_argument("--sequence", action="store_true",
@@ -104,6 +130,9 @@ def register(sub) -> None:
     train.add_argument("--val-limit", type=int, default=None)
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    train.add_argument("--augment-preview", type=int, default=None, metavar="N",
+                       help="write OUT/augment_preview.png with N augmented samples and their masks, then stop")
     train.set_defaults(func=cmd_train)
 
     export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch)")

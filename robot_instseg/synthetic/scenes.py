@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
+
+from robot_instseg.synthetic.style import Style, draw_style, reshape_points, size_factor, style_rng
 
 CLASSES = ("cup", "bowl", "box", "bottle", "can", "tool")
 MIN_VISIBLE_FRACTION = 0.35
@@ -51,6 +54,7 @@ class Scene:
     width: int
     objects: list[SceneObject]
     seed: int
+    style: Optional[Style] = None  # None: the default look; else synthetic.style renders it
 
     def visible_masks(self) -> list[np.ndarray]:
         """Mask algebra: each silhouette minus the union of all later ones."""
@@ -72,6 +76,10 @@ class Scene:
         return ids
 
     def render_rgb(self) -> np.ndarray:
+        if self.style is not None:
+            from robot_instseg.synthetic.style import render
+
+            return render(self, self.style)
         rng = np.random.default_rng(self.seed + 7919)
         image = _table(self.height, self.width, rng)
         for obj in self.objects:
@@ -181,11 +189,13 @@ def object_parts(class_id: int, size: float, rng: np.random.Generator) -> list[t
 
 
 def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: int = 3,
-                   max_objects: int = 20) -> Scene:
-    """One scene, fully determined by ``seed``."""
+                   max_objects: int = 20, style: str = "default") -> Scene:
+    """One scene, fully determined by ``seed`` and ``style`` (synthetic.style: default, randomised, heldout)."""
     rng = np.random.default_rng(seed)
+    look = draw_style(style, seed)
+    shapes = style_rng(seed + 1) if look is not None else None  # proportions: a stream of their own
     wanted = int(rng.integers(min_objects, max_objects + 1))
-    scene = Scene(height, width, [], seed)
+    scene = Scene(height, width, [], seed, look)
     shape = (height, width)
     scale = min(height, width)
     for _ in range(wanted * 4):
@@ -196,14 +206,17 @@ def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: 
         centre = (float(rng.uniform(0.05, 0.95) * width), float(rng.uniform(0.05, 0.95) * height))
         angle = float(rng.uniform(-math.pi, math.pi)) if CLASSES[class_id] in ("tool", "box") else \
             float(rng.normal(0, 0.35))
-        parts = [Part(rotate_points(points, angle, centre), colour) for points, colour in
-                 object_parts(class_id, size, rng)]
+        outlines = object_parts(class_id, size, rng)
+        if look is not None and shapes is not None:
+            factor = size_factor(look, centre[1], height)
+            outlines = [(reshape_points(points, look, shapes) * factor, colour) for points, colour in outlines]
+        parts = [Part(rotate_points(points, angle, centre), colour) for points, colour in outlines]
         theta = rng.uniform(0, 2 * math.pi)
         candidate = SceneObject(class_id, parts, (math.cos(theta), math.sin(theta)))
         sil = candidate.silhouette(shape)
         if sil.sum() < MIN_VISIBLE_PIXELS:
             continue
-        trial = Scene(height, width, scene.objects + [candidate], seed)
+        trial = Scene(height, width, scene.objects + [candidate], seed, look)
         visible = trial.visible_masks()
         full = [o.silhouette(shape).sum() for o in trial.objects]
         if all(v.sum() >= max(MIN_VISIBLE_PIXELS, MIN_VISIBLE_FRACTION * f) for v, f in zip(visible, full)):

@@ -154,9 +154,9 @@ def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.r
     pipeline = _pipeline(config, image.shape[:2])
     if pipeline is not None:
         pipeline.set_random_seed(int(rng.integers(2 ** 31 - 1)))
-        if len(masks):
-            result = pipeline(image=image, masks=masks.astype(np.uint8))
-            masks = np.asarray(result["masks"], np.uint8).reshape(len(masks), *image.shape[:2]) > 0
+        if len(masks):  # one H x W x N mask: each warp moves every instance in one OpenCV call
+            result = pipeline(image=image, mask=np.ascontiguousarray(masks.transpose(1, 2, 0), np.uint8))
+            masks = np.asarray(result["mask"]).reshape(*image.shape[:2], len(masks)).transpose(2, 0, 1) > 0
         else:
             result = pipeline(image=image)
         image = result["image"]

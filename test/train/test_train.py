@@ -185,3 +185,23 @@ def test_evaluation_of_ground_truth_is_perfect_and_a_shift_costs_boundary_f1(tin
 def test_dataset_refuses_classes_it_was_not_given(tiny_coco):
     with pytest.raises(ValueError, match="not among the classes"):
         CocoSegDataset([DatasetSource(tiny_coco / "annotations.json", tiny_coco)], (96, 128), names=["cup"])
+
+
+def test_augment_preview_writes_a_mosaic_of_augmented_samples_and_trains_nothing(tiny_coco, tmp_path):
+    import shutil
+    import subprocess
+
+    import cv2
+
+    exe = shutil.which("robot-instseg")
+    args = [exe, "train", "--coco", str(tiny_coco / "annotations.json"), "--images", str(tiny_coco),
+            "--imgsz", "96", "128", "--out", str(tmp_path / "run")]
+    done = subprocess.run(args + ["--augment-preview", "5"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    mosaic = cv2.imread(str(tmp_path / "run" / "augment_preview.png"))
+    assert mosaic.shape == (2 * 96, 3 * 128, 3)  # 5 tiles in a 3-column grid
+    assert not (tmp_path / "run" / "last.pt").exists()
+    tiles = [mosaic[r * 96:(r + 1) * 96, c * 128:(c + 1) * 128] for r, c in ((0, 0), (0, 1), (0, 2))]
+    assert not np.array_equal(tiles[0], tiles[1]) and not np.array_equal(tiles[1], tiles[2])
+    bad = subprocess.run(args + ["--augment-preview", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "at least 1" in bad.stderr and "Traceback" not in bad.stderr
