@@ -55,25 +55,34 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
     return out
 
 
+def tile_grid(tiles: list[np.ndarray]) -> np.ndarray:
+    """Equal-size RGB tiles in as square a grid as fits (row by row; black where the last row is short)."""
+    h, w = tiles[0].shape[:2]
+    cols = int(np.ceil(np.sqrt(len(tiles))))
+    rows = int(np.ceil(len(tiles) / cols))
+    canvas = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+    return canvas
+
+
 def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, int] = (320, 240)) -> None:
     """A grid of kept frames (evenly spaced) with their masks overlaid, to eyeball the export."""
     if not pool:
         return
     picks = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, min(tiles, len(pool)))]
-    cols = int(np.ceil(np.sqrt(len(picks))))
-    rows = int(np.ceil(len(picks) / cols))
     tw, th = tile_size
-    canvas = np.zeros((rows * th, cols * tw, 3), np.uint8)
-    for k, (image_path, anns) in enumerate(picks):
+    images: list[np.ndarray] = []
+    for image_path, anns in picks:
         bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
         if bgr is None:
+            images.append(np.zeros((th, tw, 3), np.uint8))
             continue
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
         for n, (class_id, mask) in enumerate(anns):
             rgb[mask] = 0.5 * rgb[mask] + 0.5 * np.array(colour(n), np.float32)
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(rgb, contours, -1, tuple(float(c) for c in colour(n)), 2)
-        tile = cv2.resize(rgb.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA)
-        r, c = divmod(k, cols)
-        canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
-    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        images.append(cv2.resize(rgb.clip(0, 255).astype(np.uint8), (tw, th), interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(path), cv2.cvtColor(tile_grid(images), cv2.COLOR_RGB2BGR))

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.types import Detections
-from robot_instseg.io.overlay import draw
+from robot_instseg.io.overlay import draw, tile_grid
 from robot_instseg.train.augment import AugmentConfig, augment
 from robot_instseg.train.dataset import Sample
 
@@ -34,17 +34,10 @@ def augmented_tiles(samples: Sequence[Sample], names: Sequence[str], count: int,
 
 def write_augment_preview(path: Path, samples: Sequence[Sample], names: Sequence[str], count: int,
                           config: AugmentConfig, seed: int = 0) -> Path:
-    """Write the mosaic PNG of ``augmented_tiles`` (as square a grid as fits) and return its path."""
+    """Write the mosaic PNG of ``augmented_tiles`` (``io.overlay.tile_grid``) and return its path."""
     if count < 1:
         raise ValueError(f"--augment-preview needs at least 1 sample, got {count}")
-    tiles = augmented_tiles(samples, names, count, config, seed)
-    h, w = tiles[0].shape[:2]
-    cols = int(np.ceil(np.sqrt(len(tiles))))
-    rows = int(np.ceil(len(tiles) / cols))
-    canvas = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, cols)
-        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+    canvas = tile_grid(augmented_tiles(samples, names, count, config, seed))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
