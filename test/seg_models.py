@@ -66,3 +66,18 @@ def brightness_scored_model(path: Path) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return Path(path)
+
+
+def random_weight_yolo_export(folder: Path) -> Path:
+    """A CompactSeg with seeded random weights (3 classes, 256x256) exported in the Ultralytics YOLO-seg
+    layout: an export whose outputs nobody chose, for decode parity tests."""
+    import torch
+
+    from robot_instseg.train.export import export_checkpoint
+    from robot_instseg.train.model import CompactSeg, ModelConfig
+
+    torch.manual_seed(7)
+    config = ModelConfig(num_classes=3, width=16, imgsz=256)
+    ckpt = Path(folder) / "random.pt"
+    torch.save({"model": CompactSeg(config).state_dict(), "config": config.to_dict(), "names": ["a", "b", "c"]}, ckpt)
+    return export_checkpoint(ckpt, Path(folder) / "random.onnx")

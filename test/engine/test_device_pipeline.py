@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from onnx_graphs import IMAGE, NM, PAD_Y, constant_output_model, yolo_protos  # noqa: E402
+from seg_models import random_weight_yolo_export  # noqa: E402
 
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
 from robot_instseg.engine.device.letterbox import DeviceLetterbox  # noqa: E402
@@ -94,14 +95,7 @@ def test_bundled_model_device_pipeline_equals_host(frames) -> None:
 
 
 def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: Path) -> None:
-    from robot_instseg.train.export import export_checkpoint
-    from robot_instseg.train.model import CompactSeg, ModelConfig
-
-    torch.manual_seed(7)
-    config = ModelConfig(num_classes=3, width=16, imgsz=256)
-    ckpt = tmp_path / "random.pt"
-    torch.save({"model": CompactSeg(config).state_dict(), "config": config.to_dict(), "names": ["a", "b", "c"]}, ckpt)
-    model = export_checkpoint(ckpt, tmp_path / "random.onnx")
+    model = random_weight_yolo_export(tmp_path)
     settings = dict(score_threshold=0.0, iou_threshold=0.7, max_detections=30)
     host = Segmenter(model, SegmenterConfig(**settings))
     device = Segmenter(model, SegmenterConfig(**settings, pipeline="device"))

@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from onnx_graphs import constant_output_model  # noqa: E402
+from seg_models import random_weight_yolo_export  # noqa: E402
 
 from robot_instseg.engine import Segmenter, SegmenterConfig  # noqa: E402
 from robot_instseg.engine.model_paths import default_model_path  # noqa: E402
@@ -50,14 +51,7 @@ def test_bundled_model_masks_equal_the_ultralytics_decode(frames) -> None:
 
 
 def test_random_weight_ultralytics_layout_export_square_input(frames, tmp_path: Path) -> None:
-    from robot_instseg.train.export import export_checkpoint
-    from robot_instseg.train.model import CompactSeg, ModelConfig
-
-    torch.manual_seed(7)
-    config = ModelConfig(num_classes=3, width=16, imgsz=256)
-    ckpt = tmp_path / "random.pt"
-    torch.save({"model": CompactSeg(config).state_dict(), "config": config.to_dict(), "names": ["a", "b", "c"]}, ckpt)
-    model = export_checkpoint(ckpt, tmp_path / "random.onnx")
+    model = random_weight_yolo_export(tmp_path)
     segmenter = Segmenter(model, SegmenterConfig(score_threshold=0.0, iou_threshold=0.7, max_detections=30))
     assert segmenter.decoder.name == "yolo_seg" and segmenter.preprocess_config.letterbox
     _assert_parity(_parity(segmenter, frames[:2], SIZES), min_instances=300)
