@@ -124,7 +124,7 @@ def register(sub) -> None:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     train.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
-                       help="bfloat16 autocast (auto: on; off for GPUs without bf16)")
+                       help="bfloat16 autocast (auto: where the CPU or GPU runs bf16 natively; bf16: always; off)")
     train.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations")
     train.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     train.add_argument("--val-limit", type=int, default=None)

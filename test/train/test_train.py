@@ -205,3 +205,13 @@ def test_augment_preview_writes_a_mosaic_of_augmented_samples_and_trains_nothing
     assert not np.array_equal(tiles[0], tiles[1]) and not np.array_equal(tiles[1], tiles[2])
     bad = subprocess.run(args + ["--augment-preview", "0"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "at least 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_auto_autocast_uses_bfloat16_only_where_the_cpu_runs_it_natively():
+    from robot_instseg.train.runtime import autocast_dtype, cpu_has_bf16
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if cpu_has_bf16() else None)
+    assert autocast_dtype("bf16", cpu) == torch.bfloat16 and autocast_dtype("off", cpu) is None
+    with pytest.raises(ValueError, match="amp must be"):
+        autocast_dtype("fp8", cpu)
