@@ -36,7 +36,6 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`robot-instseg train`: train the compact model on a COCO dataset."""
-    from robot_instseg.train.augment import AugmentConfig
     from robot_instseg.train.dataset import DatasetSource
     from robot_instseg.train.trainer import TrainConfig, Trainer
 
@@ -52,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
         lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
         train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
-        progress=not args.quiet, augment=AugmentConfig.off() if args.no_augment else AugmentConfig())
+        progress=not args.quiet, augment=augment_recipe(args))
     trainer = Trainer(config)
     metrics = trainer.fit()
     print(f"trained {trainer.iteration} iterations; checkpoints in {config.out} (best.pt, last.pt); "
@@ -60,9 +59,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+AUGMENT_RECIPES = ("full", "basic", "off")
+
+
+def augment_recipe(args: argparse.Namespace):
+    """The augmentation config ``--augment`` names."""
+    from robot_instseg.train.augment import AugmentConfig
+    from robot_instseg.train.augment_basic import BasicAugmentConfig
+
+    return {"full": AugmentConfig, "basic": BasicAugmentConfig, "off": AugmentConfig.off}[args.augment]()
+
+
 def _augment_preview(args: argparse.Namespace) -> int:
     """`train --augment-preview N`: write OUT/augment_preview.png and train nothing."""
-    from robot_instseg.train.augment import AugmentConfig
     from robot_instseg.train.dataset import CocoSegDataset, DatasetSource
     from robot_instseg.train.model import input_hw
     from robot_instseg.train.preview import write_augment_preview
@@ -71,7 +80,7 @@ def _augment_preview(args: argparse.Namespace) -> int:
         raise CliError(f"--augment-preview needs at least 1 sample, got {args.augment_preview}")
     sources = [DatasetSource(Path(c), Path(i)) for c, i in zip(args.coco, args.images)]
     dataset = CocoSegDataset(sources, input_hw(tuple(args.imgsz)), limit=args.limit or 200)
-    config = AugmentConfig.off() if args.no_augment else AugmentConfig()
+    config = augment_recipe(args)
     path = write_augment_preview(Path(args.out) / "augment_preview.png", dataset.samples, dataset.names,
                                  args.augment_preview, config, args.seed)
     print(f"wrote {args.augment_preview} augmented samples to {path}")
@@ -130,7 +139,9 @@ def register(sub) -> None:
     train.add_argument("--val-limit", type=int, default=None)
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
+                       help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "
+                            "affine, HSV, blur and noise, as the bundled model was trained; off: none")
     train.add_argument("--augment-preview", type=int, default=None, metavar="N",
                        help="write OUT/augment_preview.png with N augmented samples and their masks, then stop")
     train.set_defaults(func=cmd_train)

@@ -59,9 +59,12 @@ class AugmentConfig:
                    perspective=0.0, hsv=(0.0, 0.0, 0.0), brightness_contrast=0.0, gamma=0.0, white_balance=0.0,
                    shadow=0.0, blur=0.0, motion_blur=0.0, noise=0.0, cutout=0.0, min_pixels=1)
 
-    def describe(self) -> dict[str, Any]:
-        """Plain data (tuples as lists) for checkpoints, logs and the model card."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def describe_augment(config: Any) -> dict[str, Any]:
+    """An augmentation config (full or basic) as plain data, tuples as lists, with its recipe's name."""
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    return {"recipe": "full" if isinstance(config, AugmentConfig) else "basic", **out}
 
 
 @functools.lru_cache(maxsize=8)
@@ -111,9 +114,9 @@ def _pipeline(config: AugmentConfig, shape: tuple[int, int]):
     return A.Compose(steps) if steps else None
 
 
-def colour_jitter(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
-    """Random hue shift and saturation and value scaling (HSV) of an RGB image."""
-    dh, ds, dv = config.hsv
+def colour_jitter(image: np.ndarray, rng: np.random.Generator, hsv_gains: tuple[float, float, float]) -> np.ndarray:
+    """Random hue shift (fraction of the circle) and saturation and value scaling of an RGB image."""
+    dh, ds, dv = hsv_gains
     if not (dh or ds or dv):
         return image
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.int16)
@@ -160,7 +163,7 @@ def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.r
         else:
             result = pipeline(image=image)
         image = result["image"]
-    image = colour_jitter(np.ascontiguousarray(image), rng, config)
+    image = colour_jitter(np.ascontiguousarray(image), rng, config.hsv)
     if len(masks):
         keep = masks.reshape(len(masks), -1).sum(1) >= config.min_pixels
         masks, classes = masks[keep], classes[keep]

@@ -4,26 +4,27 @@ sees what the model is trained on before spending hours on it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import cv2
 import numpy as np
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.io.overlay import draw, tile_grid
-from robot_instseg.train.augment import AugmentConfig, augment
+from robot_instseg.train.augment import AugmentConfig
+from robot_instseg.train.augment_basic import BasicAugmentConfig, augment_with
 from robot_instseg.train.dataset import Sample
 
 
-def augmented_tiles(samples: Sequence[Sample], names: Sequence[str], count: int, config: AugmentConfig,
-                    seed: int = 0) -> list[np.ndarray]:
+def augmented_tiles(samples: Sequence[Sample], names: Sequence[str], count: int,
+                    config: Union[AugmentConfig, BasicAugmentConfig], seed: int = 0) -> list[np.ndarray]:
     """``count`` augmented samples (each with a random donor for copy-paste), masks and classes drawn on."""
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(count):
         sample, donor = samples[int(rng.integers(len(samples)))], samples[int(rng.integers(len(samples)))]
-        image, masks, classes = augment(sample.image, sample.masks, sample.classes, rng, config,
-                                        (donor.image, donor.masks, donor.classes))
+        image, masks, classes = augment_with(config, sample.image, sample.masks, sample.classes, rng,
+                                             lambda: (donor.image, donor.masks, donor.classes))
         if len(masks):
             detections = Detections.from_full_masks(masks, [1.0] * len(masks), classes.tolist(),
                                                     [names[int(c)] for c in classes])
@@ -33,7 +34,7 @@ def augmented_tiles(samples: Sequence[Sample], names: Sequence[str], count: int,
 
 
 def write_augment_preview(path: Path, samples: Sequence[Sample], names: Sequence[str], count: int,
-                          config: AugmentConfig, seed: int = 0) -> Path:
+                          config: Union[AugmentConfig, BasicAugmentConfig], seed: int = 0) -> Path:
     """Write the mosaic PNG of ``augmented_tiles`` (``io.overlay.tile_grid``) and return its path."""
     if count < 1:
         raise ValueError(f"--augment-preview needs at least 1 sample, got {count}")

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -27,7 +27,8 @@ from robot_instseg.dataset.evaluate import evaluate_detections
 from robot_instseg.engine.decoders.yolo_seg import YoloSegDecoder
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.types import Detections
-from robot_instseg.train.augment import AugmentConfig, augment
+from robot_instseg.train.augment import AugmentConfig, describe_augment
+from robot_instseg.train.augment_basic import BasicAugmentConfig, augment_with
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
 from robot_instseg.train.export import load_checkpoint
 from robot_instseg.train.loss import LossConfig, SegLoss, Target
@@ -63,7 +64,7 @@ class TrainConfig:
     train_limit: Optional[int] = None
     resume: bool = False
     amp: str = "auto"  # "auto" (bfloat16 autocast), "bf16" or "off"
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: Union[AugmentConfig, BasicAugmentConfig] = field(default_factory=AugmentConfig)  # full or basic
     loss: LossConfig = field(default_factory=LossConfig)
     progress: bool = True
 
@@ -74,7 +75,7 @@ class TrainConfig:
         out["val"] = {"coco": str(self.val.coco), "images": str(self.val.images)} if self.val else None
         out["out"] = str(self.out)
         out["imgsz"] = list(self.imgsz)
-        out["augment"] = self.augment.describe()
+        out["augment"] = describe_augment(self.augment)
         return out
 
 
@@ -88,14 +89,19 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_batch(samples: Sequence[Sample], rng: np.random.Generator, augment_config: AugmentConfig,
+def make_batch(samples: Sequence[Sample], rng: np.random.Generator,
+               augment_config: Union[AugmentConfig, BasicAugmentConfig],
                device: torch.device) -> tuple[torch.Tensor, list[Target]]:
     """Augment each sample and build the input tensor and per-image targets."""
     images, targets = [], []
     for k, sample in enumerate(samples):
-        other = samples[(k + 1 + int(rng.integers(len(samples) - 1))) % len(samples)] if len(samples) > 1 else None
-        donor = (other.image, other.masks, other.classes) if other is not None else None
-        image, masks, classes = augment(sample.image, sample.masks, sample.classes, rng, augment_config, donor)
+        def donor(k: int = k) -> Optional[tuple]:  # copy-paste: another sample of the batch
+            if len(samples) < 2:
+                return None
+            other = samples[(k + 1 + int(rng.integers(len(samples) - 1))) % len(samples)]
+            return other.image, other.masks, other.classes
+
+        image, masks, classes = augment_with(augment_config, sample.image, sample.masks, sample.classes, rng, donor)
         h, w = image.shape[:2]
         hp, wp = h // PROTO_STRIDE, w // PROTO_STRIDE
         proto = np.stack([cv2.resize(m.astype(np.float32), (wp, hp), interpolation=cv2.INTER_AREA)

@@ -215,3 +215,24 @@ def test_auto_autocast_uses_bfloat16_only_where_the_cpu_runs_it_natively():
     assert autocast_dtype("bf16", cpu) == torch.bfloat16 and autocast_dtype("off", cpu) is None
     with pytest.raises(ValueError, match="amp must be"):
         autocast_dtype("fp8", cpu)
+
+
+def test_basic_recipe_draws_as_before_and_flips_exactly(tiny_coco, tmp_path):
+    """The bundled model's recipe (``--augment basic``): make_batch augments each sample in turn with
+    ``basic_augment`` and draws nothing else from the rng (no copy-paste donor), as before issue 17."""
+    from robot_instseg.train.augment_basic import BasicAugmentConfig, basic_augment
+
+    trainer = Trainer(_config(tiny_coco, tmp_path / "basic", augment=BasicAugmentConfig()))
+    samples = [trainer.train_set[i] for i in range(3)]
+    images, _ = make_batch(samples, np.random.default_rng(4), BasicAugmentConfig(), trainer.device)
+    rng = np.random.default_rng(4)
+    expected = [basic_augment(s.image, s.masks, s.classes, rng, BasicAugmentConfig())[0] for s in samples]
+    np.testing.assert_array_equal((images.permute(0, 2, 3, 1) * 255).round().byte().numpy(), np.stack(expected))
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[10:30, 20:50] = 255
+    masks = np.zeros((1, 64, 96), bool)
+    masks[0, 10:30, 20:50] = True
+    flip = dataclasses.replace(BasicAugmentConfig.off(), flip_lr=1.0)
+    out, out_masks, _ = basic_augment(image, masks, np.array([2]), np.random.default_rng(0), flip)
+    np.testing.assert_array_equal(out_masks[0], masks[0][:, ::-1])
+    assert trainer.config.describe()["augment"]["recipe"] == "basic"
