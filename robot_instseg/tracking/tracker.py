@@ -58,13 +58,13 @@ class TrackerConfig:
 class Track:
     """One object followed over frames."""
 
-    box: np.ndarray  # xyxy at last_seen
+    box: list[float]  # xyxy at last_seen (Python floats: four numbers cost less as a list than as numpy)
     mask: np.ndarray  # bool crop at mask_origin
     mask_origin: tuple[int, int]
     mask_area: int
     class_id: int
     last_seen: float
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # px/s of x0 y0 x1 y1
+    velocity: list[float] = field(default_factory=lambda: [0.0] * 4)  # px/s of x0 y0 x1 y1
     hits: int = 1
     centroid: Optional[np.ndarray] = None  # camera-frame metres at last_seen, when depth was fused
     track_id: int = 0  # 0 while tentative
@@ -72,7 +72,7 @@ class Track:
 
     def predicted_box(self, now: float, horizon: float) -> list[float]:
         step = min(max(now - self.last_seen, 0.0), horizon)
-        return [b + v * step for b, v in zip(self.box.tolist(), self.velocity.tolist())]
+        return [b + v * step for b, v in zip(self.box, self.velocity)]
 
 
 @dataclass
@@ -88,15 +88,17 @@ class _Frame:
     scores: list
     has_masks: bool
     centroids: list  # 3D centroid or None, per detection
+    box_lists: list = field(default_factory=list)  # the boxes as lists of Python floats
 
     @classmethod
     def of(cls, detections: Detections, centroids: Optional[list] = None) -> "_Frame":
         has_masks = detections.has_masks
         n = len(detections)
-        return cls(detections, detections.boxes.astype(np.float64), detections.mask_boxes[:, :2].tolist(),
+        boxes = detections.boxes.astype(np.float64)
+        return cls(detections, boxes, detections.mask_boxes[:, :2].tolist(),
                    [int(np.count_nonzero(m)) for m in detections.masks] if has_masks else [0] * n,
                    detections.class_ids.tolist(), detections.scores.tolist(), has_masks,
-                   list(centroids) if centroids is not None else [None] * n)
+                   list(centroids) if centroids is not None else [None] * n, boxes.tolist())
 
 
 class Tracker:
@@ -192,12 +194,14 @@ class Tracker:
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
         last = np.array([t.box for t in tracks])
         shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
-        for a, b in zip(*np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)):
+        near_rows = near.tolist()
+        candidates = np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)
+        for a, b in zip(candidates[0].tolist(), candidates[1].tolist()):
             det_i, track = det_idx[a], tracks[b]
             if self._too_far_3d(frame.centroids[det_i], track, now):
                 continue
             iou = self._mask_iou(frame, det_i, track, predicted[b], shifts[b])
-            if iou < min_iou and not near[a, b]:
+            if iou < min_iou and not near_rows[a][b]:
                 continue
             penalty = cfg.class_change_cost if frame.classes[det_i] != track.class_id else 0.0
             cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
@@ -263,7 +267,7 @@ class Tracker:
 
     def _new_track(self, frame: _Frame, i: int, now: float) -> Track:
         mask, origin, area = self._crop(frame, i)
-        track = Track(box=frame.boxes[i].copy(), mask=mask, mask_origin=origin, mask_area=area,
+        track = Track(box=frame.box_lists[i], mask=mask, mask_origin=origin, mask_area=area,
                       class_id=frame.classes[i], last_seen=now, centroid=frame.centroids[i])
         if self.config.min_hits <= 1:
             self._confirm(track)
@@ -275,11 +279,11 @@ class Tracker:
         self.created += 1
 
     def _absorb(self, track: Track, frame: _Frame, i: int, now: float) -> None:
-        box = frame.boxes[i]  # a row of this frame's own float64 copy of the boxes
+        box = frame.box_lists[i]
         dt = now - track.last_seen
         if dt > 0:
             w = self.config.velocity_smoothing
-            track.velocity = track.velocity * (1 - w) + (box - track.box) * (w / dt)
+            track.velocity = [v * (1 - w) + (b - old) * (w / dt) for v, b, old in zip(track.velocity, box, track.box)]
         track.box = box
         track.mask, track.mask_origin, track.mask_area = self._crop(frame, i)
         if frame.scores[i] >= self.config.high_score:
