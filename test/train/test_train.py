@@ -78,11 +78,17 @@ def test_a_checkpoint_with_pickled_code_is_refused(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
 
 
-def test_augmentation_moves_masks_with_the_image_exactly():
+def _white_box() -> tuple[np.ndarray, np.ndarray]:
+    """A white box on black and its one-instance mask stack."""
     image = np.zeros((64, 96, 3), np.uint8)
     image[10:30, 20:50] = 255
     masks = np.zeros((1, 64, 96), bool)
     masks[0, 10:30, 20:50] = True
+    return image, masks
+
+
+def test_augmentation_moves_masks_with_the_image_exactly():
+    image, masks = _white_box()
     config = dataclasses.replace(AugmentConfig.off(), flip_lr=1.0)
     out, out_masks, classes = augment(image, masks, np.array([4]), np.random.default_rng(0), config)
     np.testing.assert_array_equal(out_masks[0], masks[0][:, ::-1])
@@ -228,10 +234,7 @@ def test_basic_recipe_draws_as_before_and_flips_exactly(tiny_coco, tmp_path):
     rng = np.random.default_rng(4)
     expected = [basic_augment(s.image, s.masks, s.classes, rng, BasicAugmentConfig())[0] for s in samples]
     np.testing.assert_array_equal((images.permute(0, 2, 3, 1) * 255).round().byte().numpy(), np.stack(expected))
-    image = np.zeros((64, 96, 3), np.uint8)
-    image[10:30, 20:50] = 255
-    masks = np.zeros((1, 64, 96), bool)
-    masks[0, 10:30, 20:50] = True
+    image, masks = _white_box()
     flip = dataclasses.replace(BasicAugmentConfig.off(), flip_lr=1.0)
     out, out_masks, _ = basic_augment(image, masks, np.array([2]), np.random.default_rng(0), flip)
     np.testing.assert_array_equal(out_masks[0], masks[0][:, ::-1])
