@@ -108,6 +108,7 @@ class Segmenter:
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
         in_h, in_w = self.preprocess_config.size
         self.backend.warmup(self._feed(np.zeros((1, 3, in_h, in_w), np.float32)))
+        self.runtime_on_cuda = self.backend.device == "cuda"
         self.device_pipeline: Optional[DevicePipeline] = self._device_pipeline()
         LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s, %s pipeline", self.model_path,
                  self.decoder.name, self.preprocess_config.size, len(self.class_names), self.class_names_source,
@@ -136,7 +137,7 @@ class Segmenter:
         choice = self.config.pipeline
         if choice not in PIPELINES:
             raise ModelError(f"unknown pipeline {choice!r}; choose one of {PIPELINES}")
-        on_cuda = getattr(self.backend, "device", "cpu") == "cuda"
+        on_cuda = self.runtime_on_cuda
         if choice == "host" or (choice == "auto" and not on_cuda):
             return None
         why_not = _device_unavailable(on_cuda, self.decoder.name)
@@ -162,7 +163,7 @@ class Segmenter:
 
     def stage_placement(self) -> dict[str, str]:
         """Where each stage runs, for ``bench --device``."""
-        runtime = f"{getattr(self.backend, 'device', 'cpu')}: {self.backend.description}"
+        runtime = f"{self.backend.device}: {self.backend.description}"
         if self.device_pipeline is None:
             return {"preprocess": "host (numpy, OpenCV)", "inference": f"{runtime}, session.run on host arrays",
                     "postprocess": "host (numpy, OpenCV NMS)"}
@@ -216,7 +217,7 @@ class Segmenter:
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
         t3 = time.perf_counter()
         moved = (0, 0)
-        if getattr(self.backend, "device", "cpu") == "cuda":  # the runtime copies the feed up and every output down
+        if self.runtime_on_cuda:  # the runtime copies the feed up and every output down
             moved = (sum(a.nbytes for a in feed.values()), sum(a.nbytes for a in raw.values()))
         return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                              transfer_bytes=moved)

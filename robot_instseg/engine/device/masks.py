@@ -140,17 +140,17 @@ class DeviceMaskDecoder:
         logits = self.logits(coefficients, protos, pixels, sampler, transfers)
         inside = logits > threshold
         raw = unpack_crops(transfers.download(pack_bits(inside)), mask_boxes)
-        alternative_of, contested = self._readings(pixels, inside, mask_boxes, scores, raw, transfers)
+        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")  # best score first, as ownership
+        alternative_of, contested = self._readings(pixels, inside, mask_boxes, order, raw, transfers)
         if not contested.any():  # nobody contests a pixel: every mask is visible as it is
             return MaskResult(raw, raw, alternative_of)
-        visible_bits = self._owned(pixels, inside, logits, scores, contested, image_shape, transfers)
+        visible_bits = self._owned(pixels, inside, logits, scores, order, contested, image_shape, transfers)
         return MaskResult(raw, unpack_crops(transfers.download(pack_bits(visible_bits)), mask_boxes),
                           alternative_of)
 
-    def _readings(self, pixels: PackedPixels, inside: torch.Tensor, mask_boxes: np.ndarray, scores: np.ndarray,
+    def _readings(self, pixels: PackedPixels, inside: torch.Tensor, mask_boxes: np.ndarray, order: np.ndarray,
                   raw: list[np.ndarray], transfers: Transfers) -> tuple[np.ndarray, np.ndarray]:
         """(alternative_of, contested) as ``ownership.resolve`` decides them."""
-        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
         overlaps = box_overlaps(mask_boxes)
         rivals = np.flatnonzero(overlaps.any(axis=1))
         shared = np.zeros((len(mask_boxes),) * 2, np.int64)  # pixels shared by two masks
@@ -181,10 +181,10 @@ class DeviceMaskDecoder:
         return transfers.download((cells @ cells.T).round().to(torch.int64))
 
     def _owned(self, pixels: PackedPixels, inside: torch.Tensor, logits: torch.Tensor, scores: np.ndarray,
-               contested: np.ndarray, image_shape: tuple[int, int], transfers: Transfers) -> torch.Tensor:
+               order: np.ndarray, contested: np.ndarray, image_shape: tuple[int, int],
+               transfers: Transfers) -> torch.Tensor:
         """Per packed pixel: in the instance's visible mask (contested pixels go to the most evidence)."""
         n = len(scores)
-        order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
         log_score = np.array([np.float32(SCORE_WEIGHT * np.log(max(float(s), 1e-12))) for s in scores], np.float32)

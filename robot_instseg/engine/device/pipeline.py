@@ -97,11 +97,10 @@ class DevicePipeline:
         outputs = self.runner.run(blob)
         self._sync()
         t2 = time.perf_counter()
-        frame = self._decode(outputs, transform, settings, transfers)
+        detections, visible, ownership = self._decode(outputs, transform, settings, transfers)
         t3 = time.perf_counter()
-        frame.times = ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-        frame.transfers = transfers
-        return frame
+        return DeviceFrame(detections, visible, ownership, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+                           transfers)
 
     def _allowed(self, class_ids: Optional[frozenset]) -> Optional[torch.Tensor]:
         if class_ids is None:
@@ -140,7 +139,8 @@ class DevicePipeline:
         return boxes, kept_scores, kept_classes, coefficients
 
     def _decode(self, outputs: dict[str, torch.Tensor], transform, settings: PostprocessSettings,
-                transfers: Transfers) -> DeviceFrame:
+                transfers: Transfers) -> tuple[Detections, Detections, Ownership]:
+        """(raw detections, visible detections, ownership) of one frame's outputs."""
         boxes_input, scores, class_ids, coefficients = self._select(outputs, settings, transfers)
         shape = transform.image_shape
         boxes = transform.clip_boxes(transform.to_image(boxes_input))
@@ -158,4 +158,4 @@ class DevicePipeline:
         visible = detections[np.arange(len(detections))]
         visible.masks = result.visible
         visible.alternative_of = result.alternative_of.copy()
-        return DeviceFrame(detections, visible, Ownership(labels, result.alternative_of), (0.0, 0.0, 0.0), transfers)
+        return detections, visible, Ownership(labels, result.alternative_of)
