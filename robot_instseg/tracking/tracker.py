@@ -188,7 +188,7 @@ class Tracker:
         union = det_area + trk_area - shared
         overlap = np.where((det_area > 0) & (trk_area > 0), shared / np.maximum(union, 1.0), inter)
         near = np.zeros_like(overlap, bool)
-        if allow_lost:
+        if allow_lost and not all(t.matched_last_frame for t in tracks):  # proximity only matters for lost tracks
             lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
             near = self._near(boxes, predicted, lost_s)
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
