@@ -164,6 +164,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Seconds of camera time a track is kept while its object is not seen (occlusion, leaving the view); "
               "it gets its id back when it returns within this (0..600).", dynamic=True,
               check=_in_range("track_max_lost_s", 0.0, 600.0)),
+    ParamSpec("track_max_out_s", _TRACKER.max_out_s,
+              "Seconds of camera time a track that left the view through an image border is remembered: an "
+              "object of its class that comes back through that border near where it left gets its id back "
+              "(0..3600; 0 = off).", dynamic=True, check=_in_range("track_max_out_s", 0.0, 3600.0)),
     ParamSpec("track_high_score", _TRACKER.high_score,
               "Score from which a detection can start a track; weaker ones (down to track_low_score) only keep "
               "existing tracks alive.", dynamic=True, check=_in_unit_interval("track_high_score")),

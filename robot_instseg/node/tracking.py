@@ -18,7 +18,8 @@ def tracker_config(settings: dict[str, Any]) -> TrackerConfig:
     """The TrackerConfig the node parameters describe."""
     return TrackerConfig(high_score=float(settings["track_high_score"]), low_score=float(settings["track_low_score"]),
                          min_iou=float(settings["track_min_iou"]), min_hits=int(settings["track_min_hits"]),
-                         max_lost_s=float(settings["track_max_lost_s"]))
+                         max_lost_s=float(settings["track_max_lost_s"]),
+                         max_out_s=float(settings["track_max_out_s"]))
 
 
 class NodeTracking:

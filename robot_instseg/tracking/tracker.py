@@ -16,6 +16,11 @@ Per frame (``update``), in the spirit of ByteTrack:
    next id, after ``min_hits`` matches. Ids are never reused. A tentative track that misses a
    frame is dropped; a confirmed one is kept for ``max_lost_s`` of camera time.
 
+An object that leaves the view comes back through the same border: a confirmed track last seen
+touching a border is remembered for ``max_out_s`` (longer than ``max_lost_s``), and a new track that
+is confirmed touching that border, of the same class, within ``reentry_offset`` of its sizes from where
+the old one left (measured along the border), takes the old id back instead of a new one.
+
 With 3D centroids (depth fused), a pair whose centroids are further apart than the track could
 have moved (``max_speed_3d`` x the time since it was seen, at least ``min_gate_3d``) is never
 matched: an occluder in front of an object it covers in the image is not that object.
@@ -52,6 +57,9 @@ class TrackerConfig:
     max_prediction_s: float = 0.5  # a lost track's box stops moving after this long
     max_speed_3d: float = 1.0  # m/s an object may move between frames (3D gate, when centroids are given)
     min_gate_3d: float = 0.1  # m: the 3D gate is never narrower than this (depth noise, centroid jitter)
+    max_out_s: float = 10.0  # camera time a track that left through a border is remembered for re-entry (0: off)
+    border_px: float = 4.0  # a box this close to an image edge touches that border
+    reentry_offset: float = 1.0  # along-border offset allowed at re-entry, in sizes of the larger of the two boxes
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Track:
     centroid: Optional[np.ndarray] = None  # camera-frame metres at last_seen, when depth was fused
     track_id: int = 0  # 0 while tentative
     matched_last_frame: bool = True
+    retired: bool = False  # its id went to a track that re-entered the view: dropped at the end of the frame
 
     def predicted_box(self, now: float, horizon: float) -> list[float]:
         step = min(max(now - self.last_seen, 0.0), horizon)
@@ -109,6 +118,7 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
         self._last_stamp: Optional[float] = None
+        self._image_shape = (0, 0)  # (height, width) of the last frame: where its borders are
         self.created = 0  # confirmed tracks so far
 
     def reset(self) -> None:
@@ -131,7 +141,8 @@ class Tracker:
         if self._last_stamp is not None and stamp_s < self._last_stamp:  # time went back (a bag loops): restart
             self.reset()
         self._last_stamp = stamp_s
-        self.tracks = [t for t in self.tracks if stamp_s - t.last_seen <= cfg.max_lost_s]
+        self._image_shape = detections.image_shape
+        self.tracks = [t for t in self.tracks if self._remembered(t, stamp_s)]
         n = len(detections)
         ids = np.zeros(n, np.int64)
         primary = detections.alternative_of < 0 if n else np.zeros(0, bool)
@@ -156,15 +167,21 @@ class Tracker:
         for det_i, trk_i in assigned.items():
             self._absorb(self.tracks[trk_i], frame, det_i, stamp_s)
             matched_tracks.add(trk_i)
-            ids[det_i] = self.tracks[trk_i].track_id
         for k, track in enumerate(self.tracks):
             track.matched_last_frame = k in matched_tracks
-        self.tracks = [t for t in self.tracks if t.matched_last_frame or t.track_id]  # tentative: one miss ends it
+        for det_i, trk_i in assigned.items():
+            track = self.tracks[trk_i]
+            if not track.track_id and track.hits >= cfg.min_hits:
+                self._confirm(track, stamp_s)
+            ids[det_i] = track.track_id
         for det_i in strong:
             if det_i not in assigned:
                 self.tracks.append(self._new_track(frame, det_i, stamp_s))
                 if cfg.min_hits <= 1:
+                    self._confirm(self.tracks[-1], stamp_s)
                     ids[det_i] = self.tracks[-1].track_id
+        # A tentative track ends at its first miss; a retired one handed its id to its object's new track.
+        self.tracks = [t for t in self.tracks if (t.matched_last_frame or t.track_id) and not t.retired]
         for i in range(n):
             if not primary[i]:
                 ids[i] = ids[int(detections.alternative_of[i])]
@@ -229,6 +246,40 @@ class Tracker:
         rows, cols = linear_sum_assignment(cost)
         return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
 
+    def _remembered(self, track: Track, now: float) -> bool:
+        """Still worth keeping: lost for at most max_lost_s, or (confirmed, gone through a border) max_out_s."""
+        lost_s = now - track.last_seen
+        return lost_s <= self.config.max_lost_s or (
+            bool(track.track_id) and lost_s <= self.config.max_out_s and bool(self._border_sides(track.box)))
+
+    def _border_sides(self, box: list[float]) -> set[int]:
+        """The image borders a box touches: 0 left, 1 top, 2 right, 3 bottom."""
+        height, width = self._image_shape
+        near = self.config.border_px
+        if not width or not height:
+            return set()
+        touches = (box[0] <= near, box[1] <= near, box[2] >= width - near, box[3] >= height - near)
+        return {side for side, touching in enumerate(touches) if touching}
+
+    def _returning(self, track: Track, now: float) -> Optional[Track]:
+        """The confirmed track, gone from view, whose object ``track`` (being confirmed at a border) is:
+        same class, left through a border this one touches, at most ``reentry_offset`` sizes away along it."""
+        sides = self._border_sides(track.box)
+        if not sides or self.config.max_out_s <= 0:
+            return None
+        best, best_offset = None, self.config.reentry_offset
+        for old in self.tracks:
+            if (old is track or old.retired or not old.track_id or old.matched_last_frame
+                    or old.class_id != track.class_id or self._too_far_3d(track.centroid, old, now)):
+                continue
+            for side in sides & self._border_sides(old.box):
+                axis = 1 if side in (0, 2) else 0  # along the border: y on the left and right, x on top and bottom
+                size = max(track.box[axis + 2] - track.box[axis], old.box[axis + 2] - old.box[axis], 1.0)
+                offset = abs(track.box[axis] + track.box[axis + 2] - old.box[axis] - old.box[axis + 2]) / 2 / size
+                if offset <= best_offset:
+                    best, best_offset = old, offset
+        return best
+
     def _too_far_3d(self, centroid: Optional[np.ndarray], track: Track, now: float) -> bool:
         """Both in 3D and further apart than the track could have moved since it was seen."""
         if centroid is None or track.centroid is None:
@@ -267,13 +318,16 @@ class Tracker:
 
     def _new_track(self, frame: _Frame, i: int, now: float) -> Track:
         mask, origin, area = self._crop(frame, i)
-        track = Track(box=frame.box_lists[i], mask=mask, mask_origin=origin, mask_area=area,
-                      class_id=frame.classes[i], last_seen=now, centroid=frame.centroids[i])
-        if self.config.min_hits <= 1:
-            self._confirm(track)
-        return track
+        return Track(box=frame.box_lists[i], mask=mask, mask_origin=origin, mask_area=area,
+                     class_id=frame.classes[i], last_seen=now, centroid=frame.centroids[i])
 
-    def _confirm(self, track: Track) -> None:
+    def _confirm(self, track: Track, now: float) -> None:
+        """Give a track its id: the id of the object it is when that object re-entered the view, else a new one."""
+        returning = self._returning(track, now)
+        if returning is not None:
+            track.track_id = returning.track_id
+            returning.retired = True
+            return
         track.track_id = self._next_id
         self._next_id += 1
         self.created += 1
@@ -292,5 +346,3 @@ class Tracker:
             track.centroid = np.asarray(frame.centroids[i], np.float64)
         track.last_seen = now
         track.hits += 1
-        if not track.track_id and track.hits >= self.config.min_hits:
-            self._confirm(track)

@@ -123,3 +123,40 @@ def test_3d_centroids_keep_an_occluder_from_taking_the_id_of_what_it_covers() ->
     assert taken == b  # masks alone: a switch
     a, b, taken = run(with_3d=True)
     assert taken != b  # 3D: B's id is not given to A (it gets A's own id back or a new one)
+
+
+def _leave_right_and_return(tracker: Tracker, back_at: tuple[float, float, int], gone_s: float) -> tuple[int, int]:
+    """An object of class 2 slides out through the right border at y = 120 (10 Hz, 6 px per frame) while a
+    class-0 object stays in view; ``gone_s`` later something (cx, cy, class) enters. (id of the leaver, id of
+    what entered once confirmed)."""
+    steps = [(260 + 6 * k, 120, 2, 0.9) for k in range(12)]  # cx 326 at the end: wholly out of the image
+    leaver = 0
+    for k, (cx, cy, c, s) in enumerate(steps):
+        visible = [(cx, cy, c, s)] if cx - 12 < W else []
+        ids = tracker.update(_frame(visible + [(80, 60, 0, 0.9)]), k / 10)
+        if visible:
+            leaver = int(ids[0]) or leaver
+    start = len(steps) / 10 + gone_s
+    cx, cy, c = back_at
+    entered = [tracker.update(_frame([(cx - 3 * k, cy, c, 0.9), (80, 60, 0, 0.9)]), start + k / 10)[0]
+               for k in range(3)]
+    return leaver, int(entered[-1])
+
+
+def test_an_object_that_leaves_through_a_border_gets_its_id_back_when_it_comes_back_there() -> None:
+    config = TrackerConfig(min_hits=2, max_lost_s=1.0, max_out_s=10.0)
+    leaver, back = _leave_right_and_return(Tracker(config), (W + 2, 128, 2), gone_s=5.0)  # 8 px lower
+    assert leaver > 0 and back == leaver
+    tracker = Tracker(config)
+    _leave_right_and_return(tracker, (W + 2, 128, 2), gone_s=5.0)
+    assert sorted(int(t.track_id) for t in tracker.tracks) == sorted({int(t.track_id) for t in tracker.tracks})
+
+
+def test_re_entry_needs_the_same_border_class_place_and_time() -> None:
+    config = TrackerConfig(min_hits=2, max_lost_s=1.0, max_out_s=10.0)
+    for entering, gone_s in [((W + 2, 128, 4), 5.0),  # another class
+                             ((-2 + 6, 128, 2), 5.0),  # through the left border
+                             ((W + 2, 200, 2), 5.0),  # 80 px lower: several sizes away along the border
+                             ((W + 2, 128, 2), 12.0)]:  # after max_out_s
+        leaver, back = _leave_right_and_return(Tracker(config), entering, gone_s)
+        assert back > leaver > 0, (entering, gone_s)
