@@ -1,4 +1,4 @@
-"""Domain randomisation for ``scenes --randomise``, and a held-back look (``--style heldout``) for
+"""Domain randomisation for ``scenes --style randomised``, and a held-back look (``--style heldout``) for
 measuring a model on scenery it was not trained on.
 
 A Style is drawn from its own random stream (the scene seed and a fixed salt), so the objects,
