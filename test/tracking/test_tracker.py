@@ -144,11 +144,9 @@ def _leave_right_and_return(tracker: Tracker, back_at: tuple[float, float, int],
 
 
 def test_an_object_that_leaves_through_a_border_gets_its_id_back_when_it_comes_back_there() -> None:
-    config = TrackerConfig(min_hits=2, max_lost_s=1.0, max_out_s=10.0)
-    leaver, back = _leave_right_and_return(Tracker(config), (W + 2, 128, 2), gone_s=5.0)  # 8 px lower
+    tracker = Tracker(TrackerConfig(min_hits=2, max_lost_s=1.0, max_out_s=10.0))
+    leaver, back = _leave_right_and_return(tracker, (W + 2, 128, 2), gone_s=5.0)  # 8 px lower
     assert leaver > 0 and back == leaver
-    tracker = Tracker(config)
-    _leave_right_and_return(tracker, (W + 2, 128, 2), gone_s=5.0)
     assert sorted(int(t.track_id) for t in tracker.tracks) == sorted({int(t.track_id) for t in tracker.tracks})
 
 
