@@ -2,14 +2,16 @@
 
 Per frame (``update``), in the spirit of ByteTrack:
 
-1. Every live track predicts where it is now: its box moved at its smoothed velocity for the
-   time since it was last seen (camera time from the stamps, so frames the node drops only make
-   the step longer), and its last mask moved with the box.
+1. Every live track predicts where it is now: its box moved at the smoothed velocity of its centre
+   for the time since it was last seen (camera time from the stamps, so frames the node drops only
+   make the step longer), and its last mask moved with the box. The size is not extrapolated: a box
+   that shrinks while an occluder covers its object would otherwise collapse before the object returns.
 2. Confident detections (score >= ``high_score``) are matched to all tracks, lost ones
    included, on cost = 1 - mask IoU (+ ``class_change_cost`` across classes, so a class flicker
    keeps its track but a same-class candidate wins); a pair needs IoU >= ``min_iou``. A track
-   lost for a while is also matched by box proximity (its predicted box grown by its own size
-   and its time lost), which is how an object that comes back after an occlusion gets its id back.
+   lost for a while is also matched by box proximity (its predicted box, at the size the object had
+   when last seen whole, grown by that size and its time lost), which is how an object that comes
+   back after an occlusion gets its id back.
 3. Weak detections (``low_score`` <= score < ``high_score``) may only keep tracks seen in the
    previous frame alive (IoU >= ``min_iou_weak``): they never start a track.
 4. Unmatched confident detections start tentative tracks; a track is confirmed, and given the
@@ -54,6 +56,7 @@ class TrackerConfig:
     min_hits: int = 2  # matches before a track is confirmed and gets an id
     max_lost_s: float = 2.0  # camera time a confirmed track survives unseen
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
+    extent_half_life_s: float = 1.0  # a track's remembered size follows a shrinking box this slowly
     max_prediction_s: float = 0.5  # a lost track's box stops moving after this long
     max_speed_3d: float = 1.0  # m/s an object may move between frames (3D gate, when centroids are given)
     min_gate_3d: float = 0.1  # m: the 3D gate is never narrower than this (depth noise, centroid jitter)
@@ -72,8 +75,9 @@ class Track:
     mask_area: int
     class_id: int
     last_seen: float
-    velocity: list[float] = field(default_factory=lambda: [0.0] * 4)  # px/s of x0 y0 x1 y1
+    velocity: list[float] = field(default_factory=lambda: [0.0] * 4)  # px/s of x0 y0 x1 y1 (the centre's, twice)
     hits: int = 1
+    extent: list[float] = field(default_factory=lambda: [0.0, 0.0])  # w h of the box when last seen whole
     centroid: Optional[np.ndarray] = None  # camera-frame metres at last_seen, when depth was fused
     track_id: int = 0  # 0 while tentative
     matched_last_frame: bool = True
@@ -207,7 +211,7 @@ class Tracker:
         near = np.zeros_like(overlap, bool)
         if allow_lost and not all(t.matched_last_frame for t in tracks):  # proximity only matters for lost tracks
             lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
-            near = self._near(boxes, predicted, lost_s)
+            near = self._near(boxes, predicted, np.array([t.extent for t in tracks]), lost_s)
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
         last = np.array([t.box for t in tracks])
         shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
@@ -288,11 +292,14 @@ class Tracker:
         return float(np.linalg.norm(np.asarray(centroid) - track.centroid)) > gate
 
     @staticmethod
-    def _near(boxes: np.ndarray, predicted: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
+    def _near(boxes: np.ndarray, predicted: np.ndarray, extents: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
         """(detections, tracks): a returning object, i.e. a detection whose centre lies within a lost track's
-        predicted box grown by its size (more the longer it was lost; ``lost_s`` < 0: not lost), of a
-        similar area."""
-        size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
+        predicted box, at the size the object had when last seen whole (``extents``: an occluder shrinks the
+        box before it hides the object), grown by that size (more the longer it was lost; ``lost_s`` < 0:
+        not lost), of a similar area."""
+        middle = (predicted[:, :2] + predicted[:, 2:]) / 2
+        size = np.maximum(np.maximum(predicted[:, 2:] - predicted[:, :2], extents), 1.0)
+        predicted = np.concatenate([middle - size / 2, middle + size / 2], axis=1)
         grow = size * np.clip(0.5 + lost_s, 0.0, 1.5)[:, None]
         centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
         inside = np.all((centre >= (predicted[:, :2] - grow)[None]) & (centre <= (predicted[:, 2:] + grow)[None]),
@@ -318,8 +325,9 @@ class Tracker:
 
     def _new_track(self, frame: _Frame, i: int, now: float) -> Track:
         mask, origin, area = self._crop(frame, i)
-        return Track(box=frame.box_lists[i], mask=mask, mask_origin=origin, mask_area=area,
-                     class_id=frame.classes[i], last_seen=now, centroid=frame.centroids[i])
+        box = frame.box_lists[i]
+        return Track(box=box, mask=mask, mask_origin=origin, mask_area=area, class_id=frame.classes[i],
+                     last_seen=now, extent=[box[2] - box[0], box[3] - box[1]], centroid=frame.centroids[i])
 
     def _confirm(self, track: Track, now: float) -> None:
         """Give a track its id: the id of the object it is when that object re-entered the view, else a new one."""
@@ -333,11 +341,22 @@ class Tracker:
         self.created += 1
 
     def _absorb(self, track: Track, frame: _Frame, i: int, now: float) -> None:
-        box = frame.box_lists[i]
+        """Move the track to detection ``i``. Its velocity is its centre's; its extent follows the box at once
+        where it grows and slowly where it shrinks (the remembered size halves per ``extent_half_life_s`` while
+        the box stays smaller), so a box that an occluder eats away keeps the size its object comes back with."""
+        cfg = self.config
+        x0, y0, x1, y1 = box = frame.box_lists[i]
+        ox0, oy0, ox1, oy1 = track.box
         dt = now - track.last_seen
+        keep = 1.0
         if dt > 0:
-            w = self.config.velocity_smoothing
-            track.velocity = [v * (1 - w) + (b - old) * (w / dt) for v, b, old in zip(track.velocity, box, track.box)]
+            w = cfg.velocity_smoothing
+            step = w / (2 * dt)
+            vx = track.velocity[0] * (1 - w) + (x0 + x1 - ox0 - ox1) * step
+            vy = track.velocity[1] * (1 - w) + (y0 + y1 - oy0 - oy1) * step
+            track.velocity = [vx, vy, vx, vy]
+            keep = 0.5 ** (dt / cfg.extent_half_life_s)
+        track.extent = [max(x1 - x0, track.extent[0] * keep), max(y1 - y0, track.extent[1] * keep)]
         track.box = box
         track.mask, track.mask_origin, track.mask_area = self._crop(frame, i)
         if frame.scores[i] >= self.config.high_score:

@@ -59,6 +59,21 @@ def test_full_occlusion_for_several_frames_then_return_keeps_the_id() -> None:
     assert ids_before[0] > 0 and back[0] == ids_before[0] and back[1] == ids_before[1] == hidden[0]
 
 
+def test_an_object_covered_from_one_side_then_uncovered_keeps_the_id() -> None:
+    """The box shrinks as an occluder slides over the object; that is no motion to extrapolate."""
+    tracker = Tracker(TrackerConfig(min_hits=2, max_lost_s=2.0))
+    xx = np.mgrid[0:H, 0:W][1]
+    disc = _disc(150, 120, 20)
+    ids = [tracker.update(_frame([(150, 120, 1, 0.9)], r=20), step / 10)[0] for step in range(5)]
+    for step in range(5, 10):  # an occluder comes in from the right, 7 px per frame, down to a 5 px sliver
+        visible = disc & (xx < 170 - 7 * (step - 4))
+        tracker.update(Detections.from_full_masks(visible[None], [0.9], [1]), step / 10)
+    for step in range(10, 16):  # fully covered
+        tracker.update(_frame([]), step / 10)
+    back = [tracker.update(_frame([(150, 120, 1, 0.9)], r=20), step / 10)[0] for step in range(16, 19)]
+    assert ids[-1] > 0 and back == [ids[-1]] * 3, (ids, back)
+
+
 def test_a_class_flicker_keeps_the_track_and_a_lost_track_expires() -> None:
     tracker = Tracker(TrackerConfig(min_hits=1, max_lost_s=0.5))
     first = tracker.update(_frame([(100, 100, 0, 0.9)]), 0.0)
