@@ -217,11 +217,18 @@ class Tracker:
         shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
         near_rows = near.tolist()
         candidates = np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)
+        gate_3d = any(c is not None for c in frame.centroids)
+        masks, origins, areas = frame.detections.masks, frame.origins, frame.areas
         for a, b in zip(candidates[0].tolist(), candidates[1].tolist()):
             det_i, track = det_idx[a], tracks[b]
-            if self._too_far_3d(frame.centroids[det_i], track, now):
+            if gate_3d and self._too_far_3d(frame.centroids[det_i], track, now):
                 continue
-            iou = self._mask_iou(frame, det_i, track, predicted[b], shifts[b])
+            if frame.has_masks and track.mask.size:  # mask IoU, the track's mask moved by its predicted shift
+                (x0, y0), (dx, dy) = origins[det_i], shifts[b]
+                iou = crop_iou(masks[det_i], x0, y0, track.mask, track.mask_origin[0] + dx,
+                               track.mask_origin[1] + dy, areas[det_i], track.mask_area)
+            else:
+                iou = float(box_iou(boxes[a:a + 1], predicted[b:b + 1])[0, 0])
             if iou < min_iou and not near_rows[a][b]:
                 continue
             penalty = cfg.class_change_cost if frame.classes[det_i] != track.class_id else 0.0
@@ -306,15 +313,6 @@ class Tracker:
                         axis=2)
         ratio = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0), axis=1)[:, None] / np.prod(size, axis=1)[None]
         return inside & (ratio >= 0.4) & (ratio <= 2.5) & (lost_s >= 0)[None]
-
-    @staticmethod
-    def _mask_iou(frame: _Frame, det_i: int, track: Track, predicted: np.ndarray, shift: list) -> float:
-        """IoU of the detection's mask and the track's last mask moved by ``shift`` (its predicted motion)."""
-        if frame.has_masks and track.mask.size:
-            x0, y0 = frame.origins[det_i]
-            return crop_iou(frame.detections.masks[det_i], x0, y0, track.mask, track.mask_origin[0] + shift[0],
-                            track.mask_origin[1] + shift[1], frame.areas[det_i], track.mask_area)
-        return float(box_iou(frame.boxes[det_i:det_i + 1], predicted[None])[0, 0])
 
     @staticmethod
     def _crop(frame: _Frame, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
