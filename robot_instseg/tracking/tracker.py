@@ -209,9 +209,10 @@ class Tracker:
         union = det_area + trk_area - shared
         overlap = np.where((det_area > 0) & (trk_area > 0), shared / np.maximum(union, 1.0), inter)
         near = np.zeros_like(overlap, bool)
-        if allow_lost and not all(t.matched_last_frame for t in tracks):  # proximity only matters for lost tracks
-            lost_s = np.array([now - t.last_seen if not t.matched_last_frame else -1.0 for t in tracks])
-            near = self._near(boxes, predicted, np.array([t.extent for t in tracks]), lost_s)
+        lost = [b for b, t in enumerate(tracks) if not t.matched_last_frame] if allow_lost else []
+        if lost:  # proximity only matters for lost tracks: computed for their columns alone
+            near[:, lost] = self._near(boxes, predicted[lost], np.array([tracks[b].extent for b in lost]),
+                                       np.array([now - tracks[b].last_seen for b in lost]))
         cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
         last = np.array([t.box for t in tracks])
         shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
@@ -300,19 +301,19 @@ class Tracker:
 
     @staticmethod
     def _near(boxes: np.ndarray, predicted: np.ndarray, extents: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
-        """(detections, tracks): a returning object, i.e. a detection whose centre lies within a lost track's
-        predicted box, at the size the object had when last seen whole (``extents``: an occluder shrinks the
-        box before it hides the object), grown by that size (more the longer it was lost; ``lost_s`` < 0:
-        not lost), of a similar area."""
+        """(detections, lost tracks): a returning object, i.e. a detection whose centre lies within a lost
+        track's predicted box, at the size the object had when last seen whole (``extents``: an occluder
+        shrinks the box before it hides the object), grown by that size (more the longer it was lost,
+        ``lost_s``), of a similar area."""
         middle = (predicted[:, :2] + predicted[:, 2:]) / 2
         size = np.maximum(np.maximum(predicted[:, 2:] - predicted[:, :2], extents), 1.0)
         predicted = np.concatenate([middle - size / 2, middle + size / 2], axis=1)
-        grow = size * np.clip(0.5 + lost_s, 0.0, 1.5)[:, None]
+        grow = size * np.minimum(np.maximum(0.5 + lost_s, 0.0), 1.5)[:, None]
         centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
         inside = np.all((centre >= (predicted[:, :2] - grow)[None]) & (centre <= (predicted[:, 2:] + grow)[None]),
                         axis=2)
         ratio = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0), axis=1)[:, None] / np.prod(size, axis=1)[None]
-        return inside & (ratio >= 0.4) & (ratio <= 2.5) & (lost_s >= 0)[None]
+        return inside & (ratio >= 0.4) & (ratio <= 2.5)
 
     @staticmethod
     def _crop(frame: _Frame, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
