@@ -5,6 +5,8 @@ after the colour frame of the same exposure. ``DepthBuffer`` keeps the recent de
 stamp; ``pair`` takes the one with the colour frame's stamp, else the nearest within the
 allowed skew, and waits (until a deadline the caller sets) only while a matching one may
 still come: no depth stream at all, or one already past the frame, returns at once.
+``CameraInfos`` does the same for CameraInfo: once the driver has been seen to stamp one per
+frame, a frame waits (to the same deadline) for its own rather than take the previous frame's.
 ``DepthCounts`` counts the outcome of every frame by reason, for diagnostics.
 """
 
@@ -32,6 +34,47 @@ def with_stamp_or_newest(items: Iterable[tuple[int, T]], stamp_ns: int) -> Optio
         if stamp == stamp_ns:
             return item
     return pairs[-1][1] if pairs else None
+
+
+class CameraInfos(Generic[T]):
+    """The last ``capacity`` CameraInfo messages in arrival order, each with its stamp (nanoseconds).
+
+    A driver that sends one per frame stamps it like the frame, and it may arrive after the frame's
+    depth; taking the newest then gives a frame its predecessor's calibration (a broken one, a zoom).
+    So once a frame has found a CameraInfo with its own stamp, later frames wait for theirs until their
+    deadline, and only while none newer than them has come; a fixed calibration (stamps that never
+    match a frame) is reused at once."""
+
+    def __init__(self, capacity: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._items: list[tuple[int, T]] = []
+        self.capacity = capacity
+        self.per_frame = False  # a frame has found a CameraInfo with its own stamp
+        self._cond = threading.Condition()
+
+    def add(self, stamp_ns: int, item: T) -> None:
+        with self._cond:
+            self._items.append((stamp_ns, item))
+            del self._items[:-self.capacity]
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._items.clear()
+
+    def for_frame(self, stamp_ns: int, deadline: float) -> Optional[T]:
+        """The one stamped ``stamp_ns``; where the driver stamps one per frame, wait for it until ``deadline``
+        (on the clock given at construction); else, or when none came, the newest."""
+        with self._cond:
+            while True:
+                for stamp, item in reversed(self._items):
+                    if stamp == stamp_ns:
+                        self.per_frame = True
+                        return item
+                now = self._clock()
+                if not self.per_frame or not self._items or self._items[-1][0] > stamp_ns or now >= deadline:
+                    return self._items[-1][1] if self._items else None
+                self._cond.wait(deadline - now)
 
 
 class DepthBuffer(Generic[T]):

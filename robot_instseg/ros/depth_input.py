@@ -4,7 +4,6 @@ ends in a reason code, never in an exception: 2D output does not depend on depth
 
 from __future__ import annotations
 
-import collections
 from typing import Any, Callable, Optional
 
 from rclpy.node import Node
@@ -17,7 +16,7 @@ from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
-from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, DepthBuffer, DepthCounts, with_stamp_or_newest
+from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts
 from robot_instseg.node.node_stats import cdr_stamp_ns
 from robot_instseg.ros.convert import stamp_ns
 
@@ -31,7 +30,7 @@ class DepthInput:
         self.node = node
         self.buffer: DepthBuffer[bytes] = DepthBuffer()  # serialized: only the paired frame is deserialized
         self.counts = DepthCounts()
-        self.infos: collections.deque = collections.deque(maxlen=30)  # (stamp ns, CameraInfo), newest last
+        self.infos: CameraInfos[CameraInfo] = CameraInfos()
         self.last_depth: Optional[Image] = None  # the depth frame paired with the last fused colour frame
         self._subs = [node.create_subscription(Image, "~/depth", self._on_depth, qos, raw=True),
                       node.create_subscription(CameraInfo, "~/camera_info", self._on_camera_info, qos)]
@@ -46,17 +45,14 @@ class DepthInput:
             self.buffer.add(stamp, serialized)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self.infos.append((stamp_ns(msg.header), msg))
-
-    def camera_info_for(self, stamp: int) -> Optional[CameraInfo]:
-        """The CameraInfo stamped like the frame (a driver sends one per frame), else the newest one."""
-        return with_stamp_or_newest(self.infos, stamp)
+        self.infos.add(stamp_ns(msg.header), msg)
 
     def destroy(self) -> None:
         for sub in self._subs:
             self.node.destroy_subscription(sub)
         self._subs = []
         self.buffer.clear()
+        self.infos.clear()
 
     def fuse_frame(self, header: Header, detections: Detections, received_at: float,
                    settings: dict[str, Any]) -> tuple[Optional[FrameFusion], str, str]:
@@ -68,7 +64,7 @@ class DepthInput:
         if serialized is None:
             return None, reason, f"no depth frame within {settings['depth_max_skew_ms']} ms of stamp " \
                                  f"{header.stamp.sec}.{header.stamp.nanosec:09d} on {self.depth_topic}"
-        info = self.camera_info_for(stamp_ns(header))
+        info = self.infos.for_frame(stamp_ns(header), received_at + float(settings["depth_wait_ms"]) / 1e3)
         if info is None:
             return None, NO_CAMERA_INFO, f"no CameraInfo received on {self._subs[1].topic_name}"
         try:

@@ -82,3 +82,23 @@ def test_camera_info_with_the_frames_stamp_else_the_newest() -> None:
     assert with_stamp_or_newest(infos, 2) == "b2"
     assert with_stamp_or_newest(infos, 9) == "c"
     assert with_stamp_or_newest([], 1) is None
+
+
+def test_a_frame_waits_for_its_own_camera_info_once_the_driver_stamps_one_per_frame() -> None:
+    from robot_instseg.node.depth_pairing import CameraInfos
+
+    infos: CameraInfos[str] = CameraInfos()
+    infos.add(5, "fixed calibration")
+    started = time.monotonic()
+    assert infos.for_frame(10, time.monotonic() + 5.0) == "fixed calibration"  # stamps never matched: no wait
+    assert time.monotonic() - started < 1.0 and not infos.per_frame
+    infos.add(10, "frame 10")
+    assert infos.for_frame(10, time.monotonic() + 5.0) == "frame 10" and infos.per_frame
+    # Frame 11's CameraInfo arrives after its depth: the frame waits for it, not for frame 10's.
+    threading.Timer(0.05, infos.add, (11, "frame 11")).start()
+    assert infos.for_frame(11, time.monotonic() + 5.0) == "frame 11"
+    started = time.monotonic()
+    assert infos.for_frame(12, time.monotonic() + 0.05) == "frame 11"  # never came: the newest, at the deadline
+    assert 0.04 <= time.monotonic() - started < 1.0
+    infos.add(14, "frame 14")
+    assert infos.for_frame(13, time.monotonic() + 5.0) == "frame 14"  # the stream is past frame 13: no wait
