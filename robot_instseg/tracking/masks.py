@@ -12,11 +12,8 @@ def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: in
     (``area_*``: their pixel counts, when the caller already has them)."""
     ha, wa = mask_a.shape
     hb, wb = mask_b.shape
-    # Conditional expressions, not max()/min(): this runs for every candidate pair of every frame.
-    x0 = x0a if x0a > x0b else x0b
-    y0 = y0a if y0a > y0b else y0b
-    x1 = x0a + wa if x0a + wa < x0b + wb else x0b + wb
-    y1 = y0a + ha if y0a + ha < y0b + hb else y0b + hb
+    x0, y0 = max(x0a, x0b), max(y0a, y0b)
+    x1, y1 = min(x0a + wa, x0b + wb), min(y0a + ha, y0b + hb)
     if x1 <= x0 or y1 <= y0:
         return 0.0
     area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a

@@ -75,7 +75,7 @@ class Track:
     mask_area: int
     class_id: int
     last_seen: float
-    velocity: list[float] = field(default_factory=lambda: [0.0] * 4)  # px/s of x0 y0 x1 y1 (the centre's, twice)
+    velocity: list[float] = field(default_factory=lambda: [0.0, 0.0])  # px/s of the box centre (x, y)
     hits: int = 1
     extent: list[float] = field(default_factory=lambda: [0.0, 0.0])  # w h of the box when last seen whole
     centroid: Optional[np.ndarray] = None  # camera-frame metres at last_seen, when depth was fused
@@ -85,7 +85,9 @@ class Track:
 
     def predicted_box(self, now: float, horizon: float) -> list[float]:
         step = min(max(now - self.last_seen, 0.0), horizon)
-        return [b + v * step for b, v in zip(self.box, self.velocity)]
+        dx, dy = self.velocity[0] * step, self.velocity[1] * step
+        x0, y0, x1, y1 = self.box
+        return [x0 + dx, y0 + dy, x1 + dx, y1 + dy]
 
 
 @dataclass
@@ -353,7 +355,7 @@ class Tracker:
             step = w / (2 * dt)
             vx = track.velocity[0] * (1 - w) + (x0 + x1 - ox0 - ox1) * step
             vy = track.velocity[1] * (1 - w) + (y0 + y1 - oy0 - oy1) * step
-            track.velocity = [vx, vy, vx, vy]
+            track.velocity = [vx, vy]
             keep = 0.5 ** (dt / cfg.extent_half_life_s)
         track.extent = [max(x1 - x0, track.extent[0] * keep), max(y1 - y0, track.extent[1] * keep)]
         track.box = box
