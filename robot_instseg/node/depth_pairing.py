@@ -4,7 +4,9 @@ Depth from an RGB-D driver arrives on its own topic, usually a few milliseconds 
 after the colour frame of the same exposure. ``DepthBuffer`` keeps the recent depth frames by
 stamp; ``pair`` takes the one with the colour frame's stamp, else the nearest within the
 allowed skew, and waits (until a deadline the caller sets) only while a matching one may
-still come: no depth stream at all, or one already past the frame, returns at once.
+still come: no depth stream at all, or one already past the frame, returns at once. A frame
+older than the first depth frame of the stream predates it (no_depth, like no stream), even
+when the worker reaches it only after later depth frames have come.
 ``CameraInfos`` does the same for CameraInfo: once the driver has been seen to stamp one per
 frame, a frame waits (to the same deadline) for its own rather than take the previous frame's.
 ``DepthCounts`` counts the outcome of every frame by reason, for diagnostics.
@@ -20,7 +22,7 @@ from typing import Callable, Generic, Iterable, Optional, TypeVar
 T = TypeVar("T")
 
 # Reasons a frame is published without 3D (each counted in diagnostics as depth_<reason>).
-NO_DEPTH = "no_depth"  # no depth stream (nothing received lately)
+NO_DEPTH = "no_depth"  # no depth stream (nothing received lately, or the stream began after this frame)
 NO_MATCH = "no_matching_depth"  # depth arrives, but none within depth_max_skew_ms of this frame
 LATE = "late_depth"  # the matching depth did not arrive within depth_wait_ms
 NO_CAMERA_INFO = "no_camera_info"
@@ -88,6 +90,7 @@ class DepthBuffer(Generic[T]):
         self._stamps: list[int] = []
         self._items: list[T] = []
         self._last_arrival = -float("inf")
+        self._stream_start_ns = 0  # the oldest stamp of the depth stream since its last silence
         self._cond = threading.Condition()
 
     def add(self, stamp_ns: int, item: T) -> None:
@@ -101,7 +104,11 @@ class DepthBuffer(Generic[T]):
                 self._items.insert(at, item)
             if len(self._stamps) > self.capacity:
                 del self._stamps[0], self._items[0]
-            self._last_arrival = self._clock()
+            now = self._clock()
+            if now - self._last_arrival > self.live_window_s:
+                self._stream_start_ns = stamp_ns
+            self._stream_start_ns = min(self._stream_start_ns, stamp_ns)  # out of order: an older one came later
+            self._last_arrival = now
             self._cond.notify_all()
 
     def clear(self) -> None:
@@ -127,7 +134,8 @@ class DepthBuffer(Generic[T]):
                 if found is not None:
                     return found, ""
                 now = self._clock()
-                if not self._stamps or now - self._last_arrival > self.live_window_s:
+                if not self._stamps or now - self._last_arrival > self.live_window_s or \
+                        stamp_ns + max_skew_ns < self._stream_start_ns:
                     return None, NO_DEPTH
                 if self._stamps[-1] > stamp_ns + max_skew_ns:
                     return None, NO_MATCH  # the depth stream is already past this frame

@@ -33,6 +33,21 @@ def test_no_depth_stream_returns_at_once_without_waiting() -> None:
     assert time.monotonic() - started < 1.0
 
 
+def test_a_frame_older_than_the_depth_stream_has_no_depth_and_a_gap_inside_it_has_no_match() -> None:
+    clock = [0.0]
+    buf: DepthBuffer[str] = DepthBuffer(live_window_s=1.0, clock=lambda: clock[0])
+    for stamp in (300, 333, 400):  # depth starts at 300; 366 is missing
+        buf.add(stamp * MS, f"d{stamp}")
+    assert buf.pair(233 * MS, 20 * MS, 0.0) == (None, NO_DEPTH)  # colour before depth began: reached late
+    assert buf.pair(366 * MS, 20 * MS, 0.0) == (None, NO_MATCH)
+    assert buf.pair(283 * MS, 10 * MS, 0.0) == (None, NO_DEPTH)
+    buf.add(266 * MS, "d266")  # an older one arriving out of order moves the start back
+    assert buf.pair(283 * MS, 10 * MS, 0.0) == (None, NO_MATCH)
+    clock[0] = 5.0  # a silence, then the stream restarts later
+    buf.add(900 * MS, "d900")
+    assert buf.pair(800 * MS, 20 * MS, 5.0) == (None, NO_DEPTH)
+
+
 def test_a_depth_frame_arriving_during_the_wait_is_taken_and_a_late_one_is_not() -> None:
     buf: DepthBuffer[str] = DepthBuffer()
     buf.add(100 * MS, "d100")

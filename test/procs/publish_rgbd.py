@@ -1,8 +1,8 @@
 """Publish colour + registered depth + CameraInfo of synthetic scenes, good and broken, as another process.
 
 usage: publish_rgbd.py NODE_FQN RATE_HZ
-Frame i has stamp sec = 200 + i and shows scene ``scene_seed(SEED, i % SCENES)``; its depth
-(sensor artefacts on) and CameraInfo are published just before it with the same stamp, broken
+Frame i has stamp sec = 200 + i and shows scene ``scene_seed(SEED, i % SCENES)``; its CameraInfo
+and depth (sensor artefacts on) are published just before it with the same stamp, broken
 as the plan says. Prints one JSON list: per frame its index, label and stamp.
 """
 
@@ -82,9 +82,12 @@ def main(fqn: str, rate: float) -> int:
     time.sleep(0.5)
     frames = [frame_messages(index, label) for index, label in enumerate(PLAN)]
     sent, late = [], []
-    pub_info.publish(frames[0][1])
     for index, (label, info, depth_msg, rgb_msg) in enumerate(frames):
-        pub_info.publish(info)  # again (sent early too, after the previous frame): it must be there in time
+        # CameraInfo first, after a quiet spell: a small sample sent right behind a 900 KB image can be
+        # dropped by a full loopback socket buffer, and a reliable reader then holds every later sample on
+        # that topic until the writer's next heartbeat repairs it (Fast DDS: 3 s), far past depth_wait_ms.
+        pub_info.publish(info)
+        time.sleep(0.03)
         if label == "late":
             late.append(depth_msg)
         elif depth_msg is not None:
@@ -94,11 +97,10 @@ def main(fqn: str, rate: float) -> int:
         time.sleep(0.1)
         pub_rgb.publish(rgb_msg)
         sent.append({"index": index, "label": label, "sec": FIRST_SEC + index})
-        if index + 1 < len(frames):
-            pub_info.publish(frames[index + 1][1])
-        time.sleep(max(1.0 / rate - 0.1, 0.0))
+        time.sleep(max(1.0 / rate - 0.13, 0.0))
         for stale in late:  # a whole period after its colour frame: far past depth_wait_ms
             pub_depth.publish(stale)
+            time.sleep(0.05)  # let it drain before the next CameraInfo
         late.clear()
     return finish(node, sent)
 

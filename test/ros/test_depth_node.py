@@ -77,7 +77,7 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
         wait_subscribed(ros, node)
         wait_subscribed(ros, node, "depth")
         assert wait_for(lambda: node.alive() and ros.node.count_publishers(node.topic("points")) > 0, 30)
-        done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node.fqn, "3"], env=ros_env(domain_id),
+        done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node.fqn, "2"], env=ros_env(domain_id),
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         sent = json.loads(done.stdout.strip().splitlines()[-1])
