@@ -116,7 +116,7 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
                              period_s=1.0 / args.fps, with_images=not args.no_images,
                              on_frame=lambda: progress.update(1), masks=args.masks,
                              depth=args.depth_topic is not None or args.input.startswith("scenes"),
-                             tracker=_tracker(args))
+                             tracker=_tracker(args), complete_masks=not args.no_completion)
     except Exception as exc:
         raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
                        EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
@@ -168,6 +168,9 @@ def register(sub) -> None:
                      help="bag input: registered depth (16UC1 / 32FC1) to fill each instance's 3D, paired by stamp")
     run.add_argument("--camera-info-topic", default=None,
                      help="with --depth-topic: the colour CameraInfo topic (default: the bag's only one)")
+    run.add_argument("--no-completion", action="store_true",
+                     help="3D from each mask alone (the node's depth_complete_masks false); by default a mask is "
+                          "completed from depth where it stops short of its object")
     run.add_argument("--coco", default=None, help="COCO file whose file_names give image ids and categories")
     run.add_argument("--node-name", default="seg_node", help="bag output: topics are /NAME/instances, /NAME/labels")
     run.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"), help="bag output format")

@@ -30,6 +30,7 @@ class Depth3DErrors:
     """Per matched instance: centroid errors (mm), distances (m), and long-axis angles (degrees)."""
 
     ours_mm: list[float] = field(default_factory=list)
+    mask_only_mm: list[float] = field(default_factory=list)  # ours without completing the mask from depth
     naive_mm: list[float] = field(default_factory=list)
     distance_m: list[float] = field(default_factory=list)
     axis_deg: list[float] = field(default_factory=list)
@@ -48,7 +49,8 @@ class Depth3DErrors:
 
         axis = np.asarray(self.axis_deg)
         return {"gt_instances": self.gt_instances, "matched": self.matched, "without_3d": self.without_3d,
-                "centroid_error_mm": stats(self.ours_mm), "naive_centroid_error_mm": stats(self.naive_mm),
+                "centroid_error_mm": stats(self.ours_mm), "mask_only_centroid_error_mm": stats(self.mask_only_mm),
+                "naive_centroid_error_mm": stats(self.naive_mm),
                 "distance_m": {"min": min(self.distance_m, default=0.0), "max": max(self.distance_m, default=0.0)},
                 "long_axis_deg": stats(self.axis_deg),
                 "long_axis_within_10deg": float((axis <= 10.0).mean()) if len(axis) else 0.0,
@@ -80,8 +82,11 @@ def _long_axis(points: np.ndarray) -> np.ndarray:
 
 
 def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: bool = True,
-                          height: int = 480, width: int = 640, progress: Optional[Callable[[int], object]] = None) -> Depth3DErrors:
-    """Errors over ``count`` scenes: with the model's masks when a ``segmenter`` is given, else the true ones."""
+                          height: int = 480, width: int = 640, progress: Optional[Callable[[int], object]] = None,
+                          complete: bool = True) -> Depth3DErrors:
+    """Errors over ``count`` scenes: with the model's masks when a ``segmenter`` is given, else the true ones.
+    ``complete``: fuse as the node does by default (masks completed from depth); the mask-only reading
+    is measured beside it either way."""
     from robot_instseg.engine.frame_pipeline import segment_frame
 
     errors = Depth3DErrors()
@@ -100,8 +105,9 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
             detections = segment_frame(segmenter, scene.render_rgb(), "rgb").visible
             pairs = _match(detections, gt_masks)
         started = time.perf_counter()
-        fused = fuse(detections, depth, truth.intrinsics)
+        fused = fuse(detections, depth, truth.intrinsics, complete=complete)
         errors.fusion_ms.append((time.perf_counter() - started) * 1e3)
+        mask_only = fuse(detections, depth, truth.intrinsics, complete=False) if complete else fused
         errors.matched += len(pairs)
         for i, j in pairs:
             truth_centroid = gt_points[j].mean(axis=0)
@@ -110,6 +116,9 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
                 errors.without_3d += 1
                 continue
             errors.ours_mm.append(float(np.linalg.norm(ours.centroid - truth_centroid)) * 1e3)
+            plain = mask_only.instances[i]
+            if plain is not None:
+                errors.mask_only_mm.append(float(np.linalg.norm(plain.centroid - truth_centroid)) * 1e3)
             errors.distance_m.append(float(np.linalg.norm(truth_centroid)))
             x0, y0 = (int(v) for v in detections.mask_boxes[i][:2])
             naive = naive_centroid(detections.masks[i], x0, y0, depth, truth.intrinsics)

@@ -13,6 +13,10 @@ Two rules drop the depth readings that do not belong to the object's surface:
    ``BAND_MIN_M``, are kept: a mask that leaks onto the table or onto an occluder brings
    depths far from the object's, and they are a minority of its pixels.
 
+Before the rules run, the mask is completed from depth where it stops short of its object
+(``geometry.completion``, over the support plane of ``geometry.support_plane``); ``fuse(...,
+complete=False)`` reads the model's mask alone.
+
 The centroid is the mean of the kept points. The oriented box has the principal axes of the
 kept points (largest spread first, right-handed) and spans them from the 1st to the 99th
 percentile along each axis. An instance with fewer than ``MIN_POINTS`` kept points has no 3D.
@@ -30,7 +34,9 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.types import Detections
+from robot_instseg.geometry.completion import SurfaceCompletion
 from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.geometry.support_plane import fit_support_plane
 
 EDGE_JUMP_M = 0.01
 EDGE_JUMP_REL = 0.02
@@ -38,8 +44,9 @@ BAND_MADS = 3.0
 BAND_MIN_M = 0.01
 MIN_POINTS = 20
 BOX_PERCENTILES = (1.0, 99.0)
+BOX_SAMPLES = 600  # the percentiles are read on about this many of the points (sorting is the box's cost)
 MAD_TO_SIGMA = 1.4826
-MAX_POINTS = 2500
+MAX_POINTS = 1500
 
 
 @dataclass
@@ -77,12 +84,17 @@ class FrameFusion:
         return [g.centroid if g is not None else None for g in self.instances]
 
 
-def behind_depth_edge(depth_m: np.ndarray) -> np.ndarray:
-    """Pixels behind a depth discontinuity (rule 1 of the module docstring); NaN pixels are False."""
-    finite = np.where(np.isfinite(depth_m), depth_m, np.inf).astype(np.float32)
-    nearest = cv2.erode(finite, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)  # 3x3 minimum
-    with np.errstate(invalid="ignore"):
-        return (depth_m - nearest) > np.maximum(EDGE_JUMP_M, EDGE_JUMP_REL * depth_m)
+def nearest_reading(depth_m: np.ndarray) -> np.ndarray:
+    """The nearest reading of each pixel's 3x3 neighbourhood (float32; inf where there is none)."""
+    finite = depth_m.astype(np.float32)  # a copy
+    finite[~np.isfinite(finite)] = np.inf
+    return cv2.erode(finite, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+
+
+def behind_depth_edge(depth_m: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+    """Pixels behind a depth discontinuity (rule 1 of the module docstring), given ``nearest_reading`` of
+    the same pixels; NaN pixels are False."""
+    return (depth_m - nearest) > np.maximum(EDGE_JUMP_M, EDGE_JUMP_REL * depth_m)
 
 
 def back_project(us: np.ndarray, vs: np.ndarray, zs: np.ndarray, k: Intrinsics) -> np.ndarray:
@@ -112,13 +124,12 @@ def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """(centre, axes as columns, size) of the principal-axis box spanning the points' 1st-99th percentiles.
 
     ``points`` is (3, N): one row per coordinate, so every reduction runs over contiguous memory."""
-    mean = points.mean(axis=1)
+    mean = points.sum(axis=1) / points.shape[1]
     centred = points - mean[:, None]
-    _, vectors = np.linalg.eigh(centred @ centred.T)
-    axes = vectors[:, ::-1].copy()  # largest spread first
+    axes = cv2.eigen(centred @ centred.T)[2].T.copy()  # columns: unit axes, largest spread first
     a, b = axes[:, 0], axes[:, 1]
     axes[:, 2] = (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])  # right-handed
-    proj = np.sort(axes.T @ centred, axis=1)
+    proj = np.sort(axes.T @ centred[:, ::max(1, centred.shape[1] // BOX_SAMPLES)], axis=1)  # a regular subset
     n = proj.shape[1] - 1
     lo = proj[:, int(round(n * BOX_PERCENTILES[0] / 100))]
     hi = proj[:, int(round(n * BOX_PERCENTILES[1] / 100))]
@@ -145,12 +156,12 @@ def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:
     return (float(q[0] / norm), float(q[1] / norm), float(q[2] / norm), float(q[3] / norm))
 
 
-def _edges_in_box(depth_m: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-    """behind_depth_edge over one box: computed on the box grown by a pixel, so its border sees its neighbours."""
+def _nearest_in_box(depth_m: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    """nearest_reading over one box: computed on the box grown by a pixel, so its border sees its neighbours."""
     height, width = depth_m.shape
     px0, py0, px1, py1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x0 + w + 1, width), min(y0 + h + 1, height)
-    edge = behind_depth_edge(depth_m[py0:py1, px0:px1])
-    return edge[y0 - py0:y0 - py0 + h, x0 - px0:x0 - px0 + w]
+    nearest = nearest_reading(depth_m[py0:py1, px0:px1])
+    return nearest[y0 - py0:y0 - py0 + h, x0 - px0:x0 - px0 + w]
 
 
 def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
@@ -165,9 +176,10 @@ def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
     n_valid = int(np.count_nonzero(valid))
     if n_valid == 0:
         return None, "no_depth_in_mask"
-    usable = valid & ~_edges_in_box(depth_m, x0, y0, w, h)
     step = max(1, int(np.ceil(np.sqrt(n_valid / MAX_POINTS))))
-    vs, us = np.nonzero(usable[::step, ::step])
+    z_grid = z_box[::step, ::step]  # the edge test runs on the sampled pixels only
+    edge = behind_depth_edge(z_grid, _nearest_in_box(depth_m, x0, y0, w, h)[::step, ::step])
+    vs, us = np.nonzero(valid[::step, ::step] & ~edge)
     vs, us = vs * step, us * step
     zs = z_box[vs, us]
     if len(zs) >= MIN_POINTS:
@@ -177,24 +189,48 @@ def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
         return None, "too_few_points"
     rows = back_project_rows(us + x0, vs + y0, zs, k)
     centre, axes, size = oriented_box(rows)
-    return Instance3D(centroid=rows.mean(axis=1), extent=rows.max(axis=1) - rows.min(axis=1),
+    return Instance3D(centroid=rows.sum(axis=1) / rows.shape[1], extent=rows.max(axis=1) - rows.min(axis=1),
                       box_center=centre, box_axes=axes, box_size=size, valid_points=len(zs),
                       coverage=n_valid / mask_pixels, points=rows.T.astype(np.float32)), ""
 
 
-def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics) -> FrameFusion:
-    """3D of every instance of ``detections`` (use the visible masks) from depth registered to the image."""
+def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics, complete: bool = True) -> FrameFusion:
+    """3D of every instance of ``detections`` (use the visible masks) from depth registered to the image;
+    ``complete``: extend each mask over the surface depth shows beyond it (the module docstring)."""
     if depth_m.shape[:2] != tuple(detections.image_shape) or (k.height, k.width) != tuple(detections.image_shape):
         raise ValueError(f"depth {depth_m.shape[:2]} and intrinsics {k.height}x{k.width} must both be at the "
                          f"image size {detections.image_shape}; register them first")
+    free = _unowned(detections) if complete and len(detections) else None
+    plane = fit_support_plane(depth_m, k, free) if free is not None else None
+    completion = SurfaceCompletion(depth_m, k, plane, free) if plane is not None and free is not None else None
     out: list[Optional[Instance3D]] = []
     reasons: list[str] = []
     for i in range(len(detections)):
+        mask = detections.masks[i]
         x0, y0 = (int(v) for v in detections.mask_boxes[i][:2])
-        result, reason = instance_3d(detections.masks[i], x0, y0, depth_m, k)
+        if completion is None:
+            result, reason = instance_3d(mask, x0, y0, depth_m, k)
+        else:
+            surface = completion.complete(mask, x0, y0)
+            result, reason = instance_3d(*surface, depth_m, k)
+            if result is not None and surface[0] is not mask:  # coverage describes the model's mask
+                result.coverage = _coverage(mask, x0, y0, depth_m)
         out.append(result)
         reasons.append(reason)
     return FrameFusion(out, reasons)
+
+
+def _unowned(detections: Detections) -> np.ndarray:
+    """Full-frame mask of the pixels no instance's (visible) mask covers."""
+    free = np.ones(detections.image_shape, bool)
+    for mask, (x0, y0, x1, y1) in zip(detections.masks, detections.mask_boxes):
+        free[y0:y1, x0:x1] &= ~mask
+    return free
+
+
+def _coverage(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray) -> float:
+    h, w = mask.shape
+    return int(np.count_nonzero(mask & np.isfinite(depth_m[y0:y0 + h, x0:x0 + w]))) / max(int(np.count_nonzero(mask)), 1)
 
 
 def naive_centroid(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, k: Intrinsics) -> Optional[np.ndarray]:

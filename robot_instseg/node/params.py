@@ -148,6 +148,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Longest the output of a frame waits for its depth frame, from the colour frame's arrival "
               "(0..1000 ms); no wait when no depth arrives at all.", dynamic=True,
               check=_in_range("depth_wait_ms", 0.0, 1000.0)),
+    ParamSpec("depth_complete_masks", True,
+              "Extend each instance's surface past its mask where depth shows its object goes on (unowned pixels "
+              "standing above the fitted support plane, at the object's depth, connected to the mask) for the "
+              "centroid, box and ~/points; the published mask and ~/labels stay the model's. Off: the mask alone.",
+              dynamic=True),
     ParamSpec("publish_points", True,
               "Publish ~/points: every instance's depth points (x, y, z, instance_id), only while subscribed.",
               dynamic=True),

@@ -80,7 +80,7 @@ class DepthInput:
         except InputError as exc:
             return None, exc.reason, str(exc)
         self.last_depth = depth_msg
-        return fuse(detections, depth, k), "", ""
+        return fuse(detections, depth, k, complete=bool(settings["depth_complete_masks"])), "", ""
 
     def frame_3d(self, header: Header, detections: Detections, received_at: float, settings: dict[str, Any],
                  log: Callable[[str, str], None]) -> tuple[Optional[FrameFusion], str]:

@@ -108,7 +108,8 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
         assert len(errors) >= 40, len(errors)
         assert np.median(errors) <= 10.0 and np.percentile(errors, 95) <= 30.0, sorted(errors)
 
-        # ~/points: every point projects onto a pixel ~/labels gives to its instance_id
+        # ~/points: every point projects onto a pixel ~/labels gives to its instance_id, or onto one no
+        # instance owns that depth completion added to the instance's surface
         checked = 0
         k = render_depth(generate_scene(scene_seed(77, 0))).intrinsics
         for sec, cloud_msg in clouds_by_sec.items():
@@ -118,7 +119,8 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
             lab = _labels(labels_by_sec[sec])
             u = np.rint(cloud["x"] * k.fx / cloud["z"] + k.cx).astype(int)
             v = np.rint(cloud["y"] * k.fy / cloud["z"] + k.cy).astype(int)
-            assert (lab[v, u] == cloud["instance_id"]).mean() == 1.0
+            own = lab[v, u] == cloud["instance_id"]
+            assert (own | (lab[v, u] == 0)).all() and own.mean() > 0.8, own.mean()
             assert set(np.unique(cloud["instance_id"])) <= {i.id for i in by_sec[sec].instances
                                                              if i.has_3d and i.same_object_as == 0}
             checked += 1

@@ -52,13 +52,14 @@ def _input_message(frame: Frame, header: Header):
 def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
                image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
                on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
-               depth: bool = False, tracker: Optional[Tracker] = None) -> RunSummary:
+               depth: bool = False, tracker: Optional[Tracker] = None, complete_masks: bool = True) -> RunSummary:
     """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
 
     ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
     in the InstanceArrays; the label image always holds the resolved owners. ``depth``: fill the
     3D fields from the depth each frame carries (a bag read with its depth topic, or scenes), as
-    the node does; a frame whose depth is missing or unusable gets has_3d false and its reason.
+    the node does (``complete_masks``: its depth_complete_masks); a frame whose depth is missing or
+    unusable gets has_3d false and its reason.
     ``tracker``: track ids over the frames' stamps, as the node assigns them.
     """
     summary = RunSummary()
@@ -86,7 +87,7 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
             if depth:
                 try:
                     depth_m, k = frame_depth(frame, output.visible.image_shape)
-                    fusion, depth_status = fuse(output.visible, depth_m, k), ""
+                    fusion, depth_status = fuse(output.visible, depth_m, k, complete=complete_masks), ""
                     summary.with_3d += 1
                 except InputError as exc:
                     depth_status = exc.reason
