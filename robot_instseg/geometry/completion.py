@@ -90,9 +90,8 @@ class SurfaceCompletion:
                gy0: int) -> tuple[np.ndarray, int, int]:
         """The mask and the added grid pixels' blocks (free pixels only) on the box that holds both."""
         h, w = mask.shape
-        used_rows, used_cols = np.nonzero(added.any(axis=1))[0], np.nonzero(added.any(axis=0))[0]
-        r0, r1, c0, c1 = int(used_rows[0]), int(used_rows[-1]) + 1, int(used_cols[0]), int(used_cols[-1]) + 1
-        blocks = cv2.resize(added[r0:r1, c0:c1].view(np.uint8), None, fx=STEP, fy=STEP,
+        c0, r0, used_w, used_h = cv2.boundingRect(added.view(np.uint8))
+        blocks = cv2.resize(added[r0:r0 + used_h, c0:c0 + used_w].view(np.uint8), None, fx=STEP, fy=STEP,
                             interpolation=cv2.INTER_NEAREST)
         by, bx = (gy0 + r0) * STEP, (gx0 + c0) * STEP  # image pixel of the blocks' origin
         bh, bw = min(blocks.shape[0], self.free.shape[0] - by), min(blocks.shape[1], self.free.shape[1] - bx)

@@ -44,9 +44,9 @@ BAND_MADS = 3.0
 BAND_MIN_M = 0.01
 MIN_POINTS = 20
 BOX_PERCENTILES = (1.0, 99.0)
-BOX_SAMPLES = 600  # the percentiles are read on about this many of the points (sorting is the box's cost)
+BOX_SAMPLES = 400  # the percentiles are read on about this many of the points (sorting is the box's cost)
 MAD_TO_SIGMA = 1.4826
-MAX_POINTS = 1500
+MAX_POINTS = 1200
 
 
 @dataclass
@@ -87,7 +87,7 @@ class FrameFusion:
 def nearest_reading(depth_m: np.ndarray) -> np.ndarray:
     """The nearest reading of each pixel's 3x3 neighbourhood (float32; inf where there is none)."""
     finite = depth_m.astype(np.float32)  # a copy
-    finite[~np.isfinite(finite)] = np.inf
+    cv2.patchNaNs(finite, np.inf)
     return cv2.erode(finite, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
 
 
@@ -121,19 +121,27 @@ def depth_band(z: np.ndarray) -> np.ndarray:
 
 
 def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(centre, axes as columns, size) of the principal-axis box spanning the points' 1st-99th percentiles.
+    """(centre, axes as columns, size) of the principal-axis box spanning the points' 1st-99th percentiles;
+    the first axis is the longer of the two largest-spread axes (size[0] >= size[1]).
 
     ``points`` is (3, N): one row per coordinate, so every reduction runs over contiguous memory."""
-    mean = points.sum(axis=1) / points.shape[1]
+    count = points.shape[1]
+    mean = points.sum(axis=1) / count
     centred = points - mean[:, None]
-    axes = cv2.eigen(centred @ centred.T)[2].T.copy()  # columns: unit axes, largest spread first
-    a, b = axes[:, 0], axes[:, 1]
-    axes[:, 2] = (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])  # right-handed
-    proj = np.sort(axes.T @ centred[:, ::max(1, centred.shape[1] // BOX_SAMPLES)], axis=1)  # a regular subset
-    n = proj.shape[1] - 1
-    lo = proj[:, int(round(n * BOX_PERCENTILES[0] / 100))]
-    hi = proj[:, int(round(n * BOX_PERCENTILES[1] / 100))]
-    return mean + axes @ ((lo + hi) / 2), axes, hi - lo
+    vectors = cv2.eigen(centred @ centred.T)[2]  # unit eigenvectors as rows, largest spread first
+    (a0, a1, a2), (b0, b1, b2) = vectors[0].tolist(), vectors[1].tolist()
+    axes = np.array([[a0, b0, a1 * b2 - a2 * b1],  # columns a, b and a x b: right-handed
+                     [a1, b1, a2 * b0 - a0 * b2],
+                     [a2, b2, a0 * b1 - a1 * b0]])
+    proj = np.sort(axes.T @ centred[:, ::max(1, count // BOX_SAMPLES)], axis=1)  # a regular subset
+    last = proj.shape[1] - 1
+    lo = proj[:, int(round(last * BOX_PERCENTILES[0] / 100))]
+    hi = proj[:, int(round(last * BOX_PERCENTILES[1] / 100))]
+    centre, size = mean + axes @ ((lo + hi) / 2), hi - lo
+    if size[1] > size[0]:  # a round object: the second axis by spread can be the longer by extent
+        axes = axes[:, [1, 0, 2]] * np.array([1.0, 1.0, -1.0])  # swapped, still right-handed
+        size = size[[1, 0, 2]]
+    return centre, axes, size
 
 
 def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:

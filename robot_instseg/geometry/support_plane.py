@@ -42,9 +42,12 @@ class SupportPlane:
         """Height above the plane (m; NaN where no reading) of every pixel of ``depth_m``, a crop whose
         pixel (0, 0) is image pixel (u0, v0), sampled every ``step`` pixels."""
         rows, cols = depth_m.shape
-        x = (np.arange(cols) * step + (u0 - k.cx)) * (self.normal[0] / k.fx)
-        y = (np.arange(rows) * step + (v0 - k.cy)) * (self.normal[1] / k.fy)
-        return depth_m * (x[None, :] + y[:, None] + self.normal[2]) - self.offset
+        x = ((np.arange(cols) * step + (u0 - k.cx)) * (self.normal[0] / k.fx)).astype(np.float32)
+        y = ((np.arange(rows) * step + (v0 - k.cy)) * (self.normal[1] / k.fy) + self.normal[2]).astype(np.float32)
+        ray = x[None, :] + y[:, None]  # normal . (the pixel's ray at depth 1), float32 like sensor depth
+        ray *= depth_m
+        ray -= np.float32(self.offset)
+        return ray
 
 
 def fit_support_plane(depth_m: np.ndarray, k: Intrinsics, free: np.ndarray) -> Optional[SupportPlane]:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.types import Detections
-from robot_instseg.geometry.fusion import MIN_POINTS, fuse, naive_centroid, rotation_to_quaternion
+from robot_instseg.geometry.fusion import MIN_POINTS, fuse, naive_centroid, oriented_box, rotation_to_quaternion
 from robot_instseg.geometry.intrinsics import Intrinsics
 
 K = Intrinsics(500.0, 500.0, 319.5, 239.5, 640, 480)
@@ -94,3 +94,19 @@ def test_quaternion_of_the_box_axes_rebuilds_them() -> None:
             [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
         np.testing.assert_allclose(rebuilt, q, atol=1e-9)
+
+
+def test_the_box_x_axis_is_the_longer_even_when_the_spreads_are_nearly_equal() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        angle = rng.uniform(0, np.pi)
+        a, b = rng.uniform(0.05, 0.06, 2)  # a disc seen face-on, slightly elliptic, noisy
+        t = rng.uniform(0, 2 * np.pi, 400)
+        r = np.sqrt(rng.uniform(0, 1, 400))
+        x, y = a * r * np.cos(t), b * r * np.sin(t)
+        points = np.stack([x * np.cos(angle) - y * np.sin(angle) + 0.1, x * np.sin(angle) + y * np.cos(angle),
+                           0.9 + rng.normal(0, 0.002, 400)])
+        centre, axes, size = oriented_box(points)
+        assert size[0] >= size[1] and np.isclose(np.linalg.det(axes), 1.0)
+        proj = axes.T @ (points - centre[:, None])  # the box is centred on the points' 1st-99th percentiles
+        assert np.all(np.abs(np.percentile(proj, 99, axis=1) + np.percentile(proj, 1, axis=1)) < 0.01)
