@@ -18,8 +18,8 @@ Before the rules run, the mask is completed from depth where it stops short of i
 complete=False)`` reads the model's mask alone.
 
 The centroid is the mean of the kept points. The oriented box has the principal axes of the
-kept points (largest spread first, right-handed) and spans them from the 1st to the 99th
-percentile along each axis. An instance with fewer than ``MIN_POINTS`` kept points has no 3D.
+kept points (of the two of largest spread, the longer first; right-handed) and spans them from
+the 1st to the 99th percentile along each axis. An instance with fewer than ``MIN_POINTS`` kept points has no 3D.
 A large instance is read on a regular pixel grid (every s-th row and column) so that about
 ``MAX_POINTS`` pixels are used: the cost per instance is bounded, and a regular grid keeps the
 mean unbiased. Coverage is counted on every pixel.
