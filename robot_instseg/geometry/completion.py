@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.geometry.robust import upper_median
 from robot_instseg.geometry.support_plane import SupportPlane
 
 MIN_HEIGHT_M = 0.01
@@ -108,4 +109,4 @@ def _mask_median(z: np.ndarray, inside: np.ndarray) -> Optional[float]:
     readings = readings[np.isfinite(readings)]
     if len(readings) < MIN_MASK_READINGS:
         return None
-    return float(np.partition(readings, len(readings) // 2)[len(readings) // 2])
+    return upper_median(readings)

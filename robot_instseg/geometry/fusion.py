@@ -36,6 +36,7 @@ import numpy as np
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.completion import SurfaceCompletion
 from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.geometry.robust import MAD_TO_SIGMA, upper_median
 from robot_instseg.geometry.support_plane import fit_support_plane
 
 EDGE_JUMP_M = 0.01
@@ -45,7 +46,6 @@ BAND_MIN_M = 0.01
 MIN_POINTS = 20
 BOX_PERCENTILES = (1.0, 99.0)
 BOX_SAMPLES = 400  # the percentiles are read on about this many of the points (sorting is the box's cost)
-MAD_TO_SIGMA = 1.4826
 MAX_POINTS = 1200
 
 
@@ -108,16 +108,10 @@ def back_project_rows(us: np.ndarray, vs: np.ndarray, zs: np.ndarray, k: Intrins
     return np.stack([(us - k.cx) * (z / k.fx), (vs - k.cy) * (z / k.fy), z])
 
 
-def _median(values: np.ndarray) -> float:
-    """The (upper) median by one partial sort: np.median's generality costs more than the work here."""
-    middle = len(values) // 2
-    return float(np.partition(values, middle)[middle])
-
-
 def depth_band(z: np.ndarray) -> np.ndarray:
     """Boolean keep-mask of the depths within the robust band around their median (rule 2)."""
-    deviation = np.abs(z - _median(z))
-    return deviation <= max(BAND_MADS * MAD_TO_SIGMA * _median(deviation), BAND_MIN_M)
+    deviation = np.abs(z - upper_median(z))
+    return deviation <= max(BAND_MADS * MAD_TO_SIGMA * upper_median(deviation), BAND_MIN_M)
 
 
 def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.geometry.intrinsics import Intrinsics
+from robot_instseg.geometry.robust import MAD_TO_SIGMA, upper_median
 
 GRID_SAMPLES = 1200  # the grid's pitch is chosen for about this many samples per frame (640x480: 16 px)
 MIN_SAMPLES = 200
@@ -27,7 +28,6 @@ INLIER_MADS = 3.0
 INLIER_MIN_M = 0.003
 MIN_INLIER_SHARE = 0.5
 MAX_SIGMA_PER_M = 0.01
-MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ def fit_support_plane(depth_m: np.ndarray, k: Intrinsics, free: np.ndarray) -> O
             normal = -normal  # toward the camera, which is at the origin
         distance = np.abs(normal @ points - normal @ centre)
         spread = distance[inliers]
-        mad = float(np.partition(spread, count // 2)[count // 2])
+        mad = upper_median(spread)
         inliers = distance <= max(INLIER_MADS * MAD_TO_SIGMA * mad, INLIER_MIN_M)
     share = float(inliers.mean())
-    typical_z = float(np.partition(zs, len(zs) // 2)[len(zs) // 2])
+    typical_z = upper_median(zs)
     if share < MIN_INLIER_SHARE or MAD_TO_SIGMA * mad > MAX_SIGMA_PER_M * typical_z:
         return None
     return SupportPlane(normal=normal, offset=float(normal @ centre), inlier_share=share)
