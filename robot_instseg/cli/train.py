@@ -51,6 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
         lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
         train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
+        init=Path(args.init) if args.init else None,
         progress=not args.quiet, augment=augment_recipe(args))
     trainer = Trainer(config)
     metrics = trainer.fit()
@@ -138,6 +139,9 @@ def register(sub) -> None:
     train.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     train.add_argument("--val-limit", type=int, default=None)
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--init", default=None, metavar="CKPT",
+                       help="fine-tune: start from the weights of CKPT (a best.pt or last.pt of the same classes "
+                            "and network) with a new optimizer and --epochs schedule; loaded weights-only")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
                        help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "

@@ -63,6 +63,7 @@ class TrainConfig:
     val_limit: Optional[int] = None  # images of the val set to score each epoch
     train_limit: Optional[int] = None
     resume: bool = False
+    init: Optional[Path] = None  # fine-tune: start from this checkpoint's weights, fresh optimizer and schedule
     amp: str = "auto"  # "auto" (bfloat16 autocast), "bf16" or "off"
     augment: Union[AugmentConfig, BasicAugmentConfig] = field(default_factory=AugmentConfig)  # full or basic
     loss: LossConfig = field(default_factory=LossConfig)
@@ -74,6 +75,7 @@ class TrainConfig:
         out["train"] = [{"coco": str(s.coco), "images": str(s.images)} for s in self.train]
         out["val"] = {"coco": str(self.val.coco), "images": str(self.val.images)} if self.val else None
         out["out"] = str(self.out)
+        out["init"] = str(self.init) if self.init is not None else None
         out["imgsz"] = list(self.imgsz)
         out["augment"] = describe_augment(self.augment)
         return out
@@ -155,11 +157,16 @@ class Trainer:
         self.val_set = self._load([config.val], self.names, config.val_limit, "caching val images") \
             if config.val else None
         self.val_gt = load_checked_coco(config.val.coco) if config.val else None
-        self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model_config = ModelConfig(num_classes=len(self.names), num_masks=config.num_masks,
                                         width=config.width, imgsz=tuple(config.imgsz))
-        self.model = CompactSeg(self.model_config).to(self.device, memory_format=torch.channels_last)
+        self.model = CompactSeg(self.model_config)
+        if config.init is not None:
+            if config.resume:
+                raise ValueError("--init starts a new schedule and --resume continues one: give one of them")
+            self._load_weights(Path(config.init))
+        self.out.mkdir(parents=True, exist_ok=True)  # only once data and weights are accepted
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
         self.amp_dtype = autocast_dtype(config.amp, self.device)
         self.ema = ModelEMA(self.model, config.ema_decay)
         self.optimizer = self._optimizer()
@@ -201,6 +208,21 @@ class Trainer:
                 "train_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "ema_updates": self.ema.updates, "epoch": epoch, "iteration": self.iteration,
                 "best_ap": self.best_ap, "metrics": metrics, "train_config": self.config.describe()}
+
+    def _load_weights(self, path: Path) -> None:
+        """Fine-tuning: the (EMA) weights of another run's checkpoint, for the same classes and network;
+        the EMA then starts from them too."""
+        if not path.is_file():
+            raise FileNotFoundError(f"--init: no checkpoint {path}")
+        state = load_checkpoint(path)
+        if list(state["names"]) != list(self.names):
+            raise ValueError(f"--init: {path} was trained on classes {state['names']}, the data has {self.names}")
+        theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(state["config"]).items()}
+        if theirs != self.model_config.to_dict():
+            raise ValueError(f"--init: {path} is a network {theirs}, this run builds {self.model_config.to_dict()} "
+                             "(same --width and --imgsz as the checkpoint)")
+        self.model.load_state_dict(state["model"])
+        LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
 
     def _resume(self, path: Path) -> None:
         if not path.is_file():

@@ -102,6 +102,17 @@ def test_train_and_eval_refuse_malformed_coco_with_counts(work: Path, name, chan
     _refused(_run("eval", "--gt", coco, "--pred", coco, cwd=work), EXIT_INPUT, needle)
 
 
+def test_train_init_refuses_a_missing_or_foreign_checkpoint_in_one_line(work: Path) -> None:
+    common = ("train", "--coco", "sc/annotations.json", "--images", "sc", "--epochs", "1", "--max-iters", "1",
+              "--quiet")
+    _refused(_run(*common, "--out", "tr_none", "--init", "missing.pt", cwd=work), EXIT_INPUT, "--init", "missing.pt")
+    assert not (work / "tr_none").exists()
+    assert _run(*common, "--out", "tr_base", "--width", "8", "--imgsz", "64", cwd=work).returncode == 0
+    _refused(_run(*common, "--out", "tr_wide", "--init", "tr_base/best.pt", cwd=work), EXIT_INPUT, "--init",
+             "network")
+    assert not (work / "tr_wide").exists()
+
+
 def test_malformed_json_is_one_line(work: Path) -> None:
     (work / "broken.json").write_text('{"images": [')
     _refused(_run("eval", "--gt", "broken.json", "--pred", "broken.json", cwd=work), EXIT_INPUT,

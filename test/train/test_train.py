@@ -68,6 +68,24 @@ def test_resume_continues_from_the_next_epoch_with_the_same_weights(tiny_coco, t
         Trainer(_config(tiny_coco, tmp_path / "empty", resume=True))
 
 
+def test_init_fine_tunes_from_a_checkpoints_weights_on_a_new_schedule(tiny_coco, tmp_path):
+    Trainer(_config(tiny_coco, tmp_path / "base", epochs=1)).fit()
+    base = load_checkpoint(tmp_path / "base" / "best.pt")
+    tuned = Trainer(_config(tiny_coco, tmp_path / "tuned", epochs=1, init=tmp_path / "base" / "best.pt"))
+    assert tuned.start_epoch == 0 and tuned.iteration == 0  # a new schedule: warm-up and cosine from the start
+    for name, value in base["model"].items():  # the EMA weights, the ones that were validated and exported
+        torch.testing.assert_close(tuned.model.state_dict()[name], value)
+        torch.testing.assert_close(tuned.ema.ema.state_dict()[name], value)
+    tuned.fit()
+    assert load_checkpoint(tmp_path / "tuned" / "last.pt")["train_config"]["init"].endswith("best.pt")
+    with pytest.raises(ValueError, match="network"):
+        Trainer(_config(tiny_coco, tmp_path / "wider", width=16, init=tmp_path / "base" / "best.pt"))
+    with pytest.raises(ValueError, match="--resume"):
+        Trainer(_config(tiny_coco, tmp_path / "base", resume=True, init=tmp_path / "base" / "best.pt"))
+    with pytest.raises(FileNotFoundError, match="--init"):
+        Trainer(_config(tiny_coco, tmp_path / "none", init=tmp_path / "missing.pt"))
+
+
 def test_a_checkpoint_with_pickled_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
