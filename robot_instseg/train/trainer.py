@@ -209,14 +209,19 @@ class Trainer:
                 "ema_updates": self.ema.updates, "epoch": epoch, "iteration": self.iteration,
                 "best_ap": self.best_ap, "metrics": metrics, "train_config": self.config.describe()}
 
+    def _checkpoint_for_this_data(self, path: Path, flag: str) -> dict:
+        """The checkpoint at ``path`` (weights-only), refused when missing or trained on other classes."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{flag}: no checkpoint {path}")
+        state = load_checkpoint(path)
+        if list(state["names"]) != list(self.names):
+            raise ValueError(f"{flag}: {path} was trained on classes {state['names']}, the data has {self.names}")
+        return state
+
     def _load_weights(self, path: Path) -> None:
         """Fine-tuning: the (EMA) weights of another run's checkpoint, for the same classes and network;
         the EMA then starts from them too."""
-        if not path.is_file():
-            raise FileNotFoundError(f"--init: no checkpoint {path}")
-        state = load_checkpoint(path)
-        if list(state["names"]) != list(self.names):
-            raise ValueError(f"--init: {path} was trained on classes {state['names']}, the data has {self.names}")
+        state = self._checkpoint_for_this_data(path, "--init")
         theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(state["config"]).items()}
         if theirs != self.model_config.to_dict():
             raise ValueError(f"--init: {path} is a network {theirs}, this run builds {self.model_config.to_dict()} "
@@ -225,11 +230,7 @@ class Trainer:
         LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
 
     def _resume(self, path: Path) -> None:
-        if not path.is_file():
-            raise FileNotFoundError(f"--resume: no {path} to resume from")
-        state = load_checkpoint(path)
-        if list(state["names"]) != list(self.names):
-            raise ValueError(f"--resume: {path} was trained on classes {state['names']}, the data has {self.names}")
+        state = self._checkpoint_for_this_data(path, "--resume")
         self.model.load_state_dict(state["train_model"])
         self.ema.ema.load_state_dict(state["model"])
         self.ema.updates = int(state["ema_updates"])
