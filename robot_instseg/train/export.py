@@ -24,13 +24,17 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
-def model_from_checkpoint(checkpoint: dict) -> tuple[CompactSeg, list[str]]:
-    """The model and class names a weights-only checkpoint dict describes."""
+def model_config_of(checkpoint: dict) -> ModelConfig:
+    """The network a weights-only checkpoint dict was saved from."""
     fields = dict(checkpoint["config"])
     if isinstance(fields.get("imgsz"), list):
         fields["imgsz"] = tuple(fields["imgsz"])
-    config = ModelConfig(**fields)
-    model = CompactSeg(config)
+    return ModelConfig(**fields)
+
+
+def model_from_checkpoint(checkpoint: dict) -> tuple[CompactSeg, list[str]]:
+    """The model and class names a weights-only checkpoint dict describes."""
+    model = CompactSeg(model_config_of(checkpoint))
     model.load_state_dict(checkpoint["model"])
     return model.eval(), list(checkpoint["names"])
 

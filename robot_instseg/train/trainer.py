@@ -30,7 +30,7 @@ from robot_instseg.engine.types import Detections
 from robot_instseg.train.augment import AugmentConfig, describe_augment
 from robot_instseg.train.augment_basic import BasicAugmentConfig, augment_with
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
-from robot_instseg.train.export import load_checkpoint
+from robot_instseg.train.export import load_checkpoint, model_config_of
 from robot_instseg.train.loss import LossConfig, SegLoss, Target
 from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters, input_hw
 from robot_instseg.train.runtime import ModelEMA, autocast_dtype, pick_device
@@ -145,6 +145,8 @@ class Trainer:
     """Trains, validates with COCOeval, and keeps the last and the best weights-only checkpoints."""
 
     def __init__(self, config: TrainConfig) -> None:
+        if config.init is not None and config.resume:  # before the (slow) data caching
+            raise ValueError("--init starts a new schedule and --resume continues one: give one of them")
         self.config = config
         self.device = pick_device(config.device)
         if config.threads:
@@ -162,8 +164,6 @@ class Trainer:
                                         width=config.width, imgsz=tuple(config.imgsz))
         self.model = CompactSeg(self.model_config)
         if config.init is not None:
-            if config.resume:
-                raise ValueError("--init starts a new schedule and --resume continues one: give one of them")
             self._load_weights(Path(config.init))
         self.out.mkdir(parents=True, exist_ok=True)  # only once data and weights are accepted
         self.model = self.model.to(self.device, memory_format=torch.channels_last)
@@ -222,10 +222,10 @@ class Trainer:
         """Fine-tuning: the (EMA) weights of another run's checkpoint, for the same classes and network;
         the EMA then starts from them too."""
         state = self._checkpoint_for_this_data(path, "--init")
-        theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(state["config"]).items()}
-        if theirs != self.model_config.to_dict():
-            raise ValueError(f"--init: {path} is a network {theirs}, this run builds {self.model_config.to_dict()} "
-                             "(same --width and --imgsz as the checkpoint)")
+        theirs = model_config_of(state)
+        if theirs != self.model_config:
+            raise ValueError(f"--init: {path} is a network {theirs.to_dict()}, this run builds "
+                             f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")
         self.model.load_state_dict(state["model"])
         LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
 
