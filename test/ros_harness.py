@@ -24,6 +24,7 @@ from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.qos import QoSProfile
 from ros_env import REPO, ros_env
 
+from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.tools.background import BackgroundSpin
 from robot_instseg.ros.tools.node_process import NodeProcess
 
@@ -50,11 +51,20 @@ class RosClient:
         self.node = rclpy.create_node(name, context=self.context)
         self._spinning = BackgroundSpin(self.node, self.context)
         self.lock = threading.Lock()
+        self.lost: dict[str, int] = {}
 
     def collect(self, msg_type, topic: str, depth: int = 50) -> list:
-        """Subscribe (reliable) and return the list the messages are appended to."""
+        """Subscribe (reliable) and return the list the messages are appended to; ``lost[topic]`` counts
+        the messages the middleware reports it lost on the way (a reliable writer's keep-last history
+        overwrote them before a lost fragment could be repaired)."""
         received: list = []
-        self.node.create_subscription(msg_type, topic, lambda m: received.append(m), QoSProfile(depth=depth))
+        self.lost.setdefault(topic, 0)
+
+        def on_lost(info) -> None:
+            self.lost[topic] += int(info.total_count_change)
+
+        self.node.create_subscription(msg_type, topic, lambda m: received.append(m), QoSProfile(depth=depth),
+                                      event_callbacks=SubscriptionEventCallbacks(message_lost=on_lost))
         return received
 
     def call(self, srv_type, name: str, request, timeout: float = 10.0):

@@ -64,6 +64,15 @@ def _centroid_errors_mm(msg: InstanceArray, index: int) -> list[float]:
     return errors
 
 
+def _depth_tally(frames: list[dict]) -> dict[str, int]:
+    """What the node's diagnostics count for these frames: depth_<reason> per broken one, frames_with_3d."""
+    tally: dict[str, int] = {}
+    for frame in frames:
+        key = f"depth_{BROKEN[frame['label']]}" if frame["label"] in BROKEN else "frames_with_3d"
+        tally[key] = tally.get(key, 0) + 1
+    return tally
+
+
 def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros) -> None:
     sys.path.insert(0, str(RGBD_PUBLISHER.parent))
     record_dir = tmp_path / "bags"
@@ -81,14 +90,32 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         sent = json.loads(done.stdout.strip().splitlines()[-1])
-        assert wait_for(lambda: len(instances) >= len(sent), 20), (len(instances), node.log()[-3000:])
+        topic = node.topic("instances")
+
+        def accounted() -> bool:  # every frame sent reached the node, and every one it processed reached us
+            v = values(latest_status(diagnostics, node.fqn))
+            return bool(v) and int(v["frames_received"]) + int(v["frames_lost_in_transport"]) == len(sent) and \
+                int(v["frames_processed"]) + int(v["frames_dropped"]) == int(v["frames_received"]) and \
+                len(instances) + ros.lost[topic] >= int(v["frames_processed"])
+
+        assert wait_for(accounted, 30), (len(instances), ros.lost, values(latest_status(diagnostics, node.fqn)),
+                                         node.log()[-3000:])
+        diag = values(latest_status(diagnostics, node.fqn))
         by_sec = {m.header.stamp.sec: m for m in instances}
-        assert sorted(by_sec) == [f["sec"] for f in sent], "every frame is published, depth or not"
+        assert len(by_sec) == len(instances) and set(by_sec) <= {f["sec"] for f in sent}, sorted(by_sec)
+        assert len(instances) + ros.lost[topic] == int(diag["frames_processed"]), "every processed frame is published"
+        # A loaded machine may lose a frame on loopback UDP (a 900 KB frame overflows the socket buffer and
+        # a keep-last writer overwrites it before its repair) or drop one in the one-slot mailbox (a repaired
+        # gap delivers a burst): each is counted by the node or the middleware, never silent, and rare.
+        imperfect = {"lost_to_node": int(diag["frames_lost_in_transport"]),
+                     "dropped_by_node": int(diag["frames_dropped"]), "lost_to_us": ros.lost[topic]}
+        assert sum(imperfect.values()) <= 3, (imperfect, diag)
         labels_by_sec = {m.header.stamp.sec: m for m in labels}
         clouds_by_sec = {m.header.stamp.sec: m for m in clouds}
 
         errors: list[float] = []
-        for frame in sent:
+        arrived = [frame for frame in sent if frame["sec"] in by_sec]
+        for frame in arrived:
             msg = by_sec[frame["sec"]]
             assert msg.header.frame_id == "camera_optical" and len(msg.instances) >= 2  # 2D unaffected
             if frame["label"] in ("good", "half_res"):
@@ -126,15 +153,18 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
             checked += 1
         assert checked >= 5, checked
 
-        assert wait_for(lambda: "depth_bad_camera_info" in values(latest_status(diagnostics, node.fqn)), 5)
-        counts = values(latest_status(diagnostics, node.fqn))
-        expected: dict[str, int] = {}
-        for frame in sent:
-            if frame["label"] in BROKEN:
-                expected[BROKEN[frame["label"]]] = expected.get(BROKEN[frame["label"]], 0) + 1
-        assert {k: int(v) for k, v in counts.items() if k.startswith("depth_")} == \
-            {f"depth_{reason}": n for reason, n in expected.items()}, counts
-        assert int(counts["frames_with_3d"]) == sum(f["label"] in ("good", "half_res") for f in sent)
+        def judged() -> dict[str, int]:  # the node's own count of each frame's depth outcome
+            status = values(latest_status(diagnostics, node.fqn))
+            tally = {k: int(n) for k, n in status.items() if k.startswith("depth_")}
+            return {**tally, "frames_with_3d": int(status["frames_with_3d"])}
+
+        assert wait_for(lambda: sum(judged().values()) == int(diag["frames_processed"]), 5), (judged(), diag)
+        got, counts = judged(), values(latest_status(diagnostics, node.fqn))
+        every, seen = _depth_tally(sent), _depth_tally(arrived)
+        if not imperfect["dropped_by_node"] and not imperfect["lost_to_node"]:  # it judged every frame sent
+            assert got == every, counts
+        else:  # between what we saw judged and everything sent
+            assert all(seen.get(k, 0) <= got.get(k, 0) <= every.get(k, 0) for k in every.keys() | got.keys()), counts
         assert node.alive()
     finally:
         node.stop()
@@ -148,5 +178,9 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
             if connection.msgtype == "sensor_msgs/msg/Image":
                 msg = reader.deserialize(data, connection.msgtype)
                 stamps.setdefault(connection.topic, set()).add(msg.header.stamp.sec)
-    assert stamps[node.topic("depth")] == {f["sec"] for f in sent if f["label"] in ("good", "half_res")}
-    assert stamps[node.topic("image")] == {f["sec"] for f in sent}
+    with_3d = {f["sec"] for f in sent if f["label"] in ("good", "half_res")}
+    if not imperfect["dropped_by_node"] and not imperfect["lost_to_node"]:
+        assert stamps[node.topic("depth")] == with_3d and stamps[node.topic("image")] == {f["sec"] for f in sent}
+    else:  # every frame it processed, whether or not its output reached us
+        assert {f["sec"] for f in arrived} <= stamps[node.topic("image")] <= {f["sec"] for f in sent}
+        assert stamps[node.topic("depth")] <= with_3d
