@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Optional
 
 from robot_instseg.engine.backends import BACKENDS
 from robot_instseg.engine.decoders import DECODERS
@@ -47,8 +48,9 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
     parser.add_argument("--classes", default="", help="comma-separated class names or ids to keep")
 
 
-def make_segmenter(args: argparse.Namespace):
-    """The Segmenter the model arguments describe (the bundled model when --model is not given)."""
+def make_segmenter(args: argparse.Namespace, weak_score_threshold: Optional[float] = None):
+    """The Segmenter the model arguments describe (the bundled model when --model is not given);
+    ``weak_score_threshold``: also decode down to it for a tracker (SegmenterConfig)."""
     from robot_instseg.engine.backends import BackendConfig, parse_providers
     from robot_instseg.engine.class_names import parse_class_filter
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
@@ -58,5 +60,5 @@ def make_segmenter(args: argparse.Namespace):
     config = SegmenterConfig(
         model_format=args.format, labels_path=args.labels, runtime=runtime, pipeline=args.pipeline,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
-        class_filter=parse_class_filter(args.classes))
+        class_filter=parse_class_filter(args.classes), weak_score_threshold=weak_score_threshold)
     return load_segmenter(args.model, config)

@@ -126,12 +126,16 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
             detections, given = tracked_results(gt, json.loads(Path(args.pred).read_text()))
         except (ValueError, KeyError, TypeError) as exc:
             raise CliError(f"{args.pred}: {exc}")
-        trackers, model = {"pred": given}, f"track_ids of {args.pred} (image ids of the dataset)"
+        trackers, model, weak = {"pred": given}, f"track_ids of {args.pred} (image ids of the dataset)", None
     else:
-        segmenter = make_segmenter(args)
-        detections = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
+        from robot_instseg.tracking.tracker import TrackerConfig
+
+        # as the node: the trackers also see the detections from track_low_score up to --conf (never scored)
+        segmenter = make_segmenter(args, TrackerConfig().weak_floor(args.conf))
+        detections, weak = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
         trackers, model = default_trackers(baseline=not args.no_baseline), str(segmenter.model_path)
-    reports = [evaluate_tracking(gt, detections, trackers, keep_every=k) for k in sorted({1, args.keep_every})]
+    reports = [evaluate_tracking(gt, detections, trackers, keep_every=k, weak=weak)
+               for k in sorted({1, args.keep_every})]
     summary = {"ground_truth": str(gt_path), "model": model, "runs": reports,
                "baseline": "bytetrack" in trackers or ("off" if args.no_baseline else
                                                         "supervision not installed (make bench-deps)")}

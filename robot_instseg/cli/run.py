@@ -33,7 +33,7 @@ def _is_bag(source: str) -> bool:
     return is_bag(Path(source))
 
 
-def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
+def _run_to_json(args: argparse.Namespace, segmenter, frames, progress, tracker) -> int:
     """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
     from robot_instseg.engine.errors import InputError
@@ -44,7 +44,6 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
     ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
     categories = CocoIds({}, ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))})
     results, skipped, count = [], [], 0
-    tracker = _tracker(args)
     for index, frame in enumerate(frames):
         progress.update(1)
         image_id = index + 1
@@ -61,7 +60,7 @@ def _run_to_json(args: argparse.Namespace, segmenter, frames, progress) -> int:
         output = segment_frame(segmenter, image, order)
         if tracker is not None:
             sec, nanosec = frame.stamp if frame.stamp is not None else divmod(int(index * 1e9 / args.fps), 10**9)
-            output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9)
+            output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9, weak=output.weak)
             output.result.detections.track_ids = output.visible.track_ids
         detections = output.detections(args.masks)
         results.extend(detections_to_results(detections, image_id, categories))
@@ -89,7 +88,7 @@ def _report_skipped(skipped: list, done: int) -> None:
 BAG_FILE_STORAGE = {".mcap": "mcap", ".db3": "sqlite3"}
 
 
-def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
+def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker) -> int:
     """A bag folder at --out, or one bag file when --out ends in .mcap / .db3.
 
     It is written beside --out under a hidden .partial name and moved into place only when
@@ -116,7 +115,7 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress) -> int:
                              period_s=1.0 / args.fps, with_images=not args.no_images,
                              on_frame=lambda: progress.update(1), masks=args.masks,
                              depth=args.depth_topic is not None or args.input.startswith("scenes"),
-                             tracker=_tracker(args), complete_masks=not args.no_completion)
+                             tracker=tracker, complete_masks=not args.no_completion)
     except Exception as exc:
         raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
                        EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
@@ -147,12 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a missing, empty or damaged input is refused here
     frames = open_source(args.input, bag_topic=args.topic, scene_depth=args.input.startswith("scenes"),
                          depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic)
-    segmenter = make_segmenter(args)
+    tracker = _tracker(args)  # it also sees the frame's detections under --conf (never written)
+    segmenter = make_segmenter(args, tracker.config.weak_floor(args.conf) if tracker is not None else None)
     with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
         if Path(args.out).suffix.lower() == ".json":
-            return _run_to_json(args, segmenter, frames, progress)
-        return _run_to_bag(args, segmenter, frames, progress)
+            return _run_to_json(args, segmenter, frames, progress, tracker)
+        return _run_to_bag(args, segmenter, frames, progress, tracker)
 
 
 def register(sub) -> None:

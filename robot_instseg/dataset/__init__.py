@@ -8,7 +8,7 @@ __all__, __getattr__ = public_api(__name__, """
     coco_check:    CocoFileError load_checked_coco
     coco_results:  detections_to_results
     evaluate:      evaluate_detections
-    model_eval:    evaluate_model segment_coco_images
+    model_eval:    evaluate_model segment_coco_images segmented_coco_images
     report:        evaluation_report format_report
     decode_parity: compare_decodes
 """)

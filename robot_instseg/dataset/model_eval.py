@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 
 def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool = False,
@@ -25,16 +26,20 @@ def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool 
 def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible") -> dict:
     """image id -> Detections (``masks``: "visible" as the node publishes, or "raw") for every image
     of a COCO ground truth."""
+    return {image_id: output.detections(masks)
+            for image_id, output in segmented_coco_images(segmenter, gt, images_dir, progress)}
+
+
+def segmented_coco_images(segmenter, gt, images_dir: Path, progress: bool = False) -> Iterator[tuple[int, Any]]:
+    """(image id, FrameOutput) for every image of a COCO ground truth, in id order, as the node segments it."""
     from tqdm import tqdm
 
     from robot_instseg.engine.frame_pipeline import segment_frame
     from robot_instseg.io.frame_sources import read_rgb
 
-    detections = {}
     for info in tqdm(gt.loadImgs(sorted(gt.getImgIds())), desc="segmenting", unit="img", disable=not progress,
                      file=sys.stderr):
         image = read_rgb(Path(images_dir) / info["file_name"])
         if image is None:
             raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
-        detections[int(info["id"])] = segment_frame(segmenter, image, "rgb").detections(masks)
-    return detections
+        yield int(info["id"]), segment_frame(segmenter, image, "rgb")

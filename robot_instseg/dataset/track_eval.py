@@ -3,13 +3,17 @@ by TrackEval's metric classes on mask-IoU similarities, for our tracker and (whe
 installed, ``make bench-deps``) the box-IoU ByteTrack baseline fed the same detections.
 
 ``keep_every`` = 2 evaluates on every second frame only, as a node that falls behind sees them.
+
+A tracker here is ``make(fps)`` -> ``update(published, stamp_s, weak)``: the frame's published
+detections, its camera time, and its detections under the score threshold (ByteTrack's low-score
+boxes, empty unless the segmenter decoded them), which may keep tracks alive but are never scored.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -30,33 +34,42 @@ def load_clips(gt) -> dict[int, list[dict]]:
     return clips
 
 
-def segment_clips(segmenter, gt, images_dir: Path, progress: bool = False) -> dict[int, Detections]:
-    """image id -> visible Detections (as the node publishes them) for every image of the clips."""
-    from robot_instseg.dataset.model_eval import segment_coco_images
+def segment_clips(segmenter, gt, images_dir: Path,
+                  progress: bool = False) -> tuple[dict[int, Detections], dict[int, Detections]]:
+    """(image id -> visible Detections as the node publishes them, image id -> the weak detections the
+    segmenter decoded under its score threshold for the tracker) for every image of the clips."""
+    from robot_instseg.dataset.model_eval import segmented_coco_images
 
-    return segment_coco_images(segmenter, gt, images_dir, progress, masks="visible")
+    published, weak = {}, {}
+    for image_id, output in segmented_coco_images(segmenter, gt, images_dir, progress):
+        published[image_id], weak[image_id] = output.visible, output.weak
+    return published, weak
 
 
-def ours(fps: float) -> Callable[[Detections, float], np.ndarray]:
-    """Our tracker, as the node runs it (camera time from the stamps)."""
+TrackUpdate = Callable[[Detections, float, Detections], np.ndarray]
+
+
+def ours(fps: float) -> TrackUpdate:
+    """Our tracker, as the node runs it (camera time from the stamps, the weak detections too)."""
     tracker = Tracker()
-    return tracker.update
+    return lambda detections, stamp_s, weak: tracker.update(detections, stamp_s, weak=weak)
 
 
-def bytetrack(fps: float) -> Callable[[Detections, float], np.ndarray]:
-    """supervision's ByteTrack (boxes only) on the same detections; ImportError without supervision."""
+def bytetrack(fps: float) -> TrackUpdate:
+    """supervision's ByteTrack (boxes only) on the same detections, the weak ones included (its own
+    low-score stage); ImportError without supervision."""
     import supervision as sv
 
     tracker = sv.ByteTrack(frame_rate=int(round(fps)))
 
-    def update(detections: Detections, stamp_s: float) -> np.ndarray:
+    def update(detections: Detections, stamp_s: float, weak: Detections) -> np.ndarray:
         ids = np.zeros(len(detections), np.int64)
-        if not len(detections):
+        seen = Detections.concatenate(detections, weak)
+        if not len(seen):
             tracker.update_with_detections(sv.Detections.empty())
             return ids
         tracked = tracker.update_with_detections(sv.Detections(
-            xyxy=detections.boxes.astype(np.float32), confidence=detections.scores,
-            class_id=detections.class_ids.astype(int)))
+            xyxy=seen.boxes.astype(np.float32), confidence=seen.scores, class_id=seen.class_ids.astype(int)))
         tracker_ids = tracked.tracker_id if tracked.tracker_id is not None else np.zeros(len(tracked), int)
         for box, track_id in zip(tracked.xyxy, tracker_ids):  # map back by the (unchanged) box
             same = np.nonzero(np.all(np.abs(detections.boxes - box) < 1e-3, axis=1))[0]
@@ -119,8 +132,12 @@ def _coco_frames(gt, frames: list[dict], detections: dict[int, Detections], ids:
 
 
 def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str, Callable], keep_every: int = 1,
-                      fps: float = 15.0) -> dict:
-    """Per tracker: HOTA, DetA, AssA, IDF1, MOTA, ID switches over every clip, and its cost per frame."""
+                      fps: float = 15.0, weak: Optional[dict[int, Detections]] = None) -> dict:
+    """Per tracker: HOTA, DetA, AssA, IDF1, MOTA, ID switches over every clip, and its cost per frame.
+
+    ``detections`` are scored; ``weak`` (image id -> detections under the score threshold) only reach
+    the trackers."""
+    weak = weak or {}
     clips = load_clips(gt)
     report: dict = {"clips": len(clips), "frames": 0, "keep_every": keep_every, "trackers": {}}
     for name, make in trackers.items():
@@ -133,8 +150,9 @@ def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str,
             ids = []
             for info in frames:
                 det = detections[int(info["id"])]
+                extra = weak.get(int(info["id"])) or Detections.empty(det.image_shape)
                 started = time.perf_counter()
-                ids.append(update(det, float(info.get("stamp_s", info["frame_index"] / fps))))
+                ids.append(update(det, float(info.get("stamp_s", info["frame_index"] / fps)), extra))
                 cost_ms.append((time.perf_counter() - started) * 1e3)
             frames_seen += len(frames)
             sequences[str(video_id)] = sequence_data(_coco_frames(gt, frames, detections, ids))
@@ -177,7 +195,7 @@ def tracked_results(gt, results: list[dict]) -> tuple[dict[int, Detections], Cal
         detections[int(info["id"])] = det
         recorded[id(det)] = np.array([int(e["track_id"]) for e in entries], np.int64)
 
-    def given(fps: float) -> Callable[[Detections, float], np.ndarray]:
-        return lambda det, stamp_s: recorded[id(det)]
+    def given(fps: float) -> TrackUpdate:
+        return lambda det, stamp_s, weak: recorded[id(det)]
 
     return detections, given

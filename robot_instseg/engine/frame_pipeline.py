@@ -24,6 +24,13 @@ class FrameOutput:
     labels: np.ndarray  # HxW uint16 instance ids, 0 = background; overlaps owned by evidence
     visible: Detections  # detections cut to the pixels they own in ``labels``
 
+    @property
+    def weak(self) -> Detections:
+        """Detections under the score threshold decoded for a tracker only (empty unless the Segmenter's
+        ``weak_score_threshold`` asked for them); never published."""
+        weak = self.result.weak
+        return weak if weak is not None else Detections.empty(self.visible.image_shape)
+
     def detections(self, masks: str = "visible") -> Detections:
         """The visible masks (as published), or the decoder's raw, overlapping ones."""
         if masks not in MASK_KINDS:

@@ -54,6 +54,9 @@ class SegmenterConfig:
     max_detections: int = _THRESHOLDS.max_detections
     class_filter: tuple[Union[int, str], ...] = ()  # names or ids; empty = all
     pipeline: str = "auto"  # one of PIPELINES
+    # Also decode the detections scoring from this up to score_threshold, apart (SegmentResult.weak): a
+    # tracker's weak evidence (ByteTrack), never published. None, or not below score_threshold: off.
+    weak_score_threshold: Optional[float] = None
 
 
 @dataclass
@@ -75,6 +78,8 @@ class SegmentResult:
 
     The device pipeline resolves overlaps where the masks are, so it also fills ``ownership``
     and ``visible``; the host pipeline leaves them None (``segment_frame`` resolves them).
+    ``weak`` holds the detections under ``score_threshold`` that ``weak_score_threshold`` asked for
+    (raw masks, in no overlap contest, never published); None when it is off.
     """
 
     detections: Detections
@@ -82,6 +87,7 @@ class SegmentResult:
     ownership: Optional[Ownership] = None
     visible: Optional[Detections] = None
     transfer_bytes: tuple[int, int] = (0, 0)  # host -> device, device -> host, this frame
+    weak: Optional[Detections] = None
 
 
 class Segmenter:
@@ -102,7 +108,7 @@ class Segmenter:
         self.class_names, self.class_names_source = resolve_class_names(
             self.model_path, self.metadata, config.class_names, config.labels_path)
         self.preprocess_config = self._preprocess_config()
-        self.settings = self._settings(config)
+        self.settings, self.weak_below = self._settings(config)
         self._input_rank = len(self.input.shape)
         self._buffer: Optional[np.ndarray] = None  # reused input tensor (one caller at a time)
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
@@ -171,10 +177,21 @@ class Segmenter:
         return {"preprocess": f"{where} (torch; uint8 upload)", "inference": f"{runtime}, bound to {where} tensors",
                 "postprocess": f"{where} (torch: selection, masks, ownership); NMS on host"}
 
-    def _settings(self, config: SegmenterConfig) -> PostprocessSettings:
-        return PostprocessSettings(score_threshold=config.score_threshold, iou_threshold=config.iou_threshold,
-                                   mask_threshold=config.mask_threshold, max_detections=config.max_detections,
-                                   class_ids=self.class_ids_for(config.class_filter))
+    def _settings(self, config: SegmenterConfig) -> tuple[PostprocessSettings, Optional[float]]:
+        """(the decoder's settings, the score under which a decoded detection is weak, or None).
+
+        With weak detections on, the decoder selects down to ``weak_score_threshold``. NMS is greedy by
+        score and the detection cap keeps the best, so the detections at or above ``score_threshold``
+        are exactly those a decode at that threshold gives."""
+        weak = config.weak_score_threshold
+        if weak is not None and not 0.0 <= weak <= 1.0:
+            raise ValueError(f"weak_score_threshold must be in [0, 1], got {weak}")
+        weak_below = config.score_threshold if weak is not None and weak < config.score_threshold else None
+        settings = PostprocessSettings(score_threshold=weak if weak_below is not None else config.score_threshold,
+                                       iou_threshold=config.iou_threshold, mask_threshold=config.mask_threshold,
+                                       max_detections=config.max_detections,
+                                       class_ids=self.class_ids_for(config.class_filter))
+        return settings, weak_below
 
     def class_ids_for(self, selection: Iterable[Union[int, str]]) -> Optional[frozenset]:
         """Class names or ids -> ids; None for an empty selection (every class)."""
@@ -194,18 +211,20 @@ class Segmenter:
     def update(self, **changes) -> None:
         """Change thresholds, max_detections or class_filter while running (validated first)."""
         config = dataclasses.replace(self.config, **changes)
-        settings = self._settings(config)  # raises before anything changes
-        self.config, self.settings = config, settings
+        settings, weak_below = self._settings(config)  # raises before anything changes
+        self.config, self.settings, self.weak_below = config, settings, weak_below
 
     # -- inference ----------------------------------------------------------------------
     def segment(self, image: np.ndarray, channel_order: str = "rgb") -> SegmentResult:
         """Segment one uint8 image (HxW, HxWx3 or HxWx4 in ``channel_order``)."""
+        weak_below = self.weak_below
         if self.device_pipeline is not None:
-            frame = self.device_pipeline.segment(image, channel_order, self.settings)
-            for detections in (frame.detections, frame.visible):
-                detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+            frame = self.device_pipeline.segment(image, channel_order, self.settings, weak_below)
+            for detections in (frame.detections, frame.visible, frame.weak):
+                if detections is not None:
+                    detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
             return SegmentResult(frame.detections, StageTimes(*frame.times), frame.ownership, frame.visible,
-                                 (frame.transfers.up, frame.transfers.down))
+                                 (frame.transfers.up, frame.transfers.down), frame.weak)
         t0 = time.perf_counter()
         blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
         self._buffer = blob
@@ -215,12 +234,15 @@ class Segmenter:
         t2 = time.perf_counter()
         detections = self.decoder.decode(raw, transform, self.settings)
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+        weak = None
+        if weak_below is not None:
+            detections, weak = detections.split_at(weak_below)
         t3 = time.perf_counter()
         moved = (0, 0)
         if self.runtime_on_cuda:  # the runtime copies the feed up and every output down
             moved = (sum(a.nbytes for a in feed.values()), sum(a.nbytes for a in raw.values()))
         return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-                             transfer_bytes=moved)
+                             transfer_bytes=moved, weak=weak)
 
     def infer(self, image: np.ndarray, channel_order: str = "rgb") -> tuple[dict[str, np.ndarray], LetterboxTransform]:
         """Preprocess and run the model, no decoding: (raw outputs, transform) for reference decodes."""

@@ -105,6 +105,33 @@ class Detections:
             masks=[self.masks[i] for i in idx] if self.masks else [],
             mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [])
 
+    def split_at(self, score: float) -> tuple["Detections", "Detections"]:
+        """(instances scoring at least ``score``, the rest), each in the original order."""
+        above = self.scores >= score
+        return self[np.flatnonzero(above)], self[np.flatnonzero(~above)]
+
+    @classmethod
+    def concatenate(cls, first: "Detections", second: "Detections") -> "Detections":
+        """``first``'s instances then ``second``'s, of one image (``alternative_of`` re-pointed); masks and
+        logits are kept only where both have them or one is empty."""
+        if first.image_shape != second.image_shape:
+            raise ValueError(f"cannot join detections of a {first.image_shape} and a {second.image_shape} image")
+        if not len(second):
+            return first
+        if not len(first):
+            return second
+        masks = first.masks + second.masks if first.has_masks and second.has_masks else []
+        logits = first.mask_logits + second.mask_logits if masks and first.mask_logits and second.mask_logits else []
+        shifted = np.where(second.alternative_of >= 0, second.alternative_of + len(first), -1)
+        return cls(image_shape=first.image_shape, boxes=np.concatenate([first.boxes, second.boxes]),
+                   scores=np.concatenate([first.scores, second.scores]),
+                   class_ids=np.concatenate([first.class_ids, second.class_ids]),
+                   class_names=first.class_names + second.class_names,
+                   track_ids=np.concatenate([first.track_ids, second.track_ids]),
+                   mask_boxes=np.concatenate([first.mask_boxes, second.mask_boxes]) if masks else np.zeros((0, 4)),
+                   masks=masks, mask_logits=logits,
+                   alternative_of=np.concatenate([first.alternative_of, shifted]))
+
     def filter(self, min_score: float = 0.0, class_ids: Optional[Iterable[int]] = None,
                class_names: Optional[Iterable[str]] = None, max_count: Optional[int] = None) -> "Detections":
         """Keep instances scoring at least ``min_score`` of the given classes, best ``max_count`` first."""

@@ -177,7 +177,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Score from which a detection can start a track; weaker ones (down to track_low_score) only keep "
               "existing tracks alive.", dynamic=True, check=_in_unit_interval("track_high_score")),
     ParamSpec("track_low_score", _TRACKER.low_score,
-              "Score below which a detection is ignored by the tracker.", dynamic=True,
+              "Score below which a detection is ignored by the tracker. Detections from it up to score_threshold "
+              "are decoded for the tracker alone (as ByteTrack does): they keep a live track through a frame where "
+              "its object scores low, and are never published. Set it at or above score_threshold to decode only "
+              "what is published.", dynamic=True,
               check=_in_unit_interval("track_low_score")),
     ParamSpec("track_min_iou", _TRACKER.min_iou,
               "Smallest mask IoU between a detection and a track's predicted mask for a match.", dynamic=True,

@@ -14,6 +14,12 @@ from robot_instseg.tracking.tracker import Tracker, TrackerConfig
 RATE_WINDOW_S = 60.0
 
 
+def weak_score_threshold(settings: dict[str, Any]) -> Optional[float]:
+    """The score down to which the Segmenter decodes detections for the tracker alone (ByteTrack's weak
+    boxes, never published), or None: tracking off, or ``track_low_score`` not under ``score_threshold``."""
+    return tracker_config(settings).weak_floor(float(settings["score_threshold"])) if settings["tracking"] else None
+
+
 def tracker_config(settings: dict[str, Any]) -> TrackerConfig:
     """The TrackerConfig the node parameters describe."""
     return TrackerConfig(high_score=float(settings["track_high_score"]), low_score=float(settings["track_low_score"]),
@@ -37,13 +43,14 @@ class NodeTracking:
             self.tracker.reset()
 
     def assign(self, detections: Detections, stamp_s: float, settings: dict[str, Any],
-               centroids: Optional[list] = None) -> None:
+               centroids: Optional[list] = None, weak: Optional[Detections] = None) -> None:
         """Give ``detections`` their track ids (all 0 with tracking off); ``centroids`` (3D, or None per
-        instance) let the tracker refuse matches between objects at different depths."""
+        instance) let the tracker refuse matches between objects at different depths; ``weak`` (the
+        frame's unpublished detections under score_threshold) may keep a track alive."""
         if not settings["tracking"]:
             return
         before = self.tracker.created
-        detections.track_ids = self.tracker.update(detections, stamp_s, centroids)
+        detections.track_ids = self.tracker.update(detections, stamp_s, centroids, weak)
         now = self._clock()
         self._created.extend([now] * (self.tracker.created - before))
         while self._created and now - self._created[0] > RATE_WINDOW_S:

@@ -40,7 +40,7 @@ from robot_instseg.node.diagnostics import depth_values, diagnostic_values, node
 from robot_instseg.node.frame_mailbox import FrameMailbox
 from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns
 from robot_instseg.node.params import PARAMS_BY_NAME
-from robot_instseg.node.tracking import NodeTracking
+from robot_instseg.node.tracking import NodeTracking, weak_score_threshold
 from robot_instseg.ros.compat import SubscriptionEventCallbacks
 from robot_instseg.ros.convert import (
     image_from_msg,
@@ -60,6 +60,7 @@ _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: Diagnost
 # Node parameter -> Segmenter.update keyword, for the ones that change while running.
 _SEGMENTER_KEYS = {"score_threshold": "score_threshold", "nms_iou_threshold": "iou_threshold",
                    "mask_threshold": "mask_threshold", "max_detections": "max_detections"}
+_WEAK_KEYS = {"tracking", "track_low_score", "score_threshold"}  # decide weak_score_threshold
 
 
 class SegNode(LifecycleNode):
@@ -116,7 +117,8 @@ class SegNode(LifecycleNode):
                                      runtime=runtime, pipeline=s["pipeline"], score_threshold=s["score_threshold"],
                                      iou_threshold=s["nms_iou_threshold"], mask_threshold=s["mask_threshold"],
                                      max_detections=s["max_detections"],
-                                     class_filter=parse_class_filter(s["class_filter"]))
+                                     class_filter=parse_class_filter(s["class_filter"]),
+                                     weak_score_threshold=weak_score_threshold(s))
             self.segmenter = Segmenter(path, config)
         except Exception as exc:  # a missing or broken model must not take the node down
             self.model_error = f"{self.model_path or s['model_path']}: {exc}"
@@ -236,6 +238,8 @@ class SegNode(LifecycleNode):
         update = {_SEGMENTER_KEYS[k]: v for k, v in changes.items() if k in _SEGMENTER_KEYS}
         if "class_filter" in changes:
             update["class_filter"] = parse_class_filter(changes["class_filter"])
+        if _WEAK_KEYS & set(changes):
+            update["weak_score_threshold"] = weak_score_threshold({**self.settings, **changes})
         if segmenter is not None and update:
             try:
                 segmenter.update(**update)
@@ -336,7 +340,7 @@ class SegNode(LifecycleNode):
         tracking = self.tracking  # after depth: the tracker gates matches by 3D centroid where it has one
         if tracking is not None:
             tracking.assign(detections, stamp_seconds(header), self.settings,
-                            fusion.centroids() if fusion is not None else None)
+                            fusion.centroids() if fusion is not None else None, output.weak)
         instances = instances_msg(detections, header, fusion, depth_status)
         self._pubs["instances"].publish(instances)
         if self.settings["publish_labels"]:

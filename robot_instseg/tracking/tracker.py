@@ -13,7 +13,9 @@ Per frame (``update``), in the spirit of ByteTrack:
    when last seen whole, grown by that size and its time lost), which is how an object that comes
    back after an occlusion gets its id back.
 3. Weak detections (``low_score`` <= score < ``high_score``) may only keep tracks seen in the
-   previous frame alive (IoU >= ``min_iou_weak``): they never start a track.
+   previous frame alive (IoU >= ``min_iou_weak``): they never start a track. The caller may add
+   detections it does not publish (``weak``: those under its score threshold, as ByteTrack uses the
+   detector's low-score boxes); they only ever take part in this stage, and get no id back.
 4. Unmatched confident detections start tentative tracks; a track is confirmed, and given the
    next id, after ``min_hits`` matches. Ids are never reused. A tentative track that misses a
    frame is dropped; a confirmed one is kept for ``max_lost_s`` of camera time.
@@ -63,6 +65,11 @@ class TrackerConfig:
     max_out_s: float = 10.0  # camera time a track that left through a border is remembered for re-entry (0: off)
     border_px: float = 4.0  # a box this close to an image edge touches that border
     reentry_offset: float = 1.0  # along-border offset allowed at re-entry, in sizes of the larger of the two boxes
+
+    def weak_floor(self, score_threshold: float) -> Optional[float]:
+        """The score down to which a segmenter that publishes from ``score_threshold`` should also decode
+        for this tracker (SegmenterConfig.weak_score_threshold), or None when ``low_score`` is not under it."""
+        return self.low_score if self.low_score < score_threshold else None
 
 
 @dataclass
@@ -138,11 +145,24 @@ class Tracker:
         return sum(1 for t in self.tracks if t.track_id and t.matched_last_frame)
 
     def update(self, detections: Detections, stamp_s: float,
-               centroids: Optional[list[Optional[np.ndarray]]] = None) -> np.ndarray:
+               centroids: Optional[list[Optional[np.ndarray]]] = None,
+               weak: Optional[Detections] = None) -> np.ndarray:
         """Track ids (int64, one per detection; 0 = not tracked yet) for this frame, stamped ``stamp_s``.
 
         ``centroids``: each detection's 3D centroid (None where it has none), for the 3D gate.
-        A detection that is another reading of a stronger one (``alternative_of``) gets its id."""
+        A detection that is another reading of a stronger one (``alternative_of``) gets its id.
+        ``weak``: unpublished detections of the same frame that may keep a live track alive (stage 3)."""
+        published = len(detections)
+        if weak is not None and len(weak):
+            detections = Detections.concatenate(detections, weak)
+            if centroids is not None:
+                centroids = list(centroids) + [None] * len(weak)
+        ids = self._update(detections, stamp_s, centroids, published)
+        return ids[:published]
+
+    def _update(self, detections: Detections, stamp_s: float, centroids: Optional[list[Optional[np.ndarray]]],
+                published: int) -> np.ndarray:
+        """``update`` on one set of detections, of which those from index ``published`` on are weak only."""
         cfg = self.config
         if self._last_stamp is not None and stamp_s < self._last_stamp:  # time went back (a bag loops): restart
             self.reset()
@@ -153,8 +173,9 @@ class Tracker:
         ids = np.zeros(n, np.int64)
         primary = detections.alternative_of < 0 if n else np.zeros(0, bool)
         scores = detections.scores
-        strong = [i for i in range(n) if primary[i] and scores[i] >= cfg.high_score]
-        weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] < cfg.high_score]
+        strong = [i for i in range(published) if primary[i] and scores[i] >= cfg.high_score]
+        weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] and (
+            i >= published or scores[i] < cfg.high_score)]
         matched_tracks: set[int] = set()
         assigned: dict[int, int] = {}
         frame = _Frame.of(detections, centroids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from onnx_graphs import rect_mask
 from pycocotools import mask as mask_utils
 
@@ -62,6 +63,22 @@ def test_filter_and_indexing() -> None:
     assert len(det[det.scores > 0.95]) == 0 and det[1].class_names == ["bowl"]
     np.testing.assert_array_equal(det[[2, 0]].full_mask(1), det.full_mask(0))
     assert det.xywh()[1].tolist() == [40, 40, 60, 50]
+
+
+def test_split_at_a_score_and_concatenate_back() -> None:
+    det = _three()
+    det.alternative_of = np.array([-1, -1, 0])  # the third is another reading of the first
+    above, below = det.split_at(0.8)
+    assert above.scores.tolist() == [np.float32(0.9)] and len(above) + len(below) == 3
+    joined = Detections.concatenate(below, above)
+    assert sorted(joined.scores.tolist()) == sorted(det.scores.tolist())
+    assert len(joined.masks) == 3 and all(m.shape for m in joined.masks)
+    both = Detections.concatenate(det, det)
+    assert both.alternative_of.tolist() == [-1, -1, 0, -1, -1, 3]  # the second copy points into itself
+    np.testing.assert_array_equal(both.full_mask(4), det.full_mask(1))
+    assert Detections.concatenate(det, Detections.empty(det.image_shape)) is det
+    with pytest.raises(ValueError, match="cannot join"):
+        Detections.concatenate(det, Detections.empty((5, 5)))
 
 
 def test_empty_detections() -> None:

@@ -22,6 +22,7 @@ from robot_instseg.engine.device.masks import pack_bits, unpack_crops  # noqa: E
 from robot_instseg.engine.device.parity import compare_pipelines  # noqa: E402
 from robot_instseg.engine.device.runners import OrtBindingRunner  # noqa: E402
 from robot_instseg.engine.errors import ModelError  # noqa: E402
+from robot_instseg.engine.frame_pipeline import segment_frame  # noqa: E402
 from robot_instseg.engine.model_paths import default_model_path  # noqa: E402
 from robot_instseg.engine.preprocess import PreprocessConfig, make_transform, preprocess  # noqa: E402
 from robot_instseg.io.frame_sources import scenes  # noqa: E402
@@ -92,6 +93,35 @@ def test_bundled_model_device_pipeline_equals_host(frames) -> None:
     images += [(np.ascontiguousarray(_resized(frames[1], (480, 640))[..., ::-1]), "bgr"),
                (cv2.cvtColor(frames[2], cv2.COLOR_RGB2GRAY), "rgb")]
     _assert_equal_output(compare_pipelines(host, device, images), min_instances=250)
+
+
+def test_weak_detections_leave_the_published_output_unchanged_on_both_pipelines(frames) -> None:
+    """weak_score_threshold: the same published boxes, masks and label image as a plain decode (host and
+    device), plus the detections from 0.05 up to 0.25 apart with their raw masks, the same on both."""
+    plain = Segmenter(default_model_path(), SegmenterConfig())
+    host = Segmenter(default_model_path(), SegmenterConfig(weak_score_threshold=0.05))
+    device = Segmenter(default_model_path(), SegmenterConfig(weak_score_threshold=0.05, pipeline="device"))
+    weak_seen = 0
+    for rgb in frames:
+        reference = segment_frame(plain, rgb, "rgb")
+        assert reference.result.weak is None and len(reference.weak) == 0
+        outputs = [segment_frame(seg, rgb, "rgb") for seg in (host, device)]
+        for out in outputs:
+            np.testing.assert_array_equal(out.visible.boxes, reference.visible.boxes)
+            np.testing.assert_array_equal(out.visible.scores, reference.visible.scores)
+            np.testing.assert_array_equal(out.labels, reference.labels)
+            assert all(np.array_equal(a, b) for a, b in zip(out.visible.masks, reference.visible.masks))
+            assert ((out.weak.scores >= 0.05) & (out.weak.scores < 0.25)).all() and out.weak.has_masks == (
+                len(out.weak) > 0)
+        np.testing.assert_array_equal(outputs[0].weak.boxes, outputs[1].weak.boxes)
+        assert all(np.array_equal(a, b) for a, b in zip(outputs[0].weak.masks, outputs[1].weak.masks))
+        assert outputs[1].weak.class_names == outputs[0].weak.class_names
+        weak_seen += len(outputs[0].weak)
+    assert weak_seen >= 3  # the case is exercised
+    host.update(weak_score_threshold=None)
+    assert host.weak_below is None and host.segment(frames[0]).weak is None
+    with pytest.raises(ValueError, match="weak_score_threshold"):
+        host.update(weak_score_threshold=1.5)
 
 
 def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: Path) -> None:

@@ -93,3 +93,15 @@ def test_diagnostics_name_refused_parameters_and_every_rejection_reason() -> Non
     assert values["rejected_too_large"] == "2" and values["rejected_bad_step"] == "1"
     assert values["inputs_rejected"] == "3" and values["params_refused"] == "a; b"
     assert all(isinstance(v, str) for v in values.values())
+
+
+def test_the_segmenter_decodes_weak_detections_only_for_an_active_tracker() -> None:
+    """weak_score_threshold follows tracking, track_low_score and score_threshold (any of them may change live)."""
+    from robot_instseg.node.params import PARAMS
+    from robot_instseg.node.tracking import weak_score_threshold
+
+    defaults = {p.name: p.default for p in PARAMS}
+    assert weak_score_threshold(defaults) == defaults["track_low_score"] < defaults["score_threshold"]
+    assert weak_score_threshold({**defaults, "tracking": False}) is None
+    assert weak_score_threshold({**defaults, "track_low_score": defaults["score_threshold"]}) is None
+    assert weak_score_threshold({**defaults, "score_threshold": 0.05}) is None

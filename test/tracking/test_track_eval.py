@@ -55,8 +55,8 @@ def test_perfect_detections_tracked_by_ours_score_near_one_and_swapped_ids_are_c
         track = ours(fps)
         calls = [0]
 
-        def update(det: Detections, stamp: float) -> np.ndarray:
-            ids = track(det, stamp)
+        def update(det: Detections, stamp: float, weak: Detections) -> np.ndarray:
+            ids = track(det, stamp, weak)
             calls[0] += 1
             return ids[::-1].copy() if calls[0] % 10 == 0 else ids  # every tenth frame the ids are reversed
 

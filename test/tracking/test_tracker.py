@@ -115,6 +115,29 @@ def test_weak_detections_keep_a_track_alive_but_never_start_one() -> None:
     assert tracker.update(_frame([(250, 200, 0, 0.3)]), 0.2)[0] == 0
 
 
+def test_unpublished_weak_detections_bridge_a_low_frame_and_get_no_id_back() -> None:
+    """ByteTrack's order: the caller publishes from 0.25 but also hands the tracker what it decoded down to
+    0.1; an object that dips under 0.25 for a frame keeps its track, and only published ones get ids."""
+    config = TrackerConfig(min_hits=1, high_score=0.5, low_score=0.1)
+    bridged, filtered = Tracker(config), Tracker(config)
+    empty = _frame([])
+    first = bridged.update(_frame([(100, 100, 0, 0.8)]), 0.0)
+    filtered.update(_frame([(100, 100, 0, 0.8)]), 0.0)
+    for step in range(1, 4):  # three frames in which it scores 0.2: weak, not published
+        ids = bridged.update(empty, step / 10, weak=_frame([(100 + 2 * step, 100, 0, 0.2)]))
+        assert len(ids) == 0
+        filtered.update(empty, step / 10)
+        assert bridged.tracks[0].matched_last_frame and not filtered.tracks[0].matched_last_frame
+        assert bridged.tracks[0].box[0] > filtered.tracks[0].box[0]  # it followed the weak detections
+    strong_new = _frame([(300, 220, 0, 0.2)])
+    assert len(bridged.update(empty, 0.4, weak=strong_new)) == 0 and len(bridged.tracks) == 1  # never starts one
+    back = bridged.update(_frame([(110, 100, 0, 0.8)]), 0.5, weak=_frame([(300, 220, 0, 0.2)]))
+    assert back.tolist() == first.tolist()  # kept alive through the dip, then matched as a live track
+    centroids = bridged.update(_frame([(112, 100, 0, 0.8)]), 0.6, [None], weak=_frame([(200, 50, 1, 0.2)]))
+    assert centroids.tolist() == first.tolist()
+    assert TrackerConfig(low_score=0.1).weak_floor(0.25) == 0.1 and TrackerConfig(low_score=0.3).weak_floor(0.25) is None
+
+
 def test_an_alternative_reading_gets_the_id_of_its_stronger_instance() -> None:
     tracker = Tracker(TrackerConfig(min_hits=1))
     d = _frame([(100, 100, 0, 0.9), (100, 100, 4, 0.6)])

@@ -39,8 +39,8 @@ class DeviceFrame:
     """What the device pipeline returns for one image (the Segmenter wraps it in a SegmentResult)."""
 
     def __init__(self, detections: Detections, visible: Detections, ownership: Ownership,
-                 times: tuple[float, float, float], transfers: Transfers) -> None:
-        self.detections, self.visible, self.ownership = detections, visible, ownership
+                 times: tuple[float, float, float], transfers: Transfers, weak: Optional[Detections] = None) -> None:
+        self.detections, self.visible, self.ownership, self.weak = detections, visible, ownership, weak
         self.times, self.transfers = times, transfers
 
 
@@ -84,8 +84,12 @@ class DevicePipeline:
         pixels = transfers.upload(image if direct else as_three_channels(image, channel_order), self.device)
         return pixels.flip(2) if direct and channel_order == "bgr" else pixels
 
-    def segment(self, image: np.ndarray, channel_order: str, settings: PostprocessSettings) -> DeviceFrame:
-        """Segment one uint8 image: raw and visible Detections, the ownership, stage times and bytes moved."""
+    def segment(self, image: np.ndarray, channel_order: str, settings: PostprocessSettings,
+                weak_below: Optional[float] = None) -> DeviceFrame:
+        """Segment one uint8 image: raw and visible Detections, the ownership, stage times and bytes moved.
+
+        ``weak_below``: the detections scoring under it come back apart (``DeviceFrame.weak``, raw masks)
+        and take no part in the ownership of the others."""
         transfers = Transfers()
         t0 = time.perf_counter()
         if image.ndim < 2 or image.shape[0] == 0 or image.shape[1] == 0:
@@ -97,10 +101,10 @@ class DevicePipeline:
         outputs = self.runner.run(blob)
         self._sync()
         t2 = time.perf_counter()
-        detections, visible, ownership = self._decode(outputs, transform, settings, transfers)
+        detections, visible, ownership, weak = self._decode(outputs, transform, settings, transfers, weak_below)
         t3 = time.perf_counter()
         return DeviceFrame(detections, visible, ownership, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-                           transfers)
+                           transfers, weak)
 
     def _allowed(self, class_ids: Optional[frozenset]) -> Optional[torch.Tensor]:
         if class_ids is None:
@@ -139,16 +143,30 @@ class DevicePipeline:
         return boxes, kept_scores, kept_classes, coefficients
 
     def _decode(self, outputs: dict[str, torch.Tensor], transform, settings: PostprocessSettings,
-                transfers: Transfers) -> tuple[Detections, Detections, Ownership]:
-        """(raw detections, visible detections, ownership) of one frame's outputs."""
+                transfers: Transfers, weak_below: Optional[float] = None
+                ) -> tuple[Detections, Detections, Ownership, Optional[Detections]]:
+        """(raw detections, visible detections, ownership, weak detections or None) of one frame's outputs."""
         boxes_input, scores, class_ids, coefficients = self._select(outputs, settings, transfers)
         shape = transform.image_shape
         boxes = transform.clip_boxes(transform.to_image(boxes_input))
         mask_boxes = crop_boxes(boxes, shape)
         protos = outputs[self.decoder.protos][0]
         sampler = MapSampler.for_frame((int(protos.shape[1]), int(protos.shape[2])), transform)
-        result: MaskResult = self.masks.decode(coefficients, protos, mask_boxes, scores, shape, sampler,
-                                               logit(settings.mask_threshold), transfers)
+        threshold = logit(settings.mask_threshold)
+        weak = None
+        if weak_below is not None:  # the weak ones: raw masks only, decoded apart so that they own nothing
+            below = scores < weak_below
+            rows = np.flatnonzero(below)
+            weak_masks = self.masks.decode(coefficients[transfers.upload(rows.astype(np.int64), self.device)], protos,
+                                           mask_boxes[rows], scores[rows], shape, sampler, threshold,
+                                           transfers).masks if len(rows) else []
+            weak = Detections(image_shape=shape, boxes=boxes[rows], scores=scores[rows], class_ids=class_ids[rows],
+                              mask_boxes=mask_boxes[rows], masks=weak_masks)
+            rows = np.flatnonzero(~below)
+            boxes, scores, class_ids, mask_boxes = boxes[rows], scores[rows], class_ids[rows], mask_boxes[rows]
+            coefficients = coefficients[transfers.upload(rows.astype(np.int64), self.device)]
+        result: MaskResult = self.masks.decode(coefficients, protos, mask_boxes, scores, shape, sampler, threshold,
+                                               transfers)
         detections = Detections(image_shape=shape, boxes=boxes, scores=scores, class_ids=class_ids,
                                 mask_boxes=mask_boxes, masks=result.masks)
         labels = np.zeros(shape, np.uint16)
@@ -158,4 +176,4 @@ class DevicePipeline:
         visible = detections[np.arange(len(detections))]
         visible.masks = result.visible
         visible.alternative_of = result.alternative_of.copy()
-        return detections, visible, Ownership(labels, result.alternative_of)
+        return detections, visible, Ownership(labels, result.alternative_of), weak

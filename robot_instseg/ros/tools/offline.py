@@ -94,7 +94,8 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                     summary.without_3d[exc.reason] = summary.without_3d.get(exc.reason, 0) + 1
             if tracker is not None:  # after depth, as in the node: 3D centroids gate the matches
                 output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9,
-                                                          fusion.centroids() if fusion is not None else None)
+                                                          fusion.centroids() if fusion is not None else None,
+                                                          output.weak)
                 output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
             instances = output.detections(masks)
             if with_images:
