@@ -131,7 +131,7 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
         from robot_instseg.tracking.tracker import TrackerConfig
 
         # as the node: the trackers also see the detections from track_low_score up to --conf (never scored)
-        segmenter = make_segmenter(args, TrackerConfig().weak_floor(args.conf))
+        segmenter = make_segmenter(args, TrackerConfig().low_score)
         detections, weak = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
         trackers, model = default_trackers(baseline=not args.no_baseline), str(segmenter.model_path)
     reports = [evaluate_tracking(gt, detections, trackers, keep_every=k, weak=weak)

@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     frames = open_source(args.input, bag_topic=args.topic, scene_depth=args.input.startswith("scenes"),
                          depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic)
     tracker = _tracker(args)  # it also sees the frame's detections under --conf (never written)
-    segmenter = make_segmenter(args, tracker.config.weak_floor(args.conf) if tracker is not None else None)
+    segmenter = make_segmenter(args, tracker.config.low_score if tracker is not None else None)
     with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
         if Path(args.out).suffix.lower() == ".json":

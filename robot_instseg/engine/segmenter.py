@@ -186,8 +186,10 @@ class Segmenter:
         weak = config.weak_score_threshold
         if weak is not None and not 0.0 <= weak <= 1.0:
             raise ValueError(f"weak_score_threshold must be in [0, 1], got {weak}")
-        weak_below = config.score_threshold if weak is not None and weak < config.score_threshold else None
-        decode_from = weak if weak is not None and weak_below is not None else config.score_threshold
+        if weak is not None and weak < config.score_threshold:
+            decode_from, weak_below = weak, config.score_threshold
+        else:
+            decode_from, weak_below = config.score_threshold, None
         settings = PostprocessSettings(score_threshold=decode_from,
                                        iou_threshold=config.iou_threshold, mask_threshold=config.mask_threshold,
                                        max_detections=config.max_detections,

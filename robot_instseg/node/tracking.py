@@ -15,9 +15,9 @@ RATE_WINDOW_S = 60.0
 
 
 def weak_score_threshold(settings: dict[str, Any]) -> Optional[float]:
-    """The score down to which the Segmenter decodes detections for the tracker alone (ByteTrack's weak
-    boxes, never published), or None: tracking off, or ``track_low_score`` not under ``score_threshold``."""
-    return tracker_config(settings).weak_floor(float(settings["score_threshold"])) if settings["tracking"] else None
+    """The Segmenter's weak_score_threshold: with tracking on, the tracker's ``track_low_score`` (the Segmenter
+    decodes from it for the tracker alone when it is under ``score_threshold``); off, None."""
+    return float(settings["track_low_score"]) if settings["tracking"] else None
 
 
 def tracker_config(settings: dict[str, Any]) -> TrackerConfig:

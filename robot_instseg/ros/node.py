@@ -60,7 +60,7 @@ _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: Diagnost
 # Node parameter -> Segmenter.update keyword, for the ones that change while running.
 _SEGMENTER_KEYS = {"score_threshold": "score_threshold", "nms_iou_threshold": "iou_threshold",
                    "mask_threshold": "mask_threshold", "max_detections": "max_detections"}
-_WEAK_KEYS = {"tracking", "track_low_score", "score_threshold"}  # decide weak_score_threshold
+_WEAK_KEYS = {"tracking", "track_low_score"}  # decide the Segmenter's weak_score_threshold
 
 
 class SegNode(LifecycleNode):

@@ -66,11 +66,6 @@ class TrackerConfig:
     border_px: float = 4.0  # a box this close to an image edge touches that border
     reentry_offset: float = 1.0  # along-border offset allowed at re-entry, in sizes of the larger of the two boxes
 
-    def weak_floor(self, score_threshold: float) -> Optional[float]:
-        """The score down to which a segmenter that publishes from ``score_threshold`` should also decode
-        for this tracker (SegmenterConfig.weak_score_threshold), or None when ``low_score`` is not under it."""
-        return self.low_score if self.low_score < score_threshold else None
-
 
 @dataclass
 class Track:

@@ -118,6 +118,8 @@ def test_weak_detections_leave_the_published_output_unchanged_on_both_pipelines(
         assert outputs[1].weak.class_names == outputs[0].weak.class_names
         weak_seen += len(outputs[0].weak)
     assert weak_seen >= 3  # the case is exercised
+    host.update(weak_score_threshold=0.25)  # not under score_threshold: off
+    assert host.weak_below is None and host.settings.score_threshold == 0.25 and host.segment(frames[0]).weak is None
     host.update(weak_score_threshold=None)
     assert host.weak_below is None and host.segment(frames[0]).weak is None
     with pytest.raises(ValueError, match="weak_score_threshold"):

@@ -96,12 +96,12 @@ def test_diagnostics_name_refused_parameters_and_every_rejection_reason() -> Non
 
 
 def test_the_segmenter_decodes_weak_detections_only_for_an_active_tracker() -> None:
-    """weak_score_threshold follows tracking, track_low_score and score_threshold (any of them may change live)."""
+    """weak_score_threshold follows tracking and track_low_score (the Segmenter ignores it where it is not
+    under score_threshold: test_device_pipeline)."""
     from robot_instseg.node.params import PARAMS
     from robot_instseg.node.tracking import weak_score_threshold
 
     defaults = {p.name: p.default for p in PARAMS}
     assert weak_score_threshold(defaults) == defaults["track_low_score"] < defaults["score_threshold"]
     assert weak_score_threshold({**defaults, "tracking": False}) is None
-    assert weak_score_threshold({**defaults, "track_low_score": defaults["score_threshold"]}) is None
-    assert weak_score_threshold({**defaults, "score_threshold": 0.05}) is None
+    assert weak_score_threshold({**defaults, "track_low_score": 0.3}) == 0.3

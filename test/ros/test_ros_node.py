@@ -312,6 +312,9 @@ def test_parameters_change_at_run_time_and_bad_values_are_refused(domain_id, tmp
         assert set_parameter(ros, node, "score_threshold", 0.25) == (True, "")
         assert set_parameter(ros, node, "class_filter", "box,0") == (True, "")
         assert classes_after_change() == ["cup", "box"]
+        for name, value in (("tracking", False), ("track_low_score", 0.05), ("tracking", True)):  # weak decode
+            assert set_parameter(ros, node, name, value) == (True, "")  # off, then from 0.05: never published
+            assert classes_after_change() == ["cup", "box"]
         ok, reason = set_parameter(ros, node, "class_filter", "spoon")
         assert not ok and "spoon" in reason and "cup" in reason
         ok, reason = set_parameter(ros, node, "score_threshold", 2.0)
