@@ -139,9 +139,10 @@ def register(sub) -> None:
     train.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     train.add_argument("--val-limit", type=int, default=None)
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    train.add_argument("--init", default=None, metavar="CKPT",
-                       help="fine-tune: start from the weights of CKPT (a best.pt or last.pt of the same classes "
-                            "and network) with a new optimizer and --epochs schedule; loaded weights-only")
+    train.add_argument("--init", default=None, metavar="MODEL",
+                       help="fine-tune: start from the weights of MODEL with a new optimizer and --epochs schedule: "
+                            "a best.pt or last.pt of the same classes and network (loaded weights-only), or one of "
+                            "our ONNX exports such as models/instseg_tabletop.onnx (its weights read back)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
                        help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "

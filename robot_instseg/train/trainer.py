@@ -31,6 +31,7 @@ from robot_instseg.train.augment import AugmentConfig, describe_augment
 from robot_instseg.train.augment_basic import BasicAugmentConfig, augment_with
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
 from robot_instseg.train.export import load_checkpoint, model_config_of
+from robot_instseg.train.from_onnx import compactseg_from_onnx, reopen_batch_norms
 from robot_instseg.train.loss import LossConfig, SegLoss, Target
 from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters, input_hw
 from robot_instseg.train.runtime import ModelEMA, autocast_dtype, pick_device
@@ -221,6 +222,9 @@ class Trainer:
     def _load_weights(self, path: Path) -> None:
         """Fine-tuning: the (EMA) weights of another run's checkpoint, for the same classes and network;
         the EMA then starts from them too."""
+        if path.suffix.lower() == ".onnx":
+            self._load_onnx_weights(path)
+            return
         state = self._checkpoint_for_this_data(path, "--init")
         theirs = model_config_of(state)
         if theirs != self.model_config:
@@ -228,6 +232,24 @@ class Trainer:
                              f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")
         self.model.load_state_dict(state["model"])
         LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
+
+    def _load_onnx_weights(self, path: Path, calibration_images: int = 64) -> None:
+        """Fine-tuning a shipped model: the weights of our own ONNX export (the bundled model), its batch
+        norms re-opened on the first training images (``from_onnx``)."""
+        if not path.is_file():
+            raise FileNotFoundError(f"--init: no model {path}")
+        model, names = compactseg_from_onnx(path)
+        if names != list(self.names):
+            raise ValueError(f"--init: {path} was trained on classes {names}, the data has {self.names}")
+        if model.config != self.model_config:
+            raise ValueError(f"--init: {path} is a network {model.config.to_dict()}, this run builds "
+                             f"{self.model_config.to_dict()} (same --width and --imgsz as the model)")
+        samples = [self.train_set[i] for i in range(min(calibration_images, len(self.train_set)))]
+        batches = [torch.from_numpy(np.stack([s.image for s in samples[k:k + self.config.batch]]))
+                   .permute(0, 3, 1, 2).float().div_(255.0) for k in range(0, len(samples), self.config.batch)]
+        seen = reopen_batch_norms(model, batches)
+        self.model.load_state_dict(model.state_dict())
+        LOG.info("initialised from the weights of %s (batch norms re-opened on %d training images)", path, seen)
 
     def _resume(self, path: Path) -> None:
         state = self._checkpoint_for_this_data(path, "--resume")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 
@@ -84,6 +85,25 @@ def test_init_fine_tunes_from_a_checkpoints_weights_on_a_new_schedule(tiny_coco,
         Trainer(_config(tiny_coco, tmp_path / "base", resume=True, init=tmp_path / "base" / "best.pt"))
     with pytest.raises(FileNotFoundError, match="--init"):
         Trainer(_config(tiny_coco, tmp_path / "none", init=tmp_path / "missing.pt"))
+
+
+def test_init_from_our_onnx_export_starts_from_the_exported_network(tiny_coco, tmp_path):
+    """The bundled model ships as ONNX only; --init MODEL.onnx fine-tunes it."""
+    Trainer(_config(tiny_coco, tmp_path / "base", epochs=1)).fit()
+    onnx_path = export_checkpoint(tmp_path / "base" / "best.pt", tmp_path / "base.onnx")
+    tuned = Trainer(_config(tiny_coco, tmp_path / "tuned", epochs=1, init=onnx_path))
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
+    reference = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})
+    tuned.model.eval().export_mode = True
+    with torch.no_grad():
+        ours = [t.numpy() for t in tuned.model(x)]
+    tuned.model.export_mode = False
+    for a, b in zip(ours, reference):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    tuned.fit()
+    assert load_checkpoint(tmp_path / "tuned" / "last.pt")["train_config"]["init"].endswith("base.onnx")
+    with pytest.raises(ValueError, match="network"):
+        Trainer(_config(tiny_coco, tmp_path / "wider", width=16, init=onnx_path))
 
 
 def test_a_checkpoint_with_pickled_code_is_refused(tmp_path):
