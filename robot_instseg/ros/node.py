@@ -410,7 +410,7 @@ class SegNode(LifecycleNode):
                                    if segmenter else "",
                                    segmenter.decoder.name if segmenter else "", self.param_problems, alive)
         if self.tracking is not None:
-            values.update(self.tracking.diagnostic_values())
+            values.update(self.tracking.diagnostic_values(float(self.settings["score_threshold"])))
         depth = self.depth
         if depth is not None:
             depth_snap = depth.counts.snapshot()

@@ -128,6 +128,7 @@ class Tracker:
         self._last_stamp: Optional[float] = None
         self._image_shape = (0, 0)  # (height, width) of the last frame: where its borders are
         self.created = 0  # confirmed tracks so far
+        self.kept_by_unpublished = 0  # frames in which an unpublished (weak) detection kept a confirmed track
 
     def reset(self) -> None:
         """Forget every track (ids continue: an id is never reused)."""
@@ -193,6 +194,8 @@ class Tracker:
             track.matched_last_frame = k in matched_tracks
         for det_i, trk_i in assigned.items():
             track = self.tracks[trk_i]
+            if det_i >= published and track.track_id:
+                self.kept_by_unpublished += 1
             if not track.track_id and track.hits >= cfg.min_hits:
                 self._confirm(track, stamp_s)
             ids[det_i] = track.track_id

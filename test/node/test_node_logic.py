@@ -105,3 +105,26 @@ def test_the_segmenter_decodes_weak_detections_only_for_an_active_tracker() -> N
     assert weak_score_threshold(defaults) == defaults["track_low_score"] < defaults["score_threshold"]
     assert weak_score_threshold({**defaults, "tracking": False}) is None
     assert weak_score_threshold({**defaults, "track_low_score": 0.3}) == 0.3
+
+
+def test_tracking_diagnostics_say_whether_and_how_much_unpublished_detections_are_used() -> None:
+    import numpy as np
+
+    from robot_instseg.engine.types import Detections
+    from robot_instseg.node.params import PARAMS
+    from robot_instseg.node.tracking import NodeTracking
+
+    def frame(score: float) -> Detections:
+        mask = np.zeros((1, 60, 80), bool)
+        mask[0, 20:40, 20:40] = True
+        return Detections.from_full_masks(mask, [score], [0])
+
+    settings = {**{p.name: p.default for p in PARAMS}, "track_min_hits": 1}
+    tracking = NodeTracking(settings)
+    tracking.assign(frame(0.9), 0.0, settings)
+    tracking.assign(Detections.empty((60, 80)), 0.1, settings, weak=frame(0.2))  # the object dips under 0.25 for a frame
+    values = tracking.diagnostic_values(settings["score_threshold"])
+    assert values["tracking_unpublished_from_score"] == "0.10" and values["tracking_unpublished_last_frame"] == "1"
+    assert values["tracks_kept_by_unpublished"] == "1" and values["tracks_active"] == "1"
+    tracking.apply({**settings, "track_low_score": 0.3})  # not under score_threshold: the Segmenter decodes none
+    assert tracking.diagnostic_values(settings["score_threshold"])["tracking_unpublished_from_score"] == "off"

@@ -69,5 +69,8 @@ def test_a_played_clip_keeps_its_track_ids(domain_id, tmp_path, ros) -> None:
         assert wait_for(lambda: int(values(latest_status(diagnostics, node.fqn)).get("tracks_created", 0)) > 0, 5)
         status = values(latest_status(diagnostics, node.fqn))
         assert 6 <= int(status["tracks_created"]) <= 20, status  # 8 objects; a few re-entries at most
+        # the tracker also sees what scores from track_low_score (0.1) up to score_threshold (0.25), unpublished
+        assert status["tracking_unpublished_from_score"] == "0.10", status
+        print("unpublished detections kept a track", status["tracks_kept_by_unpublished"], "times")
     finally:
         node.stop()

@@ -133,6 +133,7 @@ def test_unpublished_weak_detections_bridge_a_low_frame_and_get_no_id_back() -> 
     assert len(bridged.update(empty, 0.4, weak=strong_new)) == 0 and len(bridged.tracks) == 1  # never starts one
     back = bridged.update(_frame([(110, 100, 0, 0.8)]), 0.5, weak=_frame([(300, 220, 0, 0.2)]))
     assert back.tolist() == first.tolist()  # kept alive through the dip, then matched as a live track
+    assert bridged.kept_by_unpublished == 3 and filtered.kept_by_unpublished == 0  # the three dip frames
     centroids = bridged.update(_frame([(112, 100, 0, 0.8)]), 0.6, [None], weak=_frame([(200, 50, 1, 0.2)]))
     assert centroids.tolist() == first.tolist()
 
