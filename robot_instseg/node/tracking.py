@@ -35,13 +35,11 @@ class NodeTracking:
         self.tracker = Tracker(tracker_config(settings))
         self._clock = clock
         self._created: collections.deque = collections.deque()  # wall times of new confirmed tracks
-        self._weak_below: Optional[float] = weak_score_threshold(settings)
         self._weak_last_frame = 0
 
     def apply(self, settings: dict[str, Any]) -> None:
         """New parameter values take effect at the next frame; the tracks live on (off clears them)."""
         self.tracker.config = tracker_config(settings)
-        self._weak_below = weak_score_threshold(settings)
         if not settings["tracking"]:
             self.tracker.reset()
 
@@ -60,14 +58,12 @@ class NodeTracking:
         while self._created and now - self._created[0] > RATE_WINDOW_S:
             self._created.popleft()
 
-    def diagnostic_values(self, score_threshold: float) -> dict[str, str]:
+    def diagnostic_values(self, unpublished_from: Optional[float]) -> dict[str, str]:
         """Active tracks, confirmed tracks so far, new confirmed tracks in the last minute, and the unpublished
-        detections under ``score_threshold`` that the tracker sees: from which score ("off" when
-        track_low_score is not under it), how many in the last frame, how often one kept a track alive."""
-        weak = self._weak_below
+        detections the tracker sees: the score the Segmenter decodes them from (``unpublished_from``; None:
+        it decodes none), how many in the last frame, how often one kept a confirmed track alive."""
         return {"tracks_active": str(self.tracker.active), "tracks_created": str(self.tracker.created),
                 "tracks_new_last_minute": str(len(self._created)),
-                "tracking_unpublished_from_score": f"{weak:.2f}" if weak is not None and weak < score_threshold
-                else "off",
+                "tracking_unpublished_from_score": "off" if unpublished_from is None else f"{unpublished_from:.2f}",
                 "tracking_unpublished_last_frame": str(self._weak_last_frame),
                 "tracks_kept_by_unpublished": str(self.tracker.kept_by_unpublished)}

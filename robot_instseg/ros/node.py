@@ -410,7 +410,8 @@ class SegNode(LifecycleNode):
                                    if segmenter else "",
                                    segmenter.decoder.name if segmenter else "", self.param_problems, alive)
         if self.tracking is not None:
-            values.update(self.tracking.diagnostic_values(float(self.settings["score_threshold"])))
+            decoding_weak = segmenter is not None and segmenter.weak_below is not None  # the Segmenter decides
+            values.update(self.tracking.diagnostic_values(segmenter.settings.score_threshold if decoding_weak else None))
         depth = self.depth
         if depth is not None:
             depth_snap = depth.counts.snapshot()

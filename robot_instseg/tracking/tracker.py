@@ -128,7 +128,7 @@ class Tracker:
         self._last_stamp: Optional[float] = None
         self._image_shape = (0, 0)  # (height, width) of the last frame: where its borders are
         self.created = 0  # confirmed tracks so far
-        self.kept_by_unpublished = 0  # frames in which an unpublished (weak) detection kept a confirmed track
+        self.kept_by_unpublished = 0  # times an unpublished (weak) detection kept a confirmed track alive
 
     def reset(self) -> None:
         """Forget every track (ids continue: an id is never reused)."""

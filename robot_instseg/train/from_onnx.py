@@ -1,8 +1,8 @@
 """CompactSeg weights back from one of our own ONNX exports, so a shipped model can be fine-tuned.
 
 The bundled model ships as ONNX only. The export folds every batch norm into the convolution
-before it, so the file holds one weight and one bias per convolution. Reading them back in graph
-order (the order the convolutions run in) gives a network whose eval-mode output is the file's.
+before it, so the file holds one weight and one bias per convolution. Reading them back by the
+module each convolution node was traced from gives a network whose eval-mode output is the file's.
 To fine-tune it, each batch norm is then re-opened around the folded convolution: its running
 statistics are set to the statistics its input has on real images, and its scale and shift to
 exactly undo them. The eval-mode output is unchanged, and a training-mode batch of similar images

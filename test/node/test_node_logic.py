@@ -123,8 +123,7 @@ def test_tracking_diagnostics_say_whether_and_how_much_unpublished_detections_ar
     tracking = NodeTracking(settings)
     tracking.assign(frame(0.9), 0.0, settings)
     tracking.assign(Detections.empty((60, 80)), 0.1, settings, weak=frame(0.2))  # the object dips under 0.25 for a frame
-    values = tracking.diagnostic_values(settings["score_threshold"])
+    values = tracking.diagnostic_values(0.1)
     assert values["tracking_unpublished_from_score"] == "0.10" and values["tracking_unpublished_last_frame"] == "1"
     assert values["tracks_kept_by_unpublished"] == "1" and values["tracks_active"] == "1"
-    tracking.apply({**settings, "track_low_score": 0.3})  # not under score_threshold: the Segmenter decodes none
-    assert tracking.diagnostic_values(settings["score_threshold"])["tracking_unpublished_from_score"] == "off"
+    assert tracking.diagnostic_values(None)["tracking_unpublished_from_score"] == "off"  # the Segmenter decodes none
