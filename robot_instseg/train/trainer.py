@@ -215,9 +215,17 @@ class Trainer:
         if not path.is_file():
             raise FileNotFoundError(f"{flag}: no checkpoint {path}")
         state = load_checkpoint(path)
-        if list(state["names"]) != list(self.names):
-            raise ValueError(f"{flag}: {path} was trained on classes {state['names']}, the data has {self.names}")
+        self._refuse_other_classes(path, list(state["names"]), flag)
         return state
+
+    def _refuse_other_classes(self, path: Path, names: list[str], flag: str) -> None:
+        if names != list(self.names):
+            raise ValueError(f"{flag}: {path} was trained on classes {names}, the data has {self.names}")
+
+    def _refuse_other_network(self, path: Path, theirs: ModelConfig) -> None:
+        if theirs != self.model_config:
+            raise ValueError(f"--init: {path} is a network {theirs.to_dict()}, this run builds "
+                             f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")
 
     def _load_weights(self, path: Path) -> None:
         """Fine-tuning: the (EMA) weights of another run's checkpoint, for the same classes and network;
@@ -226,10 +234,7 @@ class Trainer:
             self._load_onnx_weights(path)
             return
         state = self._checkpoint_for_this_data(path, "--init")
-        theirs = model_config_of(state)
-        if theirs != self.model_config:
-            raise ValueError(f"--init: {path} is a network {theirs.to_dict()}, this run builds "
-                             f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")
+        self._refuse_other_network(path, model_config_of(state))
         self.model.load_state_dict(state["model"])
         LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
 
@@ -239,11 +244,8 @@ class Trainer:
         if not path.is_file():
             raise FileNotFoundError(f"--init: no model {path}")
         model, names = compactseg_from_onnx(path)
-        if names != list(self.names):
-            raise ValueError(f"--init: {path} was trained on classes {names}, the data has {self.names}")
-        if model.config != self.model_config:
-            raise ValueError(f"--init: {path} is a network {model.config.to_dict()}, this run builds "
-                             f"{self.model_config.to_dict()} (same --width and --imgsz as the model)")
+        self._refuse_other_classes(path, names, "--init")
+        self._refuse_other_network(path, model.config)
         samples = [self.train_set[i] for i in range(min(calibration_images, len(self.train_set)))]
         batches = [torch.from_numpy(np.stack([s.image for s in samples[k:k + self.config.batch]]))
                    .permute(0, 3, 1, 2).float().div_(255.0) for k in range(0, len(samples), self.config.batch)]
