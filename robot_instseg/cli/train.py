@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from robot_instseg.cli.common import CliError
+from robot_instseg.synthetic.scenes import MIN_VISIBLE_FRACTION
 from robot_instseg.synthetic.style import STYLES
 
 
@@ -17,6 +18,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
     from robot_instseg.synthetic.dataset import write_dataset
 
+    if not 0.0 <= args.min_visible <= 1.0:
+        raise CliError(f"--min-visible must be a fraction from 0 to 1, got {args.min_visible}")
     if args.sequence:
         from robot_instseg.synthetic.sequences import write_sequences
 
@@ -28,7 +31,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         return 0
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:
         path = write_dataset(Path(args.out), args.count, args.seed, args.height, args.width, progress=bar.update,
-                             depth=args.depth, style=args.style)
+                             depth=args.depth, style=args.style, min_visible=args.min_visible)
     print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and {path}"
           + (f", depth (16UC1 mm) to {Path(args.out) / 'depth'}" if args.depth else ""))
     return 0
@@ -109,6 +112,10 @@ def register(sub) -> None:
                         help="look of the scenes: default; randomised (domain randomisation for training: "
                              "backgrounds, light, shadows, proportions, blur, compression); heldout (a look "
                              "training never uses, for out-of-domain evaluation)")
+    scenes.add_argument("--min-visible", type=float, default=MIN_VISIBLE_FRACTION, metavar="FRACTION",
+                        help="every object keeps at least this fraction of itself visible (default "
+                             f"{MIN_VISIBLE_FRACTION}); lower it, e.g. 0.1, for clutter where objects hide each other "
+                             "down to a sliver, as they do when things pass behind each other in a robot's view")
     scenes.add_argument("--depth", action="store_true",
                         help="also OUT/depth/*.png (sensor depth, 16UC1 mm), OUT/depth_truth/*.png and intrinsics")
     scenes.add_argument("--sequence", action="store_true",

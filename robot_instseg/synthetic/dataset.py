@@ -9,25 +9,33 @@ from typing import Callable, Optional, Sequence
 
 import cv2
 
-from robot_instseg.synthetic.scenes import CLASSES, Scene, generate_scene, scene_annotations, scene_seed
+from robot_instseg.synthetic.scenes import (
+    CLASSES,
+    MIN_VISIBLE_FRACTION,
+    Scene,
+    generate_scene,
+    scene_annotations,
+    scene_seed,
+)
 
 
 def write_dataset(out: Path, count: int, seed: int, height: int = 480, width: int = 640,
                   classes: Sequence[str] = CLASSES, progress: Optional[Callable[[int], object]] = None,
-                  depth: bool = False, style: str = "default") -> Path:
+                  depth: bool = False, style: str = "default", min_visible: float = MIN_VISIBLE_FRACTION) -> Path:
     """Write ``out/images/*.png`` and ``out/annotations.json`` (COCO instances, RLE masks).
 
     ``depth``: also ``out/depth/*.png``, the sensor's depth (16UC1 millimetres, 0 = no reading,
     artefacts included) beside each image, ``out/depth_truth/*.png`` the perfect depth, and in each
     image entry ``depth_file``, ``depth_truth_file`` and ``intrinsics`` (fx, fy, cx, cy in pixels).
-    ``style``: the look (``synthetic.style``): default, randomised or heldout.
+    ``style``: the look (``synthetic.style``): default, randomised or heldout. ``min_visible``: the
+    fraction of itself every object keeps visible (``generate_scene``).
     """
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     images: list[dict] = []
     annotations: list[dict] = []
     for index in range(count):
-        scene = generate_scene(scene_seed(seed, index), height, width, style=style)
+        scene = generate_scene(scene_seed(seed, index), height, width, style=style, min_visible=min_visible)
         file_name = f"images/{index:06d}.png"
         rgb = scene.render_rgb()
         if not cv2.imwrite(str(out / file_name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
@@ -40,7 +48,7 @@ def write_dataset(out: Path, count: int, seed: int, height: int = 480, width: in
         if progress:
             progress(1)
     doc = {"info": {"description": "robot_instseg synthetic tabletop scenes", "seed": seed, "count": count,
-                    "style": style},
+                    "style": style, "min_visible": min_visible},
            "images": images, "annotations": annotations,
            "categories": [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(classes)]}
     path = out / "annotations.json"

@@ -19,7 +19,7 @@ import numpy as np
 from robot_instseg.synthetic.style import Style, draw_style, reshape_points, size_factor, style_rng
 
 CLASSES = ("cup", "bowl", "box", "bottle", "can", "tool")
-MIN_VISIBLE_FRACTION = 0.35
+MIN_VISIBLE_FRACTION = 0.35  # default: every object shows at least this much of itself (scenes --min-visible)
 MIN_VISIBLE_PIXELS = 150
 
 
@@ -189,8 +189,11 @@ def object_parts(class_id: int, size: float, rng: np.random.Generator) -> list[t
 
 
 def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: int = 3,
-                   max_objects: int = 20, style: str = "default") -> Scene:
-    """One scene, fully determined by ``seed`` and ``style`` (synthetic.style: default, randomised, heldout)."""
+                   max_objects: int = 20, style: str = "default",
+                   min_visible: float = MIN_VISIBLE_FRACTION) -> Scene:
+    """One scene, fully determined by ``seed``, ``style`` (synthetic.style: default, randomised, heldout)
+    and ``min_visible``: the fraction of itself every object keeps visible. Lower it for clutter (a
+    robot's clips pass objects behind each other down to a sliver, which 0.35 never shows a model)."""
     rng = np.random.default_rng(seed)
     look = draw_style(style, seed)
     shapes = style_rng(seed + 1) if look is not None else None  # proportions: a stream of their own
@@ -219,7 +222,7 @@ def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: 
         trial = Scene(height, width, scene.objects + [candidate], seed, look)
         visible = trial.visible_masks()
         full = [o.silhouette(shape).sum() for o in trial.objects]
-        if all(v.sum() >= max(MIN_VISIBLE_PIXELS, MIN_VISIBLE_FRACTION * f) for v, f in zip(visible, full)):
+        if all(v.sum() >= max(MIN_VISIBLE_PIXELS, min_visible * f) for v, f in zip(visible, full)):
             scene = trial
     return scene
 

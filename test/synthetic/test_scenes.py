@@ -13,7 +13,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from robot_instseg.synthetic.scenes import CLASSES, generate_scene, scene_seed
+from robot_instseg.synthetic.scenes import CLASSES, MIN_VISIBLE_FRACTION, generate_scene, scene_seed
 
 
 def _digest(folder: Path) -> str:
@@ -76,6 +76,22 @@ def test_scenes_have_occlusion_and_every_class(tmp_path: Path) -> None:
         for obj, visible in zip(scene.objects, scene.visible_masks()):
             occluded += int(visible.sum() < obj.silhouette((scene.height, scene.width)).sum())
     assert seen == set(range(len(CLASSES))) and occluded > 10
+
+
+def _visible_fractions(min_visible: float) -> np.ndarray:
+    fractions = []
+    for i in range(30):
+        scene = generate_scene(scene_seed(105, i), 240, 320, min_visible=min_visible)
+        for obj, visible in zip(scene.objects, scene.visible_masks()):
+            fractions.append(visible.sum() / obj.silhouette((scene.height, scene.width)).sum())
+    return np.array(fractions)
+
+
+def test_min_visible_bounds_how_much_of_an_object_others_may_hide() -> None:
+    default, clutter = _visible_fractions(MIN_VISIBLE_FRACTION), _visible_fractions(0.1)
+    assert default.min() >= MIN_VISIBLE_FRACTION and clutter.min() >= 0.1
+    assert (clutter < MIN_VISIBLE_FRACTION).sum() >= 5  # slivers the default never shows
+    assert np.array_equal(_visible_fractions(MIN_VISIBLE_FRACTION), default)  # still one scene per seed
 
 
 def test_every_instance_is_one_connected_region_or_split_only_by_occlusion() -> None:
