@@ -9,10 +9,11 @@
 # overwrites models/: compare, then copy the export there yourself. PARENT=FILE.onnx starts from
 # another of our exports (default: the parent, read from this clone's git history); DEVICE=cuda
 # trains on a GPU (numbers then differ slightly); EPOCHS (default 6) sets the strong phase.
-set -euo pipefail
+set -eo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
-source scripts/env.sh
+source scripts/env.sh  # before set -u: colcon's setup scripts read unset variables
+set -u
 RUN="${1:-runs/bundled}"
 DEVICE="${DEVICE:-auto}"
 EPOCHS="${EPOCHS:-6}"
