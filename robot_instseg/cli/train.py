@@ -20,6 +20,9 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.min_visible <= 1.0:
         raise CliError(f"--min-visible must be a fraction from 0 to 1, got {args.min_visible}")
+    if args.sequence and args.min_visible != MIN_VISIBLE_FRACTION:
+        raise CliError("--min-visible applies to scenes; --sequence clips already pass objects behind each other "
+                       "down to any visible fraction")
     if args.sequence:
         from robot_instseg.synthetic.sequences import write_sequences
 

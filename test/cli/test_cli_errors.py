@@ -132,6 +132,8 @@ def test_3d_and_tracking_verbs_refuse_bad_arguments_in_one_line(work: Path) -> N
     _refused(_run("eval3d", "--scenes", "0", cwd=work), EXIT_INPUT, "--scenes must be at least 1")
     _refused(_run("scenes", "--out", "mv", "--count", "1", "--seed", "1", "--min-visible", "1.5", cwd=work),
              EXIT_INPUT, "--min-visible must be a fraction from 0 to 1, got 1.5")
+    _refused(_run("scenes", "--out", "mv", "--count", "1", "--seed", "1", "--sequence", "--min-visible", "0.1",
+                  cwd=work), EXIT_INPUT, "--min-visible applies to scenes")
     assert not (work / "mv").exists()
     _refused(_run("run", "sc/images", "--depth-topic", "/camera/depth", "--out", "d.json", cwd=work), EXIT_INPUT,
              "--depth-topic needs a bag input")
