@@ -22,21 +22,13 @@ def _session_outputs(path: Path, x: torch.Tensor) -> list[np.ndarray]:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})
 
 
-def _export_outputs(model: CompactSeg, x: torch.Tensor) -> list[np.ndarray]:
-    model.eval().export_mode = True
-    try:
-        with torch.no_grad():
-            return [t.numpy() for t in model(x)]
-    finally:
-        model.export_mode = False
-
-
-def _training_mode_outputs(model: CompactSeg, x: torch.Tensor) -> list[np.ndarray]:
-    """Outputs with batch statistics; running statistics left as they were."""
+def _export_outputs(model: CompactSeg, x: torch.Tensor, training: bool = False) -> list[np.ndarray]:
+    """The exported outputs, in eval mode or (``training``) with batch statistics; the running
+    statistics and the model's mode are left as they were."""
     momentum = [(m, m.momentum) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     for m, _ in momentum:
         m.momentum = 0.0
-    model.train().export_mode = True
+    model.train(training).export_mode = True
     try:
         with torch.no_grad():
             return [t.numpy() for t in model(x)]
@@ -78,12 +70,12 @@ def test_reopened_batch_norms_keep_eval_output_and_make_training_mode_close() ->
     before = _export_outputs(model, x)
     for ours, onnxruntime_out in zip(before, _session_outputs(BUNDLED, x[:1])):
         np.testing.assert_allclose(ours[:1], onnxruntime_out, atol=1e-3)
-    identity_norms = _training_mode_outputs(model, x)  # unopened: training mode renormalises everything
+    identity_norms = _export_outputs(model, x, training=True)  # unopened: training mode renormalises everything
     assert reopen_batch_norms(model, [x[:4], x[4:]]) == 8
     after = _export_outputs(model, x)
     for a, b in zip(after, before):
         np.testing.assert_allclose(a, b, atol=1e-3)
-    training_mode = _training_mode_outputs(model, x)
+    training_mode = _export_outputs(model, x, training=True)
     gap_reopened = np.abs(training_mode[0] - before[0]).mean()
     gap_identity = np.abs(identity_norms[0] - before[0]).mean()
     assert gap_reopened < 0.05 * gap_identity, (gap_reopened, gap_identity)
