@@ -58,7 +58,7 @@ train --init "$PARENT" --epochs "$EPOCHS" --lr 1e-3 --augment full
 # Phase B: one more epoch with the strong augmentation closed (--augment basic), as Ultralytics closes
 # mosaic for its last epochs; the resumed cosine restarts low and anneals to its floor.
 train --resume --epochs "$((EPOCHS + 1))" --augment basic
-robot-instseg export "$RUN/model/best.pt" --out "$RUN/instseg_tabletop.onnx"
+robot-instseg export "$RUN/model/best.pt" --out "$RUN/instseg_tabletop.onnx" --dynamic-batch
 for set in test_default test_random test_heldout; do
   echo "== $set"
   robot-instseg eval --model "$RUN/instseg_tabletop.onnx" --gt "$RUN/$set/annotations.json" \

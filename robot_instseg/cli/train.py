@@ -95,11 +95,24 @@ def _augment_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """`robot-instseg export`: a training checkpoint (weights only) to an ONNX model."""
+    """`robot-instseg export`: a training checkpoint (weights only) to an ONNX model; with --dynamic-batch, also
+    an existing ONNX export (ours or Ultralytics') to one with a batch axis."""
+    from robot_instseg.engine.batch_axis import with_dynamic_batch
+
+    source, out = Path(args.checkpoint), Path(args.out)
+    if source.suffix == ".onnx":
+        if not args.dynamic_batch:
+            raise CliError(f"{source} is already ONNX; add --dynamic-batch to give it a batch axis")
+        with_dynamic_batch(source, out)
+        print(f"wrote {out} with a dynamic batch axis; a batch of 2 equals its frames run alone")
+        return 0
     from robot_instseg.train.export import export_checkpoint
 
-    out = export_checkpoint(Path(args.checkpoint), Path(args.out), args.imgsz)
+    out = export_checkpoint(source, out, args.imgsz)
     print(f"exported {out}; onnxruntime output matches PyTorch")
+    if args.dynamic_batch:
+        with_dynamic_batch(out, out)
+        print(f"{out}: batch axis dynamic; a batch of 2 equals its frames run alone")
     return 0
 
 
@@ -161,9 +174,12 @@ def register(sub) -> None:
                        help="write OUT/augment_preview.png with N augmented samples and their masks, then stop")
     train.set_defaults(func=cmd_train)
 
-    export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch)")
-    export.add_argument("checkpoint")
+    export = sub.add_parser("export", help="checkpoint -> ONNX (checked against PyTorch); ONNX -> batch axis")
+    export.add_argument("checkpoint", help="a best.pt / last.pt, or an .onnx with --dynamic-batch")
     export.add_argument("--out", required=True)
     export.add_argument("--imgsz", type=int, nargs="+", default=None, metavar="N",
                         help="input size: one side of a square, or height width (default: the training size)")
+    export.add_argument("--dynamic-batch", action="store_true",
+                        help="a dynamic batch axis, so one node batches the frames of several cameras (max_batch); "
+                             "checked: a batch of 2 must equal its frames run alone, bit for bit")
     export.set_defaults(func=cmd_export)

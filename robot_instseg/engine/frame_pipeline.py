@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -41,6 +41,13 @@ class FrameOutput:
 def segment_frame(segmenter: Segmenter, image: np.ndarray, channel_order: str) -> FrameOutput:
     """Segment one image and resolve overlaps once, as the node publishes it."""
     return resolved(segmenter.segment(image, channel_order))
+
+
+def segment_frames(segmenter: Segmenter, frames: Sequence[tuple[np.ndarray, str]],
+                   max_batch: int = 0) -> list[FrameOutput]:
+    """Segment several (image, channel_order) frames, batched as the model allows (``Segmenter.segment_batch``);
+    each output equals ``segment_frame`` of its frame."""
+    return [resolved(result) for result in segmenter.segment_batch(frames, max_batch)]
 
 
 def resolved(result: SegmentResult) -> FrameOutput:

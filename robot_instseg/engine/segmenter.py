@@ -36,6 +36,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # host: numpy / OpenCV around the runtime; device: engine.device (torch) on the runtime's device;
 # auto: device when the backend runs on CUDA and torch sees that GPU, else host.
 PIPELINES = ("auto", "host", "device")
+# Decoders whose every output carries the batch axis first (Mask R-CNN's [N, 4] boxes do not).
+BATCH_DECODERS = ("yolo_seg", "yolo_seg_e2e", "detr_seg")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class SegmentResult:
     visible: Optional[Detections] = None
     transfer_bytes: tuple[int, int] = (0, 0)  # host -> device, device -> host, this frame
     weak: Optional[Detections] = None
+    batch_size: int = 1  # frames in the session.run this frame shared (its inference_ms is its share)
 
 
 class Segmenter:
@@ -246,6 +249,63 @@ class Segmenter:
             moved = (sum(a.nbytes for a in feed.values()), sum(a.nbytes for a in raw.values()))
         return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                              transfer_bytes=moved, weak=weak)
+
+    @property
+    def batch_capacity(self) -> Optional[int]:
+        """Frames one ``session.run`` takes: None for a dynamic batch axis (any number), else its fixed size
+        (1 for a batch-1 model or one without a batch axis). The device pipeline runs frames one by one."""
+        if self._input_rank != 4 or self.device_pipeline is not None or self.decoder.name not in BATCH_DECODERS:
+            return 1
+        first = self.input.shape[0]
+        return None if first is None else max(int(first), 1)
+
+    def segment_batch(self, frames: Sequence[tuple[np.ndarray, str]], max_batch: int = 0) -> list[SegmentResult]:
+        """Segment several (image, channel_order) frames, sizes free, in as few ``session.run`` calls as the
+        model allows (``batch_capacity``; at most ``max_batch`` frames a call when it is > 0). Every frame is
+        letterboxed on its own and decoded on its own, so each result equals ``segment`` of that frame: the
+        rows of a batched run are the runs of its frames (tested bit for bit on the bundled model)."""
+        capacity = self.batch_capacity
+        step = capacity or len(frames) or 1
+        if max_batch > 0:
+            step = min(step, max_batch)
+        if capacity == 1 or step <= 1 or len(frames) <= 1:
+            return [self.segment(image, order) for image, order in frames]
+        results: list[SegmentResult] = []
+        for start in range(0, len(frames), step):
+            results += self._segment_together(frames[start:start + step], capacity)
+        return results
+
+    def _segment_together(self, frames: Sequence[tuple[np.ndarray, str]], capacity: Optional[int]) -> list[SegmentResult]:
+        """One session.run for ``frames``; a fixed batch larger than them is padded with zeros (rows dropped)."""
+        weak_below = self.weak_below
+        in_h, in_w = self.preprocess_config.size
+        rows = capacity or len(frames)
+        t0 = time.perf_counter()
+        blob = np.zeros((rows, 3, in_h, in_w), np.float32)
+        transforms = [preprocess(image, self.preprocess_config, order, out=blob[i:i + 1])[1]
+                      for i, (image, order) in enumerate(frames)]
+        feed = self._feed(blob)
+        t1 = time.perf_counter()
+        raw = self.backend.run(feed)
+        t2 = time.perf_counter()
+        n = len(frames)
+        pre_ms, infer_ms = (t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n
+        results = []
+        for i, transform in enumerate(transforms):
+            t3 = time.perf_counter()
+            detections = self.decoder.decode({name: value[i:i + 1] for name, value in raw.items()}, transform,
+                                             self.settings)
+            detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+            weak = None
+            if weak_below is not None:
+                detections, weak = detections.split_at(weak_below)
+            post_ms = (time.perf_counter() - t3) * 1e3
+            moved = (0, 0)
+            if self.runtime_on_cuda:
+                moved = (sum(a.nbytes for a in feed.values()) // rows, sum(a.nbytes for a in raw.values()) // rows)
+            results.append(SegmentResult(detections, StageTimes(pre_ms, infer_ms, post_ms), transfer_bytes=moved,
+                                         weak=weak, batch_size=n))
+        return results
 
     def infer(self, image: np.ndarray, channel_order: str = "rgb") -> tuple[dict[str, np.ndarray], LetterboxTransform]:
         """Preprocess and run the model, no decoding: (raw outputs, transform) for reference decodes."""
