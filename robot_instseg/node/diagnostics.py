@@ -48,3 +48,23 @@ def depth_values(depth: dict[str, Any]) -> dict[str, str]:
     for reason, count in sorted(depth["without"].items()):
         values[f"depth_{reason}"] = str(count)
     return values
+
+
+def camera_values(stream: Any, settings: dict[str, Any]) -> dict[str, str]:
+    """What is a camera's own: its name, transport, the reliability its subscription uses (and why) and its rate
+    cap (``stream``: a ``CameraStream``)."""
+    return {"camera": stream.label, "image_transport": str(stream.setting(settings, "image_transport")),
+            "input_reliability": str(stream.setting(settings, "input_reliability")),
+            "input_reliability_chosen": stream.reliability or "unsubscribed",
+            "input_reliability_why": stream.reliability_why,
+            "max_rate_hz": f"{float(stream.setting(settings, 'max_rate_hz')):g}"}
+
+
+def worst(verdicts: Sequence[tuple[str, Health]]) -> tuple[int, str]:
+    """The node's level over its cameras: the worst camera's, naming it (OK: each camera's message)."""
+    if not verdicts:
+        return OK, "no cameras"
+    level = max(v.level for _, v in verdicts)
+    if level == OK:
+        return OK, "; ".join(f"{name}: {v.message}" for name, v in verdicts)
+    return level, "; ".join(f"{name}: {v.message}" for name, v in verdicts if v.level == level)

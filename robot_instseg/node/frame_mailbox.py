@@ -8,7 +8,7 @@ runs on a frame older than the newest one available.
 from __future__ import annotations
 
 import threading
-from typing import Generic, Optional, TypeVar
+from typing import Callable, Generic, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -16,7 +16,10 @@ T = TypeVar("T")
 class FrameMailbox(Generic[T]):
     """One slot: ``put`` replaces what is waiting (counting the drop), ``take`` waits for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_put: Optional[Callable[[], None]] = None) -> None:
+        """``on_put`` is called after every put (outside the lock): one worker serving several mailboxes
+        waits on one event that every camera's callback sets."""
+        self._on_put = on_put
         self._cond = threading.Condition()
         self._item: Optional[T] = None
         self._closed = False
@@ -31,7 +34,20 @@ class FrameMailbox(Generic[T]):
             self.received += 1
             self.dropped += int(replaced)
             self._cond.notify()
-            return replaced
+        if self._on_put is not None:
+            self._on_put()
+        return replaced
+
+    @property
+    def waiting(self) -> bool:
+        """A frame is waiting (read without the lock: a hint; ``poll`` decides)."""
+        return self._item is not None
+
+    def poll(self) -> Optional[T]:
+        """The waiting frame, or None at once."""
+        with self._cond:
+            item, self._item = self._item, None
+            return item
 
     def take(self, timeout: Optional[float] = None) -> Optional[T]:
         """The newest frame, waiting up to ``timeout`` s; None on timeout or when closed."""

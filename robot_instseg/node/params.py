@@ -79,9 +79,25 @@ _RECORDER = RecorderConfig(directory=Path())  # ... and of the bag writer's
 _TRACKER = TrackerConfig()  # ... and of the tracker's
 MIB = 2**20
 
+def _cameras_check(value: Any) -> Optional[str]:
+    from robot_instseg.node.camera_stream import cameras_problem
+
+    return cameras_problem(value)
+
+
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True,
               "Configure and activate on start-up, with no lifecycle manager."),
+    ParamSpec("cameras", [],
+              "Cameras this node serves with one model: for each name C, inputs ~/C/image (or ~/C/image/compressed), "
+              "~/C/depth, ~/C/camera_info and outputs ~/C/instances, ~/C/labels, ~/C/points, ~/C/debug_image, "
+              "~/C/markers. A camera may set its own image_transport, input_reliability, input_queue_depth, "
+              "max_rate_hz and depth_mode as C.<name> (config/cameras.yaml). Empty = one camera on ~/image, ~/instances, "
+              "... as always.", check=_cameras_check),
+    ParamSpec("max_batch", 4,
+              "Most frames (of different cameras, waiting at the same moment) run as one batch when the model has a "
+              "batch axis (1..64); 1 = one frame at a time. A batch-1 model always runs frames one after another.",
+              dynamic=True, check=_in_range("max_batch", 1, 64)),
     ParamSpec("model_path", "",
               "ONNX file or TensorRT engine; empty = the bundled model in share/robot_instseg/models."),
     ParamSpec("model_format", "auto",
@@ -115,11 +131,13 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("image_transport", "raw",
               "raw = sensor_msgs/Image on ~/image; compressed = sensor_msgs/CompressedImage on ~/image/compressed.",
               choices=("raw", "compressed")),
-    ParamSpec("input_reliability", "reliable",
-              "QoS reliability of the image subscription. reliable: measured on one machine, every 640x480 frame "
-              "from a reliable camera arrives, where best_effort delivered 5-21 % (scripts/transport_loss.py); "
-              "a best_effort camera cannot connect to it (ERROR in diagnostics): then set best_effort.",
-              choices=("best_effort", "reliable")),
+    ParamSpec("input_reliability", "auto",
+              "QoS reliability of the image, depth and camera_info subscriptions. auto: what the camera offers, as "
+              "rosbag2 does (reliable when every publisher is reliable, best_effort when one is not; re-checked while "
+              "none is matched), shown in diagnostics. reliable: measured on one machine, every 640x480 frame from a "
+              "reliable camera arrives, where best_effort delivered 5-21 % (scripts/transport_loss.py); a best_effort "
+              "camera cannot connect to it (ERROR in diagnostics).",
+              choices=("auto", "best_effort", "reliable")),
     ParamSpec("input_queue_depth", 5, "QoS history depth of the image subscription (1..100; sensor-data QoS uses 5).",
               check=_in_range("input_queue_depth", 1, 100)),
     ParamSpec("publish_labels", True, "Publish the mono16 instance-id image on ~/labels.", dynamic=True),
@@ -217,11 +235,23 @@ PARAMS: tuple[ParamSpec, ...] = (
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 
+def spec_for(name: str) -> Optional[ParamSpec]:
+    """The spec of a node parameter, or of a camera's own ``<camera>.<name>`` for the per-camera ones."""
+    from robot_instseg.node.camera_stream import PER_CAMERA_PARAMS, split_camera_key
+
+    if name in PARAMS_BY_NAME:
+        return PARAMS_BY_NAME[name]
+    camera, base = split_camera_key(name)
+    return PARAMS_BY_NAME[base] if camera and base in PER_CAMERA_PARAMS else None
+
+
 def _yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
     return repr(value)
 
 

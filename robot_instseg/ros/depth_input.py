@@ -26,14 +26,15 @@ DEPTH_OFF = "depth_off"
 class DepthInput:
     """Subscribes to depth and CameraInfo while the node is active; ``fuse_frame`` gives a frame its 3D."""
 
-    def __init__(self, node: Node, qos: QoSProfile) -> None:
+    def __init__(self, node: Node, qos: QoSProfile, depth_topic: str = "~/depth",
+                 camera_info_topic: str = "~/camera_info") -> None:
         self.node = node
         self.buffer: DepthBuffer[bytes] = DepthBuffer()  # serialized: only the paired frame is deserialized
         self.counts = DepthCounts()
         self.infos: CameraInfos[CameraInfo] = CameraInfos()
         self.last_depth: Optional[Image] = None  # the depth frame paired with the last fused colour frame
-        self._subs = [node.create_subscription(Image, "~/depth", self._on_depth, qos, raw=True),
-                      node.create_subscription(CameraInfo, "~/camera_info", self._on_camera_info, qos)]
+        self._subs = [node.create_subscription(Image, depth_topic, self._on_depth, qos, raw=True),
+                      node.create_subscription(CameraInfo, camera_info_topic, self._on_camera_info, qos)]
 
     @property
     def depth_topic(self) -> str:

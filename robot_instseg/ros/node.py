@@ -1,60 +1,46 @@
-"""The robot_instseg node (entry point ``seg_node``): a managed (lifecycle) node.
+"""The robot_instseg node (entry point ``seg_node``): a managed (lifecycle) node serving one or more cameras
+with one model.
 
-configure  loads the model and warms it up, creates the publishers
-activate   subscribes to the camera and starts the one worker thread
+configure  loads the model once and warms it up, creates every camera's publishers
+activate   subscribes to every camera and starts the one worker thread
 deactivate unsubscribes and stops the worker (no CPU is used while inactive)
 cleanup    frees the model and the publishers
 
 With ``autostart`` (the default) it configures and activates itself, so ``ros2 run`` and
-``ros2 launch`` need no lifecycle manager. The image callback only stores the newest frame
-in a one-slot mailbox; the worker decodes, segments and publishes, every output stamped
-with the input header. Bad frames are counted, logged (rate-limited) and skipped.
+``ros2 launch`` need no lifecycle manager. Each camera's image callback only stores its newest
+frame in that camera's one-slot mailbox; the worker takes, in fair turns, the newest frame of every
+camera that has one, segments them as one batch when the model allows, and hands each result back
+to its camera for depth, tracking and publishing, every output stamped with that camera's input
+header. Bad frames are counted on their camera, logged (rate-limited) and skipped.
 
-At about 420 lines this module is longer than the others on purpose: it is one class whose
-lifecycle transitions, callbacks and worker share the node's state (publishers, settings,
-mailbox, model). Every decision that needs no rclpy lives in ``robot_instseg.node`` and
-``robot_instseg.engine`` and is unit-tested there; what remains here is wiring.
+Every decision that needs no rclpy lives in ``robot_instseg.node`` (per-camera state:
+``camera_stream``) and ``robot_instseg.engine`` and is unit-tested there; one camera's ROS wiring is
+``robot_instseg.ros.camera_io``; what remains here is the lifecycle, the worker and diagnostics.
 """
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import cv2
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.serialization import deserialize_message
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2
-from visualization_msgs.msg import MarkerArray
 
 from robot_instseg.engine.class_names import parse_class_filter
-from robot_instseg.engine.errors import InputError
-from robot_instseg.engine.frame_pipeline import segment_frame
-from robot_instseg.node.diagnostics import depth_values, diagnostic_values, node_health
-from robot_instseg.node.frame_mailbox import FrameMailbox
-from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats, cdr_stamp_ns
-from robot_instseg.node.params import PARAMS_BY_NAME
-from robot_instseg.node.tracking import NodeTracking, weak_score_threshold
-from robot_instseg.ros.compat import SubscriptionEventCallbacks
-from robot_instseg.ros.convert import (
-    image_from_msg,
-    image_msg,
-    instances_msg,
-    labels_msg,
-    markers_msg,
-    points_msg,
-    stamp_seconds,
-)
-from robot_instseg.ros.depth_input import DEPTH_OFF, DepthInput
+from robot_instseg.engine.frame_pipeline import segment_frames
+from robot_instseg.node.camera_stream import CameraStream, FairTurns
+from robot_instseg.node.diagnostics import camera_values, depth_values, diagnostic_values, node_health, worst
+from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats
+from robot_instseg.node.params import spec_for
+from robot_instseg.node.tracking import weak_score_threshold
+from robot_instseg.ros.camera_io import CameraIO, DecodedFrame
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg.ros.recording import NodeRecording
-from robot_instseg_msgs.msg import InstanceArray
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 # Node parameter -> Segmenter.update keyword, for the ones that change while running.
@@ -64,11 +50,10 @@ _WEAK_KEYS = {"tracking", "track_low_score"}  # decide the Segmenter's weak_scor
 
 
 class SegNode(LifecycleNode):
-    """The segmentation node: camera in, instances, labels, overlay and diagnostics out."""
+    """The segmentation node: cameras in; instances, labels, overlay and diagnostics out per camera."""
 
     def __init__(self, name: str = "seg_node", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        self.stats = NodeStats()
         self.throttle = LogThrottle(5.0)
         self.param_problems: list[str] = []
         self.settings = declare_all(self, self.param_problems)
@@ -77,22 +62,27 @@ class SegNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.segmenter = None
         self.recording: Optional[NodeRecording] = None
-        self.tracking: Optional[NodeTracking] = None
         self.model_path = ""
         self.model_error = ""
         self.state_label = "unconfigured"
-        self.mailbox: FrameMailbox = FrameMailbox()
+        self._arrived = threading.Event()  # set by every camera's callback, and on stop / parameter changes
+        self.streams = [CameraStream(camera, self.settings, on_frame=self._arrived.set)
+                        for camera in self.settings["cameras"] or [""]]
+        self.cameras: list[CameraIO] = []
+        self._turns = FairTurns()
+        self.batch_sizes: collections.Counter = collections.Counter()  # frames per session.run, as seen
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set on stop and on any parameter change: the worker re-reads them
         self._worker_restarts = 0
+        self._worker_errors = NodeStats()  # internal errors that belong to no camera
         self._worker: Optional[threading.Thread] = None
-        self._subscription = None
-        self.depth: Optional[DepthInput] = None
-        self._input_type = Image
-        self._pubs: dict[str, Any] = {}
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
         self._autostart_timer = self.create_timer(0.01, self._autostart) if self.settings["autostart"] else None
+
+    @property
+    def stats(self) -> NodeStats:
+        """The first camera's counters (the only camera's, without ``cameras``)."""
+        return self.streams[0].stats
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -126,48 +116,33 @@ class SegNode(LifecycleNode):
             self.segmenter = None
             return TransitionCallbackReturn.FAILURE
         self.model_error = ""
-        reliable = QoSProfile(depth=5)
-        self._pubs = {"instances": self.create_publisher(InstanceArray, "~/instances", reliable),
-                      "labels": self.create_publisher(Image, "~/labels", reliable),
-                      "debug_image": self.create_publisher(Image, "~/debug_image", reliable),
-                      "markers": self.create_publisher(MarkerArray, "~/markers", reliable),
-                      "points": self.create_publisher(PointCloud2, "~/points", reliable)}
+        self.cameras = [CameraIO(self, stream) for stream in self.streams]
         self.recording = NodeRecording(self, self.segmenter)
-        self.tracking = NodeTracking(self.settings)
+        for stream in self.streams:
+            stream.tracking.apply(self.settings)
+            stream.tracking.tracker.reset()
         self.state_label = "inactive"
+        capacity = self.segmenter.batch_capacity
         self.get_logger().info(f"configured: {self.segmenter.model_path} ({self.segmenter.decoder.name}, "
                                f"{len(self.segmenter.class_names)} classes, {self.segmenter.backend.description}, "
-                               f"{self.segmenter.pipeline_device} pipeline)")
+                               f"{self.segmenter.pipeline_device} pipeline, batch "
+                               f"{'dynamic' if capacity is None else capacity}) for {len(self.streams)} camera(s)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        s = self.settings
-        qos = QoSProfile(history=qos_profile_sensor_data.history, depth=int(s["input_queue_depth"]),
-                         reliability=ReliabilityPolicy.RELIABLE if s["input_reliability"] == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT,
-                         durability=qos_profile_sensor_data.durability)
-        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
-                                            message_lost=self._on_message_lost)
-        if s["image_transport"] == "compressed":
-            self._input_type = CompressedImage
-            self._subscription = self.create_subscription(CompressedImage, "~/image/compressed", self._on_image, qos,
-                                                          raw=True, event_callbacks=events)
-        else:
-            self._input_type = Image
-            self._subscription = self.create_subscription(Image, "~/image", self._on_image, qos, raw=True,
-                                                          event_callbacks=events)
-        if s["depth_mode"] == "auto":
-            self.depth = DepthInput(self, qos)
-        self.mailbox.reopen()
+        for camera in self.cameras:
+            camera.stream.start()
+            camera.subscribe()
         if self.recording is not None:
-            self.recording.start()
+            self.recording.start({c.stream.name: c.stream.topic("camera_info") for c in self.cameras})
         self._stop.clear()
         self._worker_restarts = 0
-        self.stats.mark_started()
+        self._worker_errors.mark_started()
         self._start_worker()
         self.state_label = "active"
-        self.get_logger().info(f"active: segmenting {self._subscription.topic_name} "
-                               f"({s['image_transport']}, {s['input_reliability']})")
+        for camera in self.cameras:
+            self.get_logger().info(f"active: segmenting {camera.image_topic} ({camera.setting('image_transport')}, "
+                                   f"{camera.stream.reliability}, {camera.stream.reliability_why})")
         return TransitionCallbackReturn.SUCCESS
 
     def _start_worker(self) -> None:
@@ -175,19 +150,15 @@ class SegNode(LifecycleNode):
         self._worker.start()
 
     def _stop_work(self) -> None:
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
-        depth, self.depth = self.depth, None
-        if depth is not None:
-            depth.destroy()
+        for camera in self.cameras:
+            camera.unsubscribe()
         self._stop.set()
-        self._wake.set()
-        self.mailbox.close()
+        self._arrived.set()
+        for stream in self.streams:
+            stream.stop()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
-        self.mailbox.clear()
         if self.recording is not None:
             self.recording.stop()  # closes the bag cleanly (SIGINT / SIGTERM come through here too)
 
@@ -195,9 +166,9 @@ class SegNode(LifecycleNode):
         if self.recording is not None:
             self.recording.destroy()
             self.recording = None
-        for pub in self._pubs.values():
-            self.destroy_publisher(pub)
-        self._pubs = {}
+        for camera in self.cameras:
+            camera.destroy()
+        self.cameras = []
         self.segmenter = None
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -247,131 +218,80 @@ class SegNode(LifecycleNode):
                 result.successful, result.reason = False, str(exc)
                 return result
         self.settings.update(changes)
-        self._wake.set()  # a worker waiting out a max_rate_hz interval re-reads the new value at once
+        self._arrived.set()  # a worker waiting out a max_rate_hz interval re-reads the new value at once
         if self.recording is not None:
             self.recording.apply(set(changes))
-        if self.tracking is not None:
-            self.tracking.apply(self.settings)
-        later = [k for k in changes if not PARAMS_BY_NAME[k].dynamic]
+        for stream in self.streams:
+            stream.tracking.apply(self.settings)
+        later = [k for k in changes if not spec_for(k).dynamic]  # type: ignore[union-attr]
         if later:
             self.get_logger().info(f"{', '.join(later)} changed: applies at the next configure")
         return result
 
-    # -- frames ------------------------------------------------------------------------------
-    def _on_image(self, serialized: bytes) -> None:
-        """Frames arrive serialized (raw=True): only the frames the worker takes are deserialized,
-        and the recorder stores the bytes exactly as they came off the wire."""
-        dropped = self.mailbox.put((serialized, time.monotonic(), time.time_ns()))
-        self.stats.frame_received(dropped, cdr_stamp_ns(serialized))
-
-    def _on_incompatible_qos(self, info) -> None:
-        """A camera publisher this subscription cannot connect to (e.g. best_effort camera, reliable input)."""
-        policy = getattr(info.last_policy_kind, "name", str(info.last_policy_kind)).removeprefix("RMW_QOS_POLICY_")
-        self.stats.qos_incompatible_seen(policy)
-        self._log_throttled("qos", f"a publisher on the image topic offers QoS incompatible with this subscription "
-                            f"(policy {policy}, input_reliability {self.settings['input_reliability']}): its frames "
-                            "never arrive; set input_reliability to best_effort", error=True)
-
-    def _on_message_lost(self, info) -> None:
-        """Frames the middleware knows it lost before delivering them."""
-        self.stats.messages_lost(int(info.total_count_change))
-
+    # -- the worker --------------------------------------------------------------------------
     def _work(self) -> None:
-        """The one worker: nothing one frame does, and no parameter value, ends this loop."""
-        taken_at: Optional[float] = None
+        """The one worker: nothing one frame or one camera does, and no parameter value, ends this loop."""
         while not self._stop.is_set():
             try:
-                rate = float(self.settings["max_rate_hz"])
-                wait = (taken_at + 1.0 / rate - time.monotonic()) if rate > 0 and taken_at is not None else 0.0
-                if wait > 0:
-                    # Wait BEFORE taking, so the newest frame is taken; a parameter change or stop wakes it.
-                    self._wake.wait(min(wait, 0.5))
-                    self._wake.clear()
+                self._arrived.clear()  # before taking: a frame put after this sets it again
+                turn, soonest = self._turns.take(self.streams, self.settings, int(self.settings["max_batch"]),
+                                                 time.monotonic())
+                if not turn:
+                    # Wait BEFORE taking, so each camera's newest frame is taken when it falls due.
+                    self._arrived.wait(min(soonest, 0.2))
                     continue
-                item = self.mailbox.take(timeout=0.2)
-                if item is None:
-                    continue
-                taken_at = time.monotonic()
-                self.process(*item)
+                self.process_turn(turn)
             except Exception as exc:  # an internal error: counted, logged, and the loop goes on
-                detail = f"{type(exc).__name__}: {exc}"
-                self.stats.inference_failed(detail)
-                self._log_throttled("internal", f"frame failed with an internal error ({detail}); frame skipped, "
-                                    "node keeps running", error=True)
+                self._internal_error(None, exc)
 
-    @property
-    def instances_topic(self) -> str:
-        pub = self._pubs.get("instances")
-        return pub.topic_name if pub is not None else f"{self.get_fully_qualified_name()}/instances"
-
-    def process(self, serialized: bytes, received_at: float, received_ns: int = 0) -> None:
+    def process_turn(self, turn: list) -> None:
+        """Decode each camera's frame, segment them together, finish each on its own camera."""
         segmenter = self.segmenter
         if segmenter is None:
             return
-        topic = self._subscription.topic_name if self._subscription is not None else "~/image"
-        try:
-            msg = deserialize_message(serialized, self._input_type)
-        except Exception as exc:  # a message that is not a valid CDR Image is bad input, not a crash
-            detail = f"frame on {topic} rejected: not a valid {self._input_type.__name__} message ({exc})"
-            self.stats.frame_rejected("deserialize", detail)
-            self._log_throttled("reject:deserialize", f"{detail}; frame skipped, node keeps running")
+        by_stream = {id(c.stream): c for c in self.cameras}
+        ready: list[tuple[CameraIO, DecodedFrame]] = []
+        for stream, (serialized, received_at, received_ns) in turn:
+            camera = by_stream.get(id(stream))
+            frame = camera.decode(serialized, received_at, received_ns) if camera is not None else None
+            if frame is not None:
+                ready.append((camera, frame))  # type: ignore[arg-type]
+        if not ready:
             return
         try:
-            image, order = image_from_msg(msg, int(self.settings["max_input_pixels"]))
-        except InputError as exc:
-            reason = exc.reason
-            detail = (f"frame on {topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}, "
-                      f"frame_id '{msg.header.frame_id}') rejected: {exc}")
-            self.stats.frame_rejected(reason, detail)
-            self._log_throttled(f"reject:{reason}", f"{detail}; frame skipped, node keeps running "
-                                f"({self.stats.rejected} rejected so far)")
-            return
-        size = (int(image.shape[1]), int(image.shape[0]))
-        previous = self.stats.frame_size_seen(size)
-        if previous is not None:
-            self._log_throttled("size", f"frame size on {topic} changed from {previous[0]}x{previous[1]} to "
-                                f"{size[0]}x{size[1]}; segmenting at the new size")
-        output = segment_frame(segmenter, image, order)
-        result, labels, detections = output.result, output.labels, output.visible
-        header = msg.header
-        depth = self.depth
-        fusion, depth_status = (None, DEPTH_OFF) if depth is None else \
-            depth.frame_3d(header, detections, received_at, self.settings, self._log_throttled)
-        tracking = self.tracking  # after depth: the tracker gates matches by 3D centroid where it has one
-        if tracking is not None:
-            tracking.assign(detections, stamp_seconds(header), self.settings,
-                            fusion.centroids() if fusion is not None else None, output.weak)
-        instances = instances_msg(detections, header, fusion, depth_status)
-        self._pubs["instances"].publish(instances)
-        if self.settings["publish_labels"]:
-            self._pubs["labels"].publish(labels_msg(labels, header))
-        if self.settings["publish_markers"]:
-            self._pubs["markers"].publish(markers_msg(detections, header, fusion=fusion))
-        if fusion is not None and self.settings["publish_points"] and self._pubs["points"].get_subscription_count():
-            self._pubs["points"].publish(points_msg(detections, fusion, header,
-                                                    int(self.settings["points_stride"])))
-        if self.settings["publish_debug_image"] and self._pubs["debug_image"].get_subscription_count() > 0:
-            from robot_instseg.io.overlay import draw
+            outputs = segment_frames(segmenter, [(f.image, f.order) for _, f in ready], int(self.settings["max_batch"]))
+        except Exception:  # noqa: BLE001 - one frame's failure must not cost the other cameras theirs
+            outputs = None
+        for index, (camera, frame) in enumerate(ready):
+            try:
+                output = outputs[index] if outputs is not None else segment_frames(segmenter, [(frame.image,
+                                                                                                  frame.order)])[0]
+                self.batch_sizes[output.result.batch_size] += 1
+                camera.finish(frame, output)
+            except Exception as exc:  # counted on this camera; the others are finished all the same
+                self._internal_error(camera, exc)
 
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" and image.ndim == 3 else image
-            captions = [f"{g.distance:.2f} m" if g is not None else "" for g in fusion.instances] if fusion else None
-            self._pubs["debug_image"].publish(image_msg(draw(rgb, detections, labels=labels, captions=captions),
-                                                        "rgb8", header))
-        self.stats.frame_done((time.monotonic() - received_at) * 1e3, result.times.total_ms, len(detections))
-        recording = self.recording
-        if recording is not None:
-            depth = self.depth
-            paired = (depth.depth_topic, depth.last_depth) if depth is not None and depth.last_depth else None
-            recording.on_frame(msg, serialized, received_ns or time.time_ns(), instances, topic, paired)
+    def _internal_error(self, camera: Optional[CameraIO], exc: Exception) -> None:
+        detail = f"{type(exc).__name__}: {exc}"
+        (camera.stream.stats if camera is not None else self._worker_errors).inference_failed(detail)
+        where = f"frame of {camera.stream.label}" if camera is not None else "worker turn"
+        self.log_throttled(camera.stream.throttle if camera is not None else self.throttle, "internal",
+                           f"{where} failed with an internal error ({detail}); skipped, node keeps running",
+                           error=True)
 
-    def _log_throttled(self, key: str, text: str, error: bool = False) -> None:
-        """At most one line per key per 5 s. Never raises: the worker's error path goes through here.
+    @property
+    def instances_topic(self) -> str:
+        """The first camera's ~/instances (the only camera's, without ``cameras``)."""
+        return self.cameras[0].instances_topic if self.cameras else f"{self.get_fully_qualified_name()}/instances"
+
+    def log_throttled(self, throttle: LogThrottle, key: str, text: str, error: bool = False) -> None:
+        """At most one line per key per 5 s per ``throttle``. Never raises: the worker's error path goes here.
 
         rclpy refuses one call site logging at two severities ("Logger severity cannot be
         changed between calls"), so each severity has its own call.
         """
         try:
-            held = self.throttle.allow(key)
+            held = throttle.allow(key)
             if held is None:
                 return
             line = text + (f" [{held} similar suppressed]" if held else "")
@@ -390,38 +310,62 @@ class SegNode(LifecycleNode):
         if self._worker_restarts >= 1:
             return
         self._worker_restarts += 1
-        self.stats.worker_restarted()
-        self._log_throttled("worker", "the segmentation worker died; restarted it (once)", error=True)
+        self._worker_errors.worker_restarted()
+        self.log_throttled(self.throttle, "worker", "the segmentation worker died; restarted it (once)", error=True)
         self._start_worker()
 
     # -- diagnostics -------------------------------------------------------------------------
     def publish_diagnostics(self) -> None:
-        """Run by the 1 Hz timer: restart a dead worker (once), then publish the node's and the recorder's status."""
+        """Run by the 1 Hz timer: restart a dead worker (once), follow the cameras' offered QoS, then publish the
+        node's, each camera's and the recorder's status (one status for the single camera, as always)."""
         self._watch_worker()
-        snap = self.stats.snapshot()
+        if self.state_label == "active":
+            for camera in self.cameras:
+                camera.follow_offered_qos()
         worker = self._worker
         alive = worker is not None and worker.is_alive()
-        verdict = node_health(self.state_label, snap, self.model_error, alive,
-                              float(self.settings["stall_timeout_s"]), self.param_problems)
-        level, message = verdict.level, verdict.message
+        stall = float(self.settings["stall_timeout_s"])
         segmenter = self.segmenter
-        values = diagnostic_values(snap, self.state_label, self.model_path,
-                                   f"{segmenter.backend.description}, {segmenter.pipeline_device} pipeline"
-                                   if segmenter else "",
-                                   segmenter.decoder.name if segmenter else "", self.param_problems, alive)
-        if self.tracking is not None:
+        backend = f"{segmenter.backend.description}, {segmenter.pipeline_device} pipeline" if segmenter else ""
+        decoder = segmenter.decoder.name if segmenter else ""
+        node_values = {"batch_capacity": ("dynamic" if segmenter.batch_capacity is None else
+                                          str(segmenter.batch_capacity)) if segmenter else "",
+                       "batch_sizes_seen": " ".join(f"{k}:{v}" for k, v in sorted(self.batch_sizes.items())),
+                       "cameras": str(len(self.streams)),
+                       "worker_internal_errors": str(self._worker_errors.snapshot()["inference_errors"])}
+        statuses = []
+        for stream in self.streams:
+            snap = stream.stats.snapshot()
+            snap["worker_restarts"] = self._worker_restarts
+            verdict = node_health(self.state_label, snap, self.model_error, alive, stall, self.param_problems)
+            values = diagnostic_values(snap, self.state_label, self.model_path, backend, decoder,
+                                       self.param_problems, alive)
+            values.update(camera_values(stream, self.settings))
             decoding_weak = segmenter is not None and segmenter.weak_below is not None  # the Segmenter decides
-            values.update(self.tracking.diagnostic_values(segmenter.settings.score_threshold if decoding_weak else None))
-        depth = self.depth
-        if depth is not None:
-            depth_snap = depth.counts.snapshot()
-            values.update(depth_values(depth_snap))
-            if level == OK and depth_snap["failing"]:
-                level, message = WARN, f"depth arrives but gives no 3D: {depth_snap['last_problem']}"
-        status = DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_fully_qualified_name()}: segmentation",
-                                  message=message, hardware_id=values["backend"] or "none",
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
+            values.update(stream.tracking.diagnostic_values(segmenter.settings.score_threshold if decoding_weak
+                                                            else None))
+            camera = next((c for c in self.cameras if c.stream is stream), None)
+            depth = camera.depth if camera is not None else None
+            if depth is not None:
+                depth_snap = depth.counts.snapshot()
+                values.update(depth_values(depth_snap))
+                if verdict.level == OK and depth_snap["failing"]:
+                    verdict.level, verdict.message = WARN, f"depth arrives but gives no 3D: {depth_snap['last_problem']}"
+            name = f"{self.get_fully_qualified_name()}: {stream.name or 'segmentation'}"
+            statuses.append((verdict, name, values))
+        if len(self.streams) == 1:  # the single camera: one status with the node's values, as always
+            verdict, name, values = statuses[0]
+            statuses = [(verdict, name, {**values, **node_values})]
+        else:
+            level, message = worst([(stream.label, verdict) for stream, (verdict, _, _) in zip(self.streams, statuses)])
+            summary = {"state": self.state_label, "model": self.model_path, "backend": backend, "decoder": decoder,
+                       "worker_alive": str(alive), "worker_restarts": str(self._worker_restarts), **node_values}
+            statuses.insert(0, (type(statuses[0][0])(level, message), f"{self.get_fully_qualified_name()}: segmentation",
+                                summary))
+        array = DiagnosticArray(status=[DiagnosticStatus(level=_LEVELS[v.level], name=n, message=v.message,
+                                                         hardware_id=backend or "none",
+                                                         values=[KeyValue(key=k, value=x) for k, x in vals.items()])
+                                        for v, n, vals in statuses])
         recording = self.recording
         if recording is not None:
             array.status.append(recording.diagnostic())

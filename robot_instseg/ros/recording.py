@@ -55,9 +55,11 @@ class NodeRecording:
         self.policy = CapturePolicy(policy_config(node.settings))
         self.recorder: Optional[Recorder] = None
         self._lock = threading.Lock()
-        self._last: Optional[tuple] = None  # (frame msg, its bytes, received ns, InstanceArray, frame topic, depth)
-        self._camera_infos: deque = deque(maxlen=30)
-        self._camera_info_sub = None
+        # Per camera ("" = the single one): (frame msg, its bytes, received ns, InstanceArray, frame topic, depth,
+        # camera, instances topic) of its last segmented frame, and its recent CameraInfos by subscription.
+        self._last: dict[str, tuple] = {}
+        self._camera_infos: dict[str, deque] = {}
+        self._camera_info_subs: dict[str, Any] = {}
         self._retiring: list[threading.Thread] = []  # recorders replaced by a parameter change, closing
         path = Path(segmenter.model_path)
         self.custom_data = {
@@ -72,19 +74,25 @@ class NodeRecording:
                           node.create_service(SetBool, "~/record", self._on_record)]
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, camera_info_topics: Optional[dict[str, str]] = None) -> None:
+        """Start recording; ``camera_info_topics`` maps each camera to its CameraInfo topic (recorded with it)."""
         node = self.node
-        self._camera_info_sub = node.create_subscription(CameraInfo, "~/camera_info", self._on_camera_info,
-                                                         qos_profile_sensor_data)
+        for camera, topic in (camera_info_topics or {"": "~/camera_info"}).items():
+            infos: deque = deque(maxlen=30)
+            self._camera_infos[camera] = infos
+            self._camera_info_subs[camera] = node.create_subscription(
+                CameraInfo, topic, lambda msg, infos=infos: infos.append((stamp_ns(msg.header), msg)),
+                qos_profile_sensor_data)
         self._start_recorder()
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_infos.append((stamp_ns(msg.header), msg))
+    @property
+    def _started(self) -> bool:
+        return bool(self._camera_info_subs)
 
     def stop(self) -> None:
-        if self._camera_info_sub is not None:
-            self.node.destroy_subscription(self._camera_info_sub)
-            self._camera_info_sub = None
+        for sub in self._camera_info_subs.values():
+            self.node.destroy_subscription(sub)
+        self._camera_info_subs = {}
         with self._lock:
             recorder, self.recorder = self.recorder, None
         if recorder is not None:
@@ -137,25 +145,28 @@ class NodeRecording:
         continuous = self.policy.continuous
         self.policy = CapturePolicy(policy_config(self.node.settings))
         self.policy.continuous = continuous
-        if changed & set(RECORDER_KEYS) and self._camera_info_sub is not None:
+        if changed & set(RECORDER_KEYS) and self._started:
             self._start_recorder()
 
     # -- frames (worker thread) ----------------------------------------------------------------
     def on_frame(self, msg, serialized: bytes, received_ns: int, instances, topic: str,
-                 depth: Optional[tuple[str, Any]] = None) -> None:
-        """A segmented frame: ``serialized`` is the frame exactly as it arrived, ``msg`` its decoding, ``depth``
-        (topic, Image) the depth frame paired with it, recorded with it."""
+                 depth: Optional[tuple[str, Any]] = None, camera: str = "", instances_topic: str = "") -> None:
+        """A segmented frame of ``camera``: ``serialized`` is the frame exactly as it arrived, ``msg`` its
+        decoding, ``depth`` (topic, Image) the depth frame paired with it, recorded with it under that camera's
+        topics (``instances_topic``: where its InstanceArray was published)."""
         stamp = msg.header.stamp
         stamp_s = stamp.sec + stamp.nanosec * 1e-9
-        last = (msg, serialized, received_ns, instances, topic, depth)
+        last = (msg, serialized, received_ns, instances, topic, depth, camera,
+                instances_topic or self.node.instances_topic)
         with self._lock:
-            self._last = last
+            self._last[camera] = last
         reason = self.policy.decide(stamp_s, [i.score for i in instances.instances],
                                     [i.class_name for i in instances.instances])
         if reason is not None:
             self._submit(*last, reason)
 
-    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, depth, reason: str) -> bool:
+    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, depth, camera: str,
+                instances_topic: str, reason: str) -> bool:
         recorder = self.recorder
         if recorder is None:
             return False
@@ -164,37 +175,37 @@ class NodeRecording:
         if depth is not None:
             depth_topic, depth_msg = depth
             messages.append((depth_topic, IMAGE, lambda m=depth_msg: serialize_message(m)))
-        info = self._camera_info_for(msg.header)
-        if info is not None and self._camera_info_sub is not None:
-            messages.append((self._camera_info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))
-        messages.append((self.node.instances_topic, INSTANCE_ARRAY, lambda m=instances: serialize_message(m)))
+        info_sub = self._camera_info_subs.get(camera)
+        info = with_stamp_or_newest(self._camera_infos.get(camera, ()), stamp_ns(msg.header))
+        if info is not None and info_sub is not None:
+            messages.append((info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))
+        messages.append((instances_topic, INSTANCE_ARRAY, lambda m=instances: serialize_message(m)))
         stamp = msg.header.stamp
         return recorder.submit(Capture(received_ns, (stamp.sec, stamp.nanosec), reason, messages))
 
-    def _camera_info_for(self, header):
-        """The CameraInfo with the frame's stamp, else the newest one (None if none arrived)."""
-        return with_stamp_or_newest(self._camera_infos, stamp_ns(header))
-
     # -- services ------------------------------------------------------------------------------
     def _on_capture(self, request, response):
+        """Record the last segmented frame of every camera now."""
         with self._lock:
-            last = self._last
-        if last is None:
+            lasts = list(self._last.values())
+        if not lasts:
             response.success, response.message = False, "no frame segmented yet; nothing to capture"
             return response
-        msg, topic = last[0], last[4]
-        stamp = msg.header.stamp
-        self.policy.manual_capture(stamp.sec + stamp.nanosec * 1e-9)
-        if self._submit(*last, "manual_capture"):
-            response.success = True
-            response.message = f"captured frame {stamp.sec}.{stamp.nanosec:09d} of {topic}"
-        else:
-            response.success, response.message = False, f"not captured: {self.status_message()}"
+        captured = []
+        for last in lasts:
+            msg, topic = last[0], last[4]
+            stamp = msg.header.stamp
+            self.policy.manual_capture(stamp.sec + stamp.nanosec * 1e-9)
+            if self._submit(*last, "manual_capture"):
+                captured.append(f"frame {stamp.sec}.{stamp.nanosec:09d} of {topic}")
+        response.success = len(captured) == len(lasts)
+        response.message = f"captured {', '.join(captured)}" if response.success else \
+            f"not captured: {self.status_message()}"
         return response
 
     def _on_record(self, request, response):
         recorder = self.recorder
-        if request.data and (recorder is None or not recorder.active) and self._camera_info_sub is not None:
+        if request.data and (recorder is None or not recorder.active) and self._started:
             self._start_recorder()  # after a stop (budget, failure) an explicit request retries
         self.policy.continuous = bool(request.data)
         response.success = True

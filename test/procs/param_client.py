@@ -29,7 +29,8 @@ def _call(node, client, request, timeout=10.0):
 def _plain(value: ParameterValue):
     return {ParameterType.PARAMETER_BOOL: value.bool_value, ParameterType.PARAMETER_INTEGER: value.integer_value,
             ParameterType.PARAMETER_DOUBLE: value.double_value,
-            ParameterType.PARAMETER_STRING: value.string_value}.get(value.type)
+            ParameterType.PARAMETER_STRING: value.string_value,
+            ParameterType.PARAMETER_STRING_ARRAY: list(value.string_array_value)}.get(value.type)
 
 
 def main(target: str) -> int:
