@@ -1,0 +1,123 @@
+"""One seg_node, three cameras, one model, over real loopback DDS: a 640x480 RGB-D head camera, a 320x240
+compressed wrist camera that also sends a corrupt JPEG and two decompression bombs, and an 800x600 bgr8 base
+camera, all from another process. Each camera's outputs carry its own stamps, frame_id and size, hold the
+instances the bundled model finds in that camera's own frame, and nothing crosses over; the bad frames
+are counted on the wrist camera alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from ros_env import REPO, ros_env
+from ros_harness import PARAMS_FILE, SegNodeProcess, latest_status, set_parameter, values, wait_for
+from sensor_msgs.msg import Image
+
+from robot_instseg_msgs.msg import InstanceArray
+
+PUBLISHER = REPO / "test" / "procs" / "publish_cameras.py"
+CAMERAS = ("head", "wrist", "base")
+
+
+def cameras_params_file(tmp_path: Path, **extra) -> Path:
+    """The default params file with three cameras, each configured as config/cameras.yaml shows."""
+    doc = yaml.safe_load(PARAMS_FILE.read_text())
+    params = doc["/**"]["ros__parameters"]
+    params.update(cameras=list(CAMERAS), input_reliability="reliable", **extra)
+    params["wrist"] = {"image_transport": "compressed"}
+    params["base"] = {"depth_mode": "off"}
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _expected_counts() -> dict[tuple[str, int], int]:
+    """Instances the bundled model finds in each good frame, segmented here one frame at a time."""
+    sys.path.insert(0, str(PUBLISHER.parent))
+    from publish_cameras import FRAMES, colour_message, label
+
+    from robot_instseg.engine.frame_pipeline import segment_frame
+    from robot_instseg.engine.segmenter import load_segmenter
+    from robot_instseg.ros.convert import image_from_msg
+
+    segmenter = load_segmenter()
+    counts = {}
+    for camera in CAMERAS:
+        for index in range(FRAMES):
+            if label(camera, index) == "good":
+                image, order = image_from_msg(colour_message(camera, index)[0])
+                counts[(camera, index)] = len(segment_frame(segmenter, image, order).visible)
+    return counts
+
+
+def test_three_cameras_one_model_nothing_crosses_over(domain_id: int, ros, tmp_path: Path) -> None:
+    node = SegNodeProcess(domain_id, {}, params_file=cameras_params_file(tmp_path), log_dir=tmp_path)
+    try:
+        outputs = {c: ros.collect(InstanceArray, node.topic(f"{c}/instances")) for c in CAMERAS}
+        labels = {c: ros.collect(Image, node.topic(f"{c}/labels")) for c in CAMERAS}
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        subscribed = wait_for(lambda: all(ros.node.count_subscribers(node.topic(t)) > 0 for t in
+                                          ("head/image", "wrist/image/compressed", "base/image", "head/depth")), 60)
+        assert subscribed, node.log()
+        assert ros.node.count_subscribers(node.topic("base/depth")) == 0  # base: depth_mode off for it alone
+        done = subprocess.run([sys.executable, str(PUBLISHER), node.fqn, "2"], env=ros_env(domain_id),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        sent = json.loads(done.stdout.strip().splitlines()[-1])
+        good = {c: {(f["sec"], f["nanosec"]) for f in sent if f["camera"] == c and f["label"] == "good"}
+                for c in CAMERAS}
+        sent_to = {c: sum(f["camera"] == c for f in sent) for c in CAMERAS}
+
+        def statuses():
+            return {c: latest_status(diagnostics, node.fqn, c) for c in (*CAMERAS, "segmentation")}
+
+        def judged_every_frame() -> bool:
+            """Each camera's every frame arrived and was published, dropped for a newer one, or rejected."""
+            got = {c: values(s) for c, s in statuses().items()}
+            return all(got[c] and int(got[c]["frames_received"]) == sent_to[c] and
+                       int(got[c]["frames_processed"]) + int(got[c]["frames_dropped"]) +
+                       int(got[c]["inputs_rejected"]) == sent_to[c] for c in CAMERAS)
+
+        assert wait_for(judged_every_frame, 60), ({c: values(s) for c, s in statuses().items()}, node.log())
+        got = {c: values(s) for c, s in statuses().items()}
+        for camera in CAMERAS:  # every published frame arrived here, less what the middleware says it lost
+            lost = ros.lost.get(node.topic(f"{camera}/instances"), 0)
+            assert wait_for(lambda: len(outputs[camera]) + lost >= int(got[camera]["frames_processed"]), 10)
+            assert int(got[camera]["frames_processed"]) >= len(good[camera]) // 2, got[camera]  # served, not starved
+        expected = _expected_counts()
+        index = CAMERAS.index
+        for camera in CAMERAS:
+            stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in outputs[camera]]
+            assert set(stamps) <= good[camera], (camera, stamps)  # its own frames only, never a bad one
+            assert all(m.header.frame_id == f"{camera}_optical" for m in outputs[camera])
+            for msg in outputs[camera]:
+                assert len(msg.instances) == expected[(camera, msg.header.stamp.sec - 300)], (camera, msg.header)
+            h, w = {"head": (480, 640), "wrist": (240, 320), "base": (600, 800)}[camera]
+            assert labels[camera] and all((m.height, m.width) == (h, w) for m in labels[camera])
+            assert all(m.header.frame_id == f"{camera}_optical" for m in labels[camera])
+        with_3d = [i.has_3d for m in outputs["head"] for i in m.instances]
+        assert sum(with_3d) >= 0.8 * len(with_3d)  # the RGB-D camera gets 3D
+        assert not any(i.has_3d for c in ("wrist", "base") for m in outputs[c] for i in m.instances)
+
+        assert got["wrist"]["inputs_rejected"] == "3"
+        assert got["head"]["inputs_rejected"] == "0" and got["base"]["inputs_rejected"] == "0"
+        assert int(got["wrist"]["rejected_too_large"]) == 2 and got["wrist"]["image_transport"] == "compressed"
+        assert got["head"]["input_reliability_chosen"] == "reliable" and "frames_with_3d" in got["head"]
+        assert got["segmentation"]["cameras"] == "3" and got["segmentation"]["batch_capacity"] == "dynamic"
+        sizes = dict(pair.split(":") for pair in got["segmentation"]["batch_sizes_seen"].split())
+        assert sum(int(v) for v in sizes.values()) == sum(int(got[c]["frames_processed"]) for c in CAMERAS)
+        assert statuses()["head"].level == DiagnosticStatus.OK and statuses()["base"].level == DiagnosticStatus.OK
+        wrist = statuses()["wrist"]  # WARN while its rejections are recent (10 s), naming them
+        assert wrist.level == DiagnosticStatus.OK or "rejected" in wrist.message
+
+        # A run-time change for one camera: base may only be served once a minute from now on.
+        assert set_parameter(ros, node, "base.max_rate_hz", 0.0167) == (True, "")
+        assert set_parameter(ros, node, "wrist.max_rate_hz", -3.0)[0] is False
+        assert node.alive()
+    finally:
+        assert node.stop() == 0, node.log()
