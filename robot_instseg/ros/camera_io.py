@@ -132,9 +132,10 @@ class CameraIO:
         if offered is None:
             return
         if offered != self.stream.reliability:
+            topic = sub.topic_name
             self.unsubscribe()
             self.subscribe(offered)
-            self.node.get_logger().info(f"{self.stream.label}: {sub.topic_name} publishers offer {offered}; "
+            self.node.get_logger().info(f"{self.stream.label}: {topic} publishers offer {offered}; "
                                         f"input_reliability auto subscribed {offered}")
         self.stream.reliability_why = f"auto: {offered}, as {len(policies)} publisher(s) offer"
 

@@ -321,7 +321,11 @@ class SegNode(LifecycleNode):
         self._watch_worker()
         if self.state_label == "active":
             for camera in self.cameras:
-                camera.follow_offered_qos()
+                try:
+                    camera.follow_offered_qos()
+                except Exception as exc:  # noqa: BLE001 - the diagnostics timer must outlive any of this
+                    self.log_throttled(camera.stream.throttle, "qos_auto", f"{camera.stream.label}: input_reliability "
+                                       f"auto could not follow the publishers ({type(exc).__name__}: {exc})", True)
         worker = self._worker
         alive = worker is not None and worker.is_alive()
         stall = float(self.settings["stall_timeout_s"])

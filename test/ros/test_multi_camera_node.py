@@ -121,3 +121,44 @@ def test_three_cameras_one_model_nothing_crosses_over(domain_id: int, ros, tmp_p
         assert node.alive()
     finally:
         assert node.stop() == 0, node.log()
+
+
+def test_auto_reliability_follows_each_camera_and_lifecycle_serves_all(domain_id: int, ros, tmp_path: Path) -> None:
+    """Two cameras, input_reliability auto (the default): a best_effort camera and a reliable one are both
+    served, each subscription says what it chose; deactivate unsubscribes both, activate brings both back."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    from ros_harness import publish
+
+    node = SegNodeProcess(domain_id, {"cameras": "[left, right]", "depth_mode": "'off'"}, log_dir=tmp_path)
+    try:
+        outputs = {c: ros.collect(InstanceArray, node.topic(f"{c}/instances")) for c in ("left", "right")}
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in ("left", "right")),
+                        60), node.log()
+        # A best_effort camera: the subscription starts reliable (no publisher yet), then follows the offer.
+        publish(domain_id, node.topic("left/image"), "good:15", rate=3, reliability="best_effort")
+        publish(domain_id, node.topic("right/image"), "good:2", rate=3)
+        assert wait_for(lambda: outputs["left"] and outputs["right"], 20), node.log()
+        chosen = {c: values(latest_status(diagnostics, node.fqn, c)).get("input_reliability_chosen")
+                  for c in ("left", "right")}
+        assert chosen == {"left": "best_effort", "right": "reliable"}, node.log()
+        assert {m.header.frame_id for m in outputs["left"]} <= {f"cam_{i}" for i in range(15)}
+
+        def transition(transition_id: int) -> bool:
+            request = ChangeState.Request()
+            request.transition.id = transition_id
+            return ros.call(ChangeState, f"{node.fqn}/change_state", request).success
+
+        assert transition(Transition.TRANSITION_DEACTIVATE)
+        assert wait_for(lambda: not any(ros.node.count_subscribers(node.topic(f"{c}/image"))
+                                        for c in ("left", "right")), 10)
+        assert transition(Transition.TRANSITION_ACTIVATE)
+        before = {c: len(outputs[c]) for c in outputs}
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in ("left", "right")),
+                        10)
+        publish(domain_id, node.topic("right/image"), "good:2", rate=3, first_sec=500)
+        assert wait_for(lambda: len(outputs["right"]) > before["right"], 20), node.log()
+        assert outputs["right"][-1].header.stamp.sec >= 500 and len(outputs["left"]) == before["left"]
+    finally:
+        assert node.stop() == 0, node.log()
