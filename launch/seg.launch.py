@@ -5,6 +5,9 @@ Arguments:
                  (whose default, empty, means the bundled model)
   image_topic    camera topic to segment, remapped onto the node's ~/image input
   compressed     true = subscribe sensor_msgs/CompressedImage on <image_topic>/compressed
+  remap          more remappings, comma-separated FROM:=TO pairs; with several cameras
+                 (config/cameras.yaml) each camera's topics, e.g.
+                 remap:=~/head/image:=/camera/color/image_raw,~/wrist/image/compressed:=/wrist/image_raw/compressed
   namespace      namespace for the node and its topics
   params_file    YAML of node parameters (default: the package's config/params.yaml)
   log_level      debug, info, warn, error or fatal
@@ -25,6 +28,7 @@ ARGUMENTS = {
     "depth_topic": ("/camera/aligned_depth_to_color/image_raw",
                     "Depth registered to the colour image (16UC1 mm or 32FC1 m), for 3D per instance."),
     "camera_info_topic": ("/camera/color/camera_info", "CameraInfo of the colour camera (its intrinsics)."),
+    "remap": ("", "More remappings: comma-separated FROM:=TO pairs (each camera's topics with `cameras`)."),
     "namespace": ("", "Namespace of the node and its topics."),
     "params_file": (None, "Node parameters YAML (default: share/robot_instseg/config/params.yaml)."),
     "log_level": ("info", "Logger level: debug, info, warn, error or fatal."),
@@ -42,6 +46,7 @@ def _node(context, *_args, **_kwargs):
     if value["compressed"].lower() in ("true", "1", "yes"):
         overrides[ARGUMENT_PARAMETERS["compressed"]] = "compressed"
     topic = value["image_topic"]
+    extra = [tuple(pair.split(":=", 1)) for pair in value["remap"].split(",") if ":=" in pair]
     return [Node(
         package="robot_instseg",
         executable="seg_node",
@@ -51,7 +56,7 @@ def _node(context, *_args, **_kwargs):
         emulate_tty=True,
         parameters=[value["params_file"], overrides],
         remappings=[("~/image", topic), ("~/image/compressed", topic.rstrip("/") + "/compressed"),
-                    ("~/depth", value["depth_topic"]), ("~/camera_info", value["camera_info_topic"])],
+                    ("~/depth", value["depth_topic"]), ("~/camera_info", value["camera_info_topic"]), *extra],
         arguments=["--ros-args", "--log-level", value["log_level"]],
     )]
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -85,12 +85,13 @@ class SegNodeProcess(NodeProcess):
     stopped with SIGTERM (what launch and systemd send)."""
 
     def __init__(self, domain_id: int, overrides: dict, params_file: Path = PARAMS_FILE, name: str = "seg",
-                 log_dir: Optional[Path] = None, preexec_fn: Optional[Callable[[], None]] = None) -> None:
+                 log_dir: Optional[Path] = None, preexec_fn: Optional[Callable[[], None]] = None,
+                 extra_args: Sequence[str] = ()) -> None:
         exe = shutil.which("seg_node")
         assert exe, "seg_node is not on PATH (source scripts/env.sh)"
         super().__init__(params_file=params_file, overrides=overrides, name=name, command=[exe],
                          log_path=(log_dir or Path("/tmp")) / f"{name}_{domain_id}.log", env=ros_env(domain_id),
-                         preexec_fn=preexec_fn)
+                         preexec_fn=preexec_fn, extra_args=extra_args)
 
     def log(self) -> str:
         return self.log_path.read_text()

@@ -54,7 +54,7 @@ def _launch_literal(name: str):
 
 def test_launch_arguments_are_the_documented_set_and_map_onto_declared_parameters() -> None:
     arguments = _launch_literal("ARGUMENTS")
-    assert set(arguments) == {"model", "image_topic", "compressed", "depth_topic", "camera_info_topic", "namespace",
+    assert set(arguments) == {"model", "image_topic", "compressed", "depth_topic", "camera_info_topic", "remap", "namespace",
                               "params_file", "log_level"}
     for arg, param in _launch_literal("ARGUMENT_PARAMETERS").items():
         assert arg in arguments, arg

@@ -162,3 +162,17 @@ def test_auto_reliability_follows_each_camera_and_lifecycle_serves_all(domain_id
         assert outputs["right"][-1].header.stamp.sec >= 500 and len(outputs["left"]) == before["left"]
     finally:
         assert node.stop() == 0, node.log()
+
+
+def test_the_example_cameras_file_configures_both_cameras(domain_id: int, ros, tmp_path: Path) -> None:
+    """config/cameras.yaml, loaded over the defaults as its comment says, gives the topics it promises."""
+    node = SegNodeProcess(domain_id, {}, log_dir=tmp_path, extra_args=["--params-file", str(REPO / "config" /
+                                                                                            "cameras.yaml")])
+    try:
+        wanted = ("head/image", "head/depth", "head/camera_info", "wrist/image/compressed")
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(t)) for t in wanted), 60), node.log()
+        assert ros.node.count_subscribers(node.topic("wrist/depth")) == 0
+        assert all(ros.node.count_publishers(node.topic(f"{c}/instances")) for c in ("head", "wrist"))
+        assert "parameter refused" not in node.log()
+    finally:
+        assert node.stop() == 0, node.log()
