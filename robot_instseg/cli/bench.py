@@ -64,6 +64,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from robot_instseg.io.frame_sources import read_rgb, scenes
 
     segmenter = make_segmenter(args)
+    if args.batch:
+        return _bench_batches(args, segmenter)
     if args.images:
         images = [img for img in (read_rgb(p) for p in _bench_images(Path(args.images))[: args.max_images])
                   if img is not None]
@@ -113,12 +115,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_batches(args: argparse.Namespace, segmenter) -> int:
+    """`robot-instseg bench --batch 1 2 4`: frames per session.run against one by one, whole pipeline and runtime."""
+    from robot_instseg.engine.bench import run_batch_benchmark
+    from robot_instseg.io.frame_sources import scenes
+
+    if any(size < 1 for size in args.batch):
+        raise CliError(f"--batch sizes must be at least 1, got {args.batch}")
+    images = [f.rgb for f in scenes(seed=77, count=4, height=args.height, width=args.width)]
+    rows = run_batch_benchmark(segmenter, images, args.batch, runs=args.runs, warmup=args.warmup)
+    if args.json:
+        print(json.dumps({"model": str(segmenter.model_path), "backend": segmenter.backend.description,
+                          "image_size": [args.height, args.width], "batches": rows}))
+        return 0
+    print(f"model {segmenter.model_path} ({segmenter.backend.description}), {args.width}x{args.height}, "
+          f"{args.runs} runs; ms per frame, medians")
+    print(f"{'batch':>5}{'batched':>10}{'1 by 1':>9}{'speedup':>9}{'raw batched':>13}{'raw 1 by 1':>12}{'speedup':>9}")
+    for r in rows:
+        print(f"{r['batch']:>5}{r['batched_ms_per_frame']:>10.2f}{r['one_by_one_ms_per_frame']:>9.2f}"
+              f"{r['speedup']:>9.3f}{r['raw_batched_ms_per_frame']:>13.2f}{r['raw_one_by_one_ms_per_frame']:>12.2f}"
+              f"{r['raw_speedup']:>9.3f}")
+    return 0
+
+
 def cmd_bench_ros(args: argparse.Namespace) -> int:
     """`robot-instseg bench --ros`: end-to-end latency and rate through a real node over DDS."""
     from robot_instseg.ros.tools.bench import run_ros_bench
 
+    if args.cameras < 1:
+        raise CliError(f"--cameras must be at least 1, got {args.cameras}")
     result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,
-                           height=args.height)
+                           height=args.height, cameras=args.cameras, max_batch=args.max_batch,
+                           synchronised=args.synchronised)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -132,6 +160,14 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
         print(f"{label:<34}{st.get('p50_ms', float('nan')):>10.2f}{st.get('p95_ms', float('nan')):>10.2f}")
     if "overhead_p50_ms" in result:
         print(f"node overhead (median e2e - floor - Segmenter): {result['overhead_p50_ms']:.2f} ms")
+    if result["cameras"] > 1:
+        print(f"{result['cameras']} {'synchronised' if result['synchronised'] else 'free-running'} cameras, one "
+              f"node; batch sizes seen {result['batch_sizes_seen'] or '-'}; "
+              f"served-share spread {result['served_share_spread']:.3f}")
+        for cam in result["per_camera"]:
+            print(f"  {cam['camera']:<8} sent {cam['sent']:>5} received {cam['received']:>5} "
+                  f"share {cam['served_share']:.3f}  p50 {cam.get('p50_ms', float('nan')):7.2f} ms  "
+                  f"p95 {cam.get('p95_ms', float('nan')):7.2f} ms")
     print(f"node memory: {result['node_rss_mb']['start']} MB at start, {result['node_rss_mb']['end']} MB at end")
     for w in result["windows"]:
         print(f"  window from {w['t0_s']:>6.1f} s: n {w['n']:>5}  p50 {w.get('p50_ms', float('nan')):7.2f} ms  "
@@ -152,8 +188,18 @@ def register(sub) -> None:
     bench.add_argument("--width", type=int, default=640)
     bench.add_argument("--height", type=int, default=480)
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--batch", type=int, nargs="+", default=None, metavar="B",
+                       help="throughput of B frames per session.run against B runs one by one (model with a batch "
+                            "axis), e.g. --batch 1 2 4")
     bench.add_argument("--ros", action="store_true",
                        help="end to end through a running seg_node: camera stamp -> InstanceArray vs transport floor")
     bench.add_argument("--rate", type=float, default=10.0, help="--ros: camera rate (Hz)")
     bench.add_argument("--duration", type=float, default=20.0, help="--ros: seconds of input")
+    bench.add_argument("--cameras", type=int, default=1,
+                       help="--ros: cameras one node serves (cam0, cam1, ...), each at --rate: per-camera latency and "
+                            "served share, node memory")
+    bench.add_argument("--max-batch", type=int, default=None, help="--ros: the node's max_batch (default: its own)")
+    bench.add_argument("--synchronised", action="store_true",
+                       help="--ros with --cameras: all cameras publish at the same moments (hardware trigger); "
+                            "default: free-running, phases spread over one period")
     bench.set_defaults(func=cmd_bench)

@@ -110,8 +110,9 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker) 
         raise CliError(f"{staging} exists (left by an earlier failed run); remove it first")
     staging.mkdir(parents=True)
     bag_dir = staging / (out.stem if out.suffix.lower() in BAG_FILE_STORAGE else out.name)
+    cameras = _camera_topics(args.topic) if len(args.topic or []) > 1 else None
     try:
-        summary = run_to_bag(segmenter, frames, bag_dir, node_name=args.node_name, storage=storage,
+        summary = run_to_bag(segmenter, frames, bag_dir, cameras=cameras, node_name=args.node_name, storage=storage,
                              period_s=1.0 / args.fps, with_images=not args.no_images,
                              on_frame=lambda: progress.update(1), masks=args.masks,
                              depth=args.depth_topic is not None or args.input.startswith("scenes"),
@@ -137,18 +138,54 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker) 
     return 0
 
 
+def _camera_topics(topics: list[str]) -> dict[str, str]:
+    """``--topic [NAME=]TOPIC`` values -> {input topic: camera name}; unnamed cameras are cam0, cam1, ... by
+    position (outputs go to /NODE/NAME/instances, as the node with ``cameras`` publishes them)."""
+    from robot_instseg.node.camera_stream import cameras_problem
+
+    pairs = [value.split("=", 1) if "=" in value else (f"cam{index}", value) for index, value in enumerate(topics)]
+    problem = cameras_problem([name for name, _ in pairs])
+    if problem:
+        raise CliError(problem.replace("cameras:", "--topic NAME=TOPIC:"))
+    if len({topic for _, topic in pairs}) != len(pairs):
+        raise CliError(f"--topic named twice: {topics}")
+    return {topic: name for name, topic in pairs}
+
+
+def _open_cameras(args: argparse.Namespace):
+    """Several --topic of one bag: each camera's frames, merged in receive-time order; CliError when that
+    combination is not one we can write."""
+    from robot_instseg.io.frame_sources import open_source
+    from robot_instseg.ros.tools.offline import merged_by_time
+
+    if not _is_bag(args.input):
+        raise CliError(f"several --topic need a bag input; {args.input} is not a bag")
+    if Path(args.out).suffix.lower() == ".json":
+        raise CliError("several --topic write a bag (outputs per camera); for COCO results run once per --topic")
+    if args.depth_topic is not None:
+        raise CliError("--depth-topic pairs depth with one camera; run once per --topic for 3D")
+    return merged_by_time([open_source(args.input, bag_topic=topic) for topic in _camera_topics(args.topic)])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Segment an image folder, a video or a bag into COCO results JSON or a bag of node outputs."""
     from tqdm import tqdm
 
     from robot_instseg.io.frame_sources import frame_count, open_source
 
+    topics = args.topic or []
     # a missing, empty or damaged input is refused here
-    frames = open_source(args.input, bag_topic=args.topic, scene_depth=args.input.startswith("scenes"),
-                         depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic)
+    if len(topics) > 1:
+        frames = _open_cameras(args)
+    else:
+        frames = open_source(args.input, bag_topic=topics[0] if topics else None,
+                             scene_depth=args.input.startswith("scenes"), depth_topic=args.depth_topic,
+                             camera_info_topic=args.camera_info_topic)
     tracker = _tracker(args)  # it also sees the frame's detections under --conf (never written)
     segmenter = make_segmenter(args, tracker.config.low_score if tracker is not None else None)
-    with tqdm(total=frame_count(args.input, args.topic), desc="segmenting", unit="frame", disable=args.quiet,
+    total = sum(frame_count(args.input, topic) or 0 for topic in _camera_topics(topics)) if len(topics) > 1 else \
+        frame_count(args.input, topics[0] if topics else None)
+    with tqdm(total=total or None, desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
         if Path(args.out).suffix.lower() == ".json":
             return _run_to_json(args, segmenter, frames, progress, tracker)
@@ -163,7 +200,10 @@ def register(sub) -> None:
     run.add_argument("--out", required=True,
                      help="*.json: COCO results (RLE masks); *.mcap / *.db3: one bag file; otherwise a new bag folder "
                           "with the node's topics")
-    run.add_argument("--topic", default=None, help="bag input: the image topic (default: the first image topic)")
+    run.add_argument("--topic", action="append", default=None,
+                     help="bag input: the image topic (default: the first image topic); several --topic segment a "
+                          "multi-camera bag into one bag with outputs per camera: NAME=TOPIC writes /NODE/NAME/instances "
+                          "and /NODE/NAME/labels (unnamed: cam0, cam1, ... in order), each camera tracked on its own")
     run.add_argument("--depth-topic", default=None,
                      help="bag input: registered depth (16UC1 / 32FC1) to fill each instance's 3D, paired by stamp")
     run.add_argument("--camera-info-topic", default=None,

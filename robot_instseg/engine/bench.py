@@ -106,3 +106,42 @@ def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int,
         stages["raw_session"].append(raw_ms)
         instances.append(len(result.detections))
     return BenchReport(runs, stages, instances, transfers)
+
+
+def run_batch_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], sizes: Sequence[int] = (1, 2, 4),
+                        runs: int = 20, warmup: int = 2) -> list[dict]:
+    """Throughput of B frames in one ``session.run`` against the same B frames one after another, for each B in
+    ``sizes``, alternated in one loop: the whole Segmenter (``segment_batch`` vs B ``segment`` calls) and the bare
+    runtime (one batch-B ``session.run`` vs B batch-1 runs). Per frame, medians; speedup = one by one / batched.
+    Needs a model with a batch axis for B > 1 (``Segmenter.batch_capacity``)."""
+    capacity = segmenter.batch_capacity
+    rows = []
+    for size in sizes:
+        if size > 1 and capacity is not None and capacity < size:
+            raise ValueError(f"{segmenter.model_path.name} runs {capacity} frame(s) per session.run; "
+                             "export it with --dynamic-batch to measure batches")
+        frames = [(images[i % len(images)], "rgb") for i in range(size)]
+        feeds = [segmenter.input_feed(image) for image, _ in frames]
+        name = segmenter.input.name
+        stacked = {name: np.concatenate([feed[name] for feed in feeds])}
+        times: dict[str, list[float]] = {"batched": [], "one_by_one": [], "raw_batched": [], "raw_one_by_one": []}
+        for run in range(warmup + runs):
+            t0 = time.perf_counter()
+            segmenter.segment_batch(frames, max_batch=size)
+            t1 = time.perf_counter()
+            for image, order in frames:
+                segmenter.segment(image, order)
+            t2 = time.perf_counter()
+            segmenter.backend.run(stacked)
+            t3 = time.perf_counter()
+            for feed in feeds:
+                segmenter.backend.run(feed)
+            t4 = time.perf_counter()
+            if run >= warmup:
+                for key, ms in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    times[key].append(ms * 1e3 / size)
+        row = {"batch": size, **{f"{k}_ms_per_frame": round(float(np.median(v)), 3) for k, v in times.items()}}
+        row["speedup"] = round(row["one_by_one_ms_per_frame"] / row["batched_ms_per_frame"], 3)
+        row["raw_speedup"] = round(row["raw_one_by_one_ms_per_frame"] / row["raw_batched_ms_per_frame"], 3)
+        rows.append(row)
+    return rows

@@ -33,7 +33,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 
 from robot_instseg.engine.class_names import parse_class_filter
 from robot_instseg.engine.frame_pipeline import segment_frames
-from robot_instseg.node.camera_stream import CameraStream, FairTurns
+from robot_instseg.node.camera_stream import CameraStream, FairTurns, effective_max_batch
 from robot_instseg.node.diagnostics import camera_values, depth_values, diagnostic_values, node_health, worst
 from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats
 from robot_instseg.node.params import spec_for
@@ -234,8 +234,7 @@ class SegNode(LifecycleNode):
         while not self._stop.is_set():
             try:
                 self._arrived.clear()  # before taking: a frame put after this sets it again
-                turn, soonest = self._turns.take(self.streams, self.settings, int(self.settings["max_batch"]),
-                                                 time.monotonic())
+                turn, soonest = self._turns.take(self.streams, self.settings, self.max_batch, time.monotonic())
                 if not turn:
                     # Wait BEFORE taking, so each camera's newest frame is taken when it falls due.
                     self._arrived.wait(min(soonest, 0.2))
@@ -259,7 +258,7 @@ class SegNode(LifecycleNode):
         if not ready:
             return
         try:
-            outputs = segment_frames(segmenter, [(f.image, f.order) for _, f in ready], int(self.settings["max_batch"]))
+            outputs = segment_frames(segmenter, [(f.image, f.order) for _, f in ready], self.max_batch)
         except Exception:  # noqa: BLE001 - one frame's failure must not cost the other cameras theirs
             outputs = None
         for index, (camera, frame) in enumerate(ready):
@@ -278,6 +277,11 @@ class SegNode(LifecycleNode):
         self.log_throttled(camera.stream.throttle if camera is not None else self.throttle, "internal",
                            f"{where} failed with an internal error ({detail}); skipped, node keeps running",
                            error=True)
+
+    @property
+    def max_batch(self) -> int:
+        """Frames a turn takes: ``max_batch``, or with 0 (auto) 4 on a GPU runtime and 1 on the CPU."""
+        return effective_max_batch(int(self.settings["max_batch"]), self.segmenter)
 
     @property
     def instances_topic(self) -> str:
@@ -332,7 +336,7 @@ class SegNode(LifecycleNode):
         segmenter = self.segmenter
         backend = f"{segmenter.backend.description}, {segmenter.pipeline_device} pipeline" if segmenter else ""
         decoder = segmenter.decoder.name if segmenter else ""
-        node_values = {"batch_capacity": ("dynamic" if segmenter.batch_capacity is None else
+        node_values = {"max_batch": str(self.max_batch), "batch_capacity": ("dynamic" if segmenter.batch_capacity is None else
                                           str(segmenter.batch_capacity)) if segmenter else "",
                        "batch_sizes_seen": " ".join(f"{k}:{v}" for k, v in sorted(self.batch_sizes.items())),
                        "cameras": str(len(self.streams)),

@@ -107,3 +107,14 @@ def test_one_event_wakes_the_worker_for_any_camera() -> None:
     assert arrived.is_set()
     streams[1].stop()
     assert not streams[1].mailbox.waiting and streams[1].reliability == ""
+
+
+def test_max_batch_auto_batches_on_a_gpu_runtime_only() -> None:
+    from types import SimpleNamespace
+
+    from robot_instseg.node.camera_stream import effective_max_batch
+
+    assert effective_max_batch(0, SimpleNamespace(runtime_on_cuda=True)) == 4
+    assert effective_max_batch(0, SimpleNamespace(runtime_on_cuda=False)) == 1
+    assert effective_max_batch(0, None) == 1
+    assert effective_max_batch(3, SimpleNamespace(runtime_on_cuda=False)) == 3  # set: taken as it is

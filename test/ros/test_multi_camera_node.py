@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from ros_env import REPO, ros_env
@@ -28,7 +27,7 @@ def cameras_params_file(tmp_path: Path, **extra) -> Path:
     """The default params file with three cameras, each configured as config/cameras.yaml shows."""
     doc = yaml.safe_load(PARAMS_FILE.read_text())
     params = doc["/**"]["ros__parameters"]
-    params.update(cameras=list(CAMERAS), input_reliability="reliable", **extra)
+    params.update(cameras=list(CAMERAS), input_reliability="reliable", max_batch=3, **extra)
     params["wrist"] = {"image_transport": "compressed"}
     params["base"] = {"depth_mode": "off"}
     path = tmp_path / "cameras.yaml"
@@ -90,9 +89,9 @@ def test_three_cameras_one_model_nothing_crosses_over(domain_id: int, ros, tmp_p
             assert wait_for(lambda: len(outputs[camera]) + lost >= int(got[camera]["frames_processed"]), 10)
             assert int(got[camera]["frames_processed"]) >= len(good[camera]) // 2, got[camera]  # served, not starved
         expected = _expected_counts()
-        index = CAMERAS.index
         for camera in CAMERAS:
             stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in outputs[camera]]
+            assert {nanosec for _, nanosec in stamps} <= {CAMERAS.index(camera)}  # the stamp names the camera
             assert set(stamps) <= good[camera], (camera, stamps)  # its own frames only, never a bad one
             assert all(m.header.frame_id == f"{camera}_optical" for m in outputs[camera])
             for msg in outputs[camera]:
@@ -140,9 +139,11 @@ def test_auto_reliability_follows_each_camera_and_lifecycle_serves_all(domain_id
         publish(domain_id, node.topic("left/image"), "good:15", rate=3, reliability="best_effort")
         publish(domain_id, node.topic("right/image"), "good:2", rate=3)
         assert wait_for(lambda: outputs["left"] and outputs["right"], 20), node.log()
-        chosen = {c: values(latest_status(diagnostics, node.fqn, c)).get("input_reliability_chosen")
-                  for c in ("left", "right")}
-        assert chosen == {"left": "best_effort", "right": "reliable"}, node.log()
+        def chosen() -> dict:
+            return {c: values(latest_status(diagnostics, node.fqn, c)).get("input_reliability_chosen")
+                    for c in ("left", "right")}
+
+        assert wait_for(lambda: chosen() == {"left": "best_effort", "right": "reliable"}, 5), (chosen(), node.log())
         assert {m.header.frame_id for m in outputs["left"]} <= {f"cam_{i}" for i in range(15)}
 
         def transition(transition_id: int) -> bool:
@@ -176,3 +177,43 @@ def test_the_example_cameras_file_configures_both_cameras(domain_id: int, ros, t
         assert "parameter refused" not in node.log()
     finally:
         assert node.stop() == 0, node.log()
+
+
+def test_recording_two_cameras_and_running_the_bag_offline_per_camera(domain_id: int, ros, tmp_path: Path) -> None:
+    """The node records each camera's frames and instances under that camera's topics in one bag; `run BAG
+    --topic left=... --topic right=...` gives, per camera, the instances the live node published."""
+    import signal
+
+    from ros_harness import publish
+    from test_run_offline import assert_same_instances, bag_messages, run_cli
+
+    record_dir = tmp_path / "bags"
+    node = SegNodeProcess(domain_id, {"cameras": "[left, right]", "depth_mode": "'off'", "record_mode": "all",
+                                      "record_dir": str(record_dir), "record_max_rate_hz": 0.0,
+                                      "input_reliability": "reliable"}, log_dir=tmp_path)
+    try:
+        live = {c: ros.collect(InstanceArray, node.topic(f"{c}/instances")) for c in ("left", "right")}
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in ("left", "right")),
+                        60), node.log()
+        publish(domain_id, node.topic("left/image"), "good:3", rate=3, first_sec=100)
+        publish(domain_id, node.topic("right/image"), "good:3", rate=3, first_sec=200)
+        assert wait_for(lambda: len(live["left"]) >= 3 and len(live["right"]) >= 3, 30), node.log()
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.proc.wait(30) == 0, node.log()
+    finally:
+        node.stop()
+    bags = sorted(record_dir.glob("*/*.mcap"))
+    assert len(bags) == 1, list(record_dir.rglob("*"))
+    for camera, first in (("left", 100), ("right", 200)):
+        recorded = bag_messages(bags[0], f"/seg/{camera}/instances")
+        assert sorted(recorded) == [(first + i, 0) for i in range(3)]  # each camera under its own topics
+        assert sorted(bag_messages(bags[0], f"/seg/{camera}/image")) == sorted(recorded)
+    out = tmp_path / "offline.mcap"
+    run_cli("run", str(bags[0]), "--topic", "left=/seg/left/image", "--topic", "right=/seg/right/image",
+            "--out", str(out), "--node-name", "seg", "--providers", "cpu", "--quiet")
+    for camera in ("left", "right"):
+        offline = bag_messages(out, f"/seg/{camera}/instances")
+        received = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in live[camera]}
+        assert sorted(offline) == sorted(received)
+        for stamp, msg in offline.items():
+            assert_same_instances(received[stamp], msg)

@@ -19,7 +19,7 @@ from rclpy.node import Node
 
 from robot_instseg.io.frame_sources import scenes
 from robot_instseg.ros.tools.node_process import watched_node
-from robot_instseg.ros.tools.play import Player, PlayOptions
+from robot_instseg.ros.tools.play import Player, PlayOptions, play_together
 
 NAMESPACE = "/robot_instseg_bench"
 
@@ -51,32 +51,55 @@ def floor_main(topic: str, duration_s: float) -> None:
     rclpy.try_shutdown()
 
 
+def camera_names(count: int) -> list[str]:
+    """The cameras of ``--cameras N``: cam0, cam1, ... (one camera: the node's own topic names, no list)."""
+    return [f"cam{i}" for i in range(count)] if count > 1 else [""]
+
+
 def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
-                  height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros")) -> dict:
-    """Start a node, publish ``duration_s`` of frames at ``rate_hz`` and report latency and rate."""
+                  height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros"),
+                  cameras: int = 1, max_batch: Optional[int] = None, synchronised: bool = False) -> dict:
+    """Start a node serving ``cameras`` cameras, publish ``duration_s`` of frames at ``rate_hz`` on each, and report
+    latency, rate and each camera's served share (several cameras: their frames go out together, as a robot's
+    synchronised cameras do, each from its own publisher)."""
     from robot_instseg.engine.segmenter import load_segmenter
 
     log_dir.mkdir(parents=True, exist_ok=True)
+    names = camera_names(cameras)
     frames = list(scenes(seed=77, count=8, height=height, width=width))
     overrides = {**({"model_path": model} if model else {}), "publish_markers": False}
-    seg_topic = f"{NAMESPACE}/seg_node/image"
+    if cameras > 1:
+        overrides["cameras"] = "[" + ", ".join(names) + "]"
+    if max_batch is not None:
+        overrides["max_batch"] = max_batch
+    prefix = f"{names[0]}/" if names[0] else ""
+    seg_topic = f"{NAMESPACE}/robot_instseg_bench/{prefix}image"
     floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.tools.bench", "floor", seg_topic,
                               str(duration_s + 15)], stdout=subprocess.PIPE, text=True)
     with watched_node(NAMESPACE, overrides, log_dir / "seg_node.log", name="robot_instseg_bench",
-                      timeout_s=60.0) as (seg, node, watcher):
-        player = Player(node, PlayOptions(topic=seg.topic("image"), rate_hz=rate_hz, duration_s=duration_s,
-                                          loop=True))
+                      timeout_s=60.0, camera=names[0]) as (seg, node, watcher):
+        from robot_instseg.ros.tools.watch import Watcher
+
+        watchers = [watcher] + [Watcher(node, f"{seg.fqn}/{c}") for c in names[1:]]
+        players = [Player(node, PlayOptions(topic=seg.topic(f"{c}/image" if c else "image"), rate_hz=rate_hz,
+                                            duration_s=duration_s, loop=True, frame_id=c or "camera"))
+                   for c in names]
         deadline = time.monotonic() + 10
-        while node.count_subscribers(seg.topic("image")) < 2 and time.monotonic() < deadline:
+        while node.count_subscribers(players[0].options.topic) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
         rss_start = seg.rss_mb()
         start = time.time()
-        sent = player.play(frames)
+        sent = play_together(players, frames, synchronised)
         time.sleep(1.0)
         rss_end = seg.rss_mb()
         diag = watcher.diagnostic_values()
         _, e2e, _ = watcher.window(start)
+        per_camera = []
+        for name, camera_watcher, count in zip(names, watchers, sent):
+            _, latency, _ = camera_watcher.window(start)
+            per_camera.append({"camera": name or "camera", "sent": count, "received": int(latency.size),
+                               "served_share": round(latency.size / count, 3) if count else 0.0, **_stats(latency)})
         windows = []
         for w0 in np.arange(start, start + duration_s, window_s):
             with watcher.lock:
@@ -90,9 +113,15 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     for i in range(max(30, len(frames))):
         seg_ms.append(segmenter.segment(frames[i % len(frames)].rgb).times.total_ms)
     seg_ms = np.array(seg_ms[5:])
-    result = {"rate_hz": rate_hz, "duration_s": duration_s, "frame": [width, height], "sent": sent,
-              "received": int(e2e.size), "node_dropped": int(diag.get("frames_dropped", "0") or 0),
-              "end_to_end": _stats(e2e), "transport_floor": _stats(floor_lat),
+    shares = [c["served_share"] for c in per_camera]
+    result = {"rate_hz": rate_hz, "duration_s": duration_s, "frame": [width, height], "cameras": cameras,
+              "synchronised": synchronised,
+              "sent": sum(sent), "received": int(e2e.size) if cameras == 1 else sum(c["received"] for c in per_camera),
+              "node_dropped": int(diag.get("frames_dropped", "0") or 0),
+              "batch_sizes_seen": diag.get("batch_sizes_seen", ""),
+              "end_to_end": _stats(e2e), "per_camera": per_camera,
+              "served_share_spread": round(max(shares) - min(shares), 3) if shares else 0.0,
+              "transport_floor": _stats(floor_lat),
               "segmenter": _stats(seg_ms), "node_segment_p50_ms": diag.get("segment_p50_ms"),
               "node_rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1)}, "windows": windows}
     if e2e.size and floor_lat.size:

@@ -32,22 +32,55 @@ def _line(label: str, frames: int, seconds: float, latencies: np.ndarray, instan
 
 
 def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duration_s: float = 20.0,
-             overlays: int = 4, scene_count: int = 8) -> int:
-    """Start a node, play synthetic scenes into it and save what it published under ``out_dir``."""
+             overlays: int = 4, scene_count: int = 8, cameras: int = 1) -> int:
+    """Start a node, play synthetic scenes into it and save what it published under ``out_dir``; with ``cameras``
+    > 1, one node serves cameras cam0.. (each RGB-D, free-running at ``rate_hz``) and each gets a summary line."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    overrides = {"model_path": model} if model else {}
+    overrides: dict = {"model_path": model} if model else {}
+    names = [f"cam{i}" for i in range(cameras)] if cameras > 1 else [""]
+    if cameras > 1:
+        overrides["cameras"] = "[" + ", ".join(names) + "]"
     print(f"generating {scene_count} synthetic scenes ...", flush=True)
     frames = list(scenes(seed=2026, count=scene_count, depth=True))
     try:
         with watched_node(NAMESPACE, overrides, out_dir / "seg_node.log", name="robot_instseg_demo",
-                          timeout_s=60.0, overlay_dir=out_dir, overlay_every_s=duration_s / (overlays + 1),
-                          max_overlays=overlays) as (seg, node, watcher):
+                          timeout_s=60.0, camera=names[0], overlay_dir=out_dir,
+                          overlay_every_s=duration_s / (overlays + 1), max_overlays=overlays) as (seg, node, watcher):
+            if cameras > 1:
+                return _play_cameras(seg, node, watcher, names, frames, rate_hz, duration_s)
             return _play_and_watch(seg, node, watcher, frames, rate_hz, duration_s)
     except RuntimeError as exc:
         print(exc)
         print((out_dir / "seg_node.log").read_text()[-2000:])
         return 1
+
+
+def _play_cameras(seg, node, first_watcher, names: list, frames, rate_hz: float, duration_s: float) -> int:
+    """Several RGB-D cameras into one node: a summary line per camera, then the node's own status."""
+    from robot_instseg.ros.tools.play import play_together
+    from robot_instseg.ros.tools.watch import Watcher
+
+    watchers = [first_watcher] + [Watcher(node, f"{seg.fqn}/{c}") for c in names[1:]]
+    players = [Player(node, PlayOptions(topic=seg.topic(f"{c}/image"), rate_hz=rate_hz, duration_s=duration_s,
+                                        loop=True, frame_id=c, depth_topic=seg.topic(f"{c}/depth"),
+                                        camera_info_topic=seg.topic(f"{c}/camera_info"))) for c in names]
+    print(f"seg_node up; {len(names)} cameras ({', '.join(names)}) at {rate_hz:g} Hz each for {duration_s:g} s",
+          flush=True)
+    start = time.time()
+    sent = play_together(players, frames)
+    time.sleep(1.0)
+    print("-" * 72)
+    total = 0
+    for name, watcher, count in zip(names, watchers, sent):
+        got, lat, inst = watcher.window(start)
+        total += got
+        print(f"{name}: sent {count}, got {got}; " + _line("summary", got, duration_s, lat, inst,
+                                                              watcher.distances_since(start)))
+    diag = first_watcher.diagnostic_values()
+    print(f"node: {first_watcher.diagnostic.message if first_watcher.diagnostic else 'no diagnostics received'}; "
+          f"batch sizes seen {diag.get('batch_sizes_seen', '?')}")
+    return 0 if total > 0 else 1
 
 
 def _play_and_watch(seg, node, watcher, frames, rate_hz: float, duration_s: float) -> int:

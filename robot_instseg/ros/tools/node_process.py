@@ -49,14 +49,17 @@ class NodeProcess:
     def topic(self, name: str) -> str:
         return f"{self.fqn}/{name}"
 
-    def wait_until_publishing(self, node: Node, timeout_s: float = 60.0) -> bool:
-        """True once the node's ~/instances publisher is visible (configured and loaded)."""
+    def wait_until_publishing(self, node: Node, timeout_s: float = 60.0, camera: str = "") -> bool:
+        """True once the node's ~/instances publisher is visible (configured and loaded); with several cameras,
+        ``camera``'s ~/<camera>/instances."""
+        prefix = f"{camera}/" if camera else ""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            if node.count_publishers(self.topic("instances")) > 0 and node.count_subscribers(self.topic("image")) + \
-                    node.count_subscribers(self.topic("image/compressed")) > 0:
+            if node.count_publishers(self.topic(prefix + "instances")) > 0 and \
+                    node.count_subscribers(self.topic(prefix + "image")) + \
+                    node.count_subscribers(self.topic(prefix + "image/compressed")) > 0:
                 return True
             time.sleep(0.1)
         return False
@@ -87,7 +90,7 @@ class NodeProcess:
 
 @contextmanager
 def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Optional[Path] = None,
-                 name: str = "robot_instseg_tool", timeout_s: float = 90.0,
+                 name: str = "robot_instseg_tool", timeout_s: float = 90.0, camera: str = "",
                  **watch_options) -> Iterator[tuple[NodeProcess, Node, "Watcher"]]:
     """seg_node in its own process, and this process's node spinning in the background with a
     Watcher on seg_node's outputs; yields once seg_node publishes, and tears all down on exit.
@@ -104,8 +107,8 @@ def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Opt
     node = Node(name)
     spinning = BackgroundSpin(node)
     try:
-        watcher = Watcher(node, seg.fqn, **watch_options)
-        if not seg.wait_until_publishing(node, timeout_s):
+        watcher = Watcher(node, f"{seg.fqn}/{camera}" if camera else seg.fqn, **watch_options)
+        if not seg.wait_until_publishing(node, timeout_s, camera):
             raise RuntimeError(f"seg_node did not come up (log: {log_path or 'not kept'})")
         yield seg, node, watcher
     finally:

@@ -5,10 +5,11 @@ Needs the ROS message packages (no running ROS graph, no rclpy.init)."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
@@ -49,10 +50,18 @@ def _input_message(frame: Frame, header: Header):
     return IMAGE, msg
 
 
+def merged_by_time(streams: Sequence[Iterable[Frame]]) -> Iterator[Frame]:
+    """Several cameras' frames (each stream in its own time order) as one stream in receive-time order, so a
+    multi-camera bag is written as the node would have recorded it."""
+    keyed = [((f.timestamp_ns or 0, index, f) for f in stream) for index, stream in enumerate(streams)]
+    return (frame for _, _, frame in heapq.merge(*keyed, key=lambda item: (item[0], item[1])))
+
+
 def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
                image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
                on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
-               depth: bool = False, tracker: Optional[Tracker] = None, complete_masks: bool = True) -> RunSummary:
+               depth: bool = False, tracker: Optional[Tracker] = None, complete_masks: bool = True,
+               cameras: Optional[dict[str, str]] = None) -> RunSummary:
     """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
 
     ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
@@ -61,8 +70,14 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
     the node does (``complete_masks``: its depth_complete_masks); a frame whose depth is missing or
     unusable gets has_3d false and its reason.
     ``tracker``: track ids over the frames' stamps, as the node assigns them.
+    ``cameras``: input topic -> camera name for a multi-camera bag (``merged_by_time``): each camera's outputs go
+    to /NODE/CAMERA/instances and /NODE/CAMERA/labels, as the node with ``cameras`` publishes them, and each
+    camera is tracked on its own (ids never cross cameras).
     """
     summary = RunSummary()
+    trackers: dict[str, Optional[Tracker]] = {"": tracker}
+    if cameras:
+        trackers = {name: (Tracker(tracker.config) if tracker is not None else None) for name in cameras.values()}
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
                                       "robot_instseg.source": "robot-instseg run", "robot_instseg.masks": masks})
     try:
@@ -92,8 +107,10 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                 except InputError as exc:
                     depth_status = exc.reason
                     summary.without_3d[exc.reason] = summary.without_3d.get(exc.reason, 0) + 1
-            if tracker is not None:  # after depth, as in the node: 3D centroids gate the matches
-                output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9,
+            camera = cameras.get(frame.topic, "") if cameras else ""
+            stream_tracker = trackers.get(camera)
+            if stream_tracker is not None:  # after depth, as in the node: 3D centroids gate the matches
+                output.visible.track_ids = stream_tracker.update(output.visible, sec + nanosec * 1e-9,
                                                           fusion.centroids() if fusion is not None else None,
                                                           output.weak)
                 output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
@@ -101,10 +118,11 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
             if with_images:
                 msgtype, msg = _input_message(frame, header)
                 writer.write(frame.topic or image_topic, msgtype, timestamp, bytes(serialize_message(msg)))
-            writer.write(f"/{node_name}/instances", INSTANCE_ARRAY, timestamp,
+            prefix = f"/{node_name}/{camera}" if camera else f"/{node_name}"
+            writer.write(f"{prefix}/instances", INSTANCE_ARRAY, timestamp,
                          bytes(serialize_message(instances_msg(instances, header, fusion, depth_status))))
-            writer.write(f"/{node_name}/labels", IMAGE, timestamp, bytes(serialize_message(labels_msg(output.labels,
-                                                                                                      header))))
+            writer.write(f"{prefix}/labels", IMAGE, timestamp, bytes(serialize_message(labels_msg(output.labels,
+                                                                                                  header))))
             summary.frames += 1
             summary.instances += len(instances)
     finally:

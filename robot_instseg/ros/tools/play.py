@@ -145,17 +145,60 @@ def wait_for_subscribers(node: Node, publisher, timeout_s: float = 10.0) -> bool
     return True
 
 
-def run_play(frames: Iterable[Frame], options: PlayOptions, wait_s: float = 5.0) -> int:
-    """``robot-instseg play``: a node of its own, publish, tear down; returns frames sent."""
+def play_together(players: list[Player], frames: list[Frame], synchronised: bool = False) -> list[int]:
+    """Each player publishes from its own thread (a camera driver each); frames sent per player. Free-running
+    cameras (the default) share a rate with their phases spread over one period, as unsynchronised drivers do;
+    ``synchronised`` ones (hardware-triggered) publish at the same moments. Camera i starts at frame i."""
+    import threading
+
+    sent = [0] * len(players)
+
+    def play(index: int) -> None:
+        rate = players[index].options.rate_hz
+        if not synchronised and rate > 0:
+            time.sleep(index / (rate * len(players)))
+        shift = index % len(frames) if frames else 0
+        sent[index] = players[index].play(frames[shift:] + frames[:shift])
+
+    threads = [threading.Thread(target=play, args=(i,), daemon=True) for i in range(len(players))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sent
+
+
+def camera_options(options: PlayOptions, camera: str) -> PlayOptions:
+    """``options`` for one of several cameras: ``{camera}`` in each topic and the frame_id replaced by its name."""
+    import dataclasses
+
+    def fill(topic: Optional[str]) -> Optional[str]:
+        return topic.replace("{camera}", camera) if topic else topic
+
+    return dataclasses.replace(options, topic=fill(options.topic) or options.topic, depth_topic=fill(options.depth_topic),
+                               camera_info_topic=fill(options.camera_info_topic),
+                               frame_id=options.frame_id.replace("{camera}", camera))
+
+
+def run_play(frames: Iterable[Frame], options: PlayOptions, wait_s: float = 5.0, cameras: int = 1) -> int:
+    """``robot-instseg play``: a node of its own, publish, tear down; returns frames sent. With ``cameras`` > 1,
+    cameras cam0, cam1, ... each publish the frames (from its own thread, phases spread) on ``options``' topics
+    with ``{camera}`` filled in."""
     rclpy.init()
     node = Node("robot_instseg_play")
+    players: list[Player] = []
     try:
-        player = Player(node, options)
-        if wait_s > 0 and not wait_for_subscribers(node, player.publisher, wait_s):
-            node.get_logger().warning(f"no subscriber on {options.topic} after {wait_s:g} s; publishing anyway")
-        return player.play(frames)
+        names = [f"cam{i}" for i in range(cameras)] if cameras > 1 else [""]
+        players = [Player(node, camera_options(options, name) if name else options) for name in names]
+        for player in players:
+            if wait_s > 0 and not wait_for_subscribers(node, player.publisher, wait_s):
+                node.get_logger().warning(f"no subscriber on {player.options.topic} after {wait_s:g} s; "
+                                          "publishing anyway")
+        if len(players) == 1:
+            return players[0].play(frames)
+        return sum(play_together(players, list(frames)))
     except KeyboardInterrupt:
-        return player.published
+        return sum(player.published for player in players)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
