@@ -145,7 +145,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_labels", True, "Publish the mono16 instance-id image on ~/labels.", dynamic=True),
     ParamSpec("publish_debug_image", True,
               "Publish the overlay on ~/debug_image (computed only while subscribed).", dynamic=True),
-    ParamSpec("publish_markers", True, "Publish RViz markers on ~/markers.", dynamic=True),
+    ParamSpec("publish_markers", True, "Publish RViz markers on ~/markers (built only while subscribed).", dynamic=True),
     ParamSpec("max_rate_hz", 0.0, "Most frames processed per second (0.01..1000); 0 = as fast as the model runs.",
               dynamic=True, check=_in_range("max_rate_hz", 0.01, 1000.0, off=0.0)),
     ParamSpec("max_input_pixels", DEFAULT_MAX_INPUT_PIXELS,

@@ -203,7 +203,7 @@ class CameraIO:
         self.pubs["instances"].publish(instances)
         if settings["publish_labels"]:
             self.pubs["labels"].publish(labels_msg(output.labels, header))
-        if settings["publish_markers"]:
+        if settings["publish_markers"] and self.pubs["markers"].get_subscription_count() > 0:
             self.pubs["markers"].publish(markers_msg(detections, header, fusion=fusion))
         if fusion is not None and settings["publish_points"] and self.pubs["points"].get_subscription_count():
             self.pubs["points"].publish(points_msg(detections, fusion, header, int(settings["points_stride"])))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
@@ -92,6 +93,9 @@ def instances_msg(detections: Detections, header: Header, fusion: Optional[Frame
     return out
 
 
+OUTLINE_TOLERANCE_PX = 1.0
+
+
 def markers_msg(detections: Detections, header: Header, namespace: str = "instances",
                 lifetime_s: float = 0.5, fusion: Optional[FrameFusion] = None) -> MarkerArray:
     """Outlines (LINE_LIST in pixel units, z = 0) and text labels, and with ``fusion`` the 3D boxes and
@@ -107,9 +111,10 @@ def markers_msg(detections: Detections, header: Header, namespace: str = "instan
         outline.scale.x = 1.0
         outline.pose.orientation.w = 1.0
         for poly in detections.to_polygons(i):
-            for a, b2 in zip(poly, np.roll(poly, -1, axis=0)):
-                outline.points.append(Point(x=float(a[0]), y=float(a[1]), z=0.0))
-                outline.points.append(Point(x=float(b2[0]), y=float(b2[1]), z=0.0))
+            # A display outline: within OUTLINE_TOLERANCE_PX of the mask's, at a tenth of the points to build.
+            poly = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), OUTLINE_TOLERANCE_PX, True).reshape(-1, 2)
+            ends = np.stack([poly, np.roll(poly, -1, axis=0)], axis=1).reshape(-1, 2).tolist()
+            outline.points.extend(Point(x=x, y=y) for x, y in ends)
         text = Marker(header=header, ns=namespace, id=2 * i + 1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
                       lifetime=life, color=rgba)
         text.scale.z = 12.0

@@ -1,0 +1,122 @@
+"""Host work per frame against the raw ``session.run``, measured in one interleaved run (issue 28's budget).
+
+Everything the node does for a frame except ``session.run``: preprocess, decode, overlap ownership,
+depth fusion (with completion), tracking and message conversion (InstanceArray, labels, markers), on
+the bundled model (or --model), 640x480 synthetic RGB-D scenes of a tracked clip, depth and tracking on.
+Each run times the bare ``session.run`` on the same tensor right beside the pipeline, so the ratio
+survives a shared, drifting machine. ``--profile N`` prints the N costliest functions (cProfile).
+
+    python scripts/host_work.py [--model M] [--runs 120] [--objects 12] [--json] [--profile 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import time
+
+import numpy as np
+
+
+def _clip_frames(objects: int, count: int):
+    """A tracked clip: RGB, sensor depth and intrinsics per frame, stamps 1/15 s apart."""
+    from robot_instseg.synthetic.depth import render_depth, sensor_depth
+    from robot_instseg.synthetic.sequences import generate_clip
+
+    frames = []
+    for frame in generate_clip(2028, count, objects):
+        truth = render_depth(frame.scene)
+        frames.append((frame.scene.render_rgb(), sensor_depth(truth, frame.scene.seed), truth.intrinsics,
+                       frame.stamp_s))
+    return frames
+
+
+def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True) -> dict:
+    from robot_instseg.engine.frame_pipeline import segment_frame
+    from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
+    from robot_instseg.geometry.fusion import fuse
+    from robot_instseg.ros.convert import instances_msg, labels_msg, markers_msg
+    from robot_instseg.tracking.tracker import Tracker
+    from std_msgs.msg import Header
+
+    tracker = Tracker()
+    segmenter = load_segmenter(model, SegmenterConfig(weak_score_threshold=tracker.config.low_score))
+    frames = _clip_frames(objects, 40)
+    feeds = [segmenter.input_feed(rgb) for rgb, *_ in frames]
+    stages = {k: [] for k in ("raw_session", "segment_host", "ownership", "fusion", "tracking", "messages")}
+    instances = []
+    profiler = cProfile.Profile() if profile else None
+    for run in range(runs + 5):
+        index = run % len(frames)
+        if index == 0:
+            tracker.reset()
+        rgb, depth, k, stamp = frames[index]
+        t0 = time.perf_counter()
+        segmenter.backend.run(feeds[index])
+        t1 = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        t2 = time.perf_counter()
+        result = segmenter.segment(rgb)
+        t3 = time.perf_counter()
+        output = segment_frame.__globals__["resolved"](result)
+        t4 = time.perf_counter()
+        fusion = fuse(output.visible, depth, k, complete=True)
+        t5 = time.perf_counter()
+        output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
+                                                  fusion.centroids(), output.weak)
+        t6 = time.perf_counter()
+        header = Header(frame_id="camera")
+        header.stamp.sec = int(stamp)
+        instances_msg(output.visible, header, fusion, "")
+        labels_msg(output.labels, header)
+        if markers:  # the node builds them only while RViz (or anyone) subscribes to ~/markers
+            markers_msg(output.visible, header, fusion=fusion)
+        t7 = time.perf_counter()
+        if profiler is not None:
+            profiler.disable()
+        if run < 5:
+            continue
+        inference = result.times.inference_ms
+        for key, ms in (("raw_session", (t1 - t0) * 1e3), ("segment_host", (t3 - t2) * 1e3 - inference),
+                        ("ownership", (t4 - t3) * 1e3), ("fusion", (t5 - t4) * 1e3), ("tracking", (t6 - t5) * 1e3),
+                        ("messages", (t7 - t6) * 1e3)):
+            stages[key].append(ms)
+        instances.append(len(output.visible))
+    host = np.sum([stages[k] for k in stages if k != "raw_session"], axis=0)
+    report = {k: round(float(np.median(v)), 3) for k, v in stages.items()}
+    report.update(host_ms=round(float(np.median(host)), 3),
+                  host_over_raw_paired_median=round(float(np.median(host / np.asarray(stages["raw_session"]))), 4),
+                  instances_mean=round(float(np.mean(instances)), 2), runs=runs, model=str(segmenter.model_path))
+    if profiler is not None:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--runs", type=int, default=120)
+    parser.add_argument("--objects", type=int, default=12, help="objects per clip frame (about 10 instances found)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    parser.add_argument("--no-markers", action="store_true", help="leave out ~/markers (built only while subscribed)")
+    args = parser.parse_args()
+    report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers)
+    report["markers"] = not args.no_markers
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['model']}: {report['runs']} runs, {report['instances_mean']} instances per frame, "
+          f"markers {'built' if report['markers'] else 'not built'}")
+    for key in ("raw_session", "segment_host", "ownership", "fusion", "tracking", "messages", "host_ms"):
+        print(f"  {key:<14}{report[key]:8.2f} ms")
+    print(f"host work / raw session.run (paired per-run median): {report['host_over_raw_paired_median']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
