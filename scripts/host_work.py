@@ -35,12 +35,13 @@ def _clip_frames(objects: int, count: int):
 
 
 def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True) -> dict:
-    from robot_instseg.engine.frame_pipeline import segment_frame
+    from std_msgs.msg import Header
+
+    from robot_instseg.engine.frame_pipeline import resolved
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
     from robot_instseg.geometry.fusion import fuse
     from robot_instseg.ros.convert import instances_msg, labels_msg, markers_msg
     from robot_instseg.tracking.tracker import Tracker
-    from std_msgs.msg import Header
 
     tracker = Tracker()
     segmenter = load_segmenter(model, SegmenterConfig(weak_score_threshold=tracker.config.low_score))
@@ -62,7 +63,7 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         t2 = time.perf_counter()
         result = segmenter.segment(rgb)
         t3 = time.perf_counter()
-        output = segment_frame.__globals__["resolved"](result)
+        output = resolved(result)
         t4 = time.perf_counter()
         fusion = fuse(output.visible, depth, k, complete=True)
         t5 = time.perf_counter()
