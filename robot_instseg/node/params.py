@@ -210,6 +210,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Which frames are recorded: off, all, interval (one every record_interval_s), uncertain (a score "
               "in [record_score_low, record_score_high] or a class unseen for record_unseen_class_s) or manual "
               "(only ~/capture and ~/record).", dynamic=True, choices=RECORD_MODES),
+    ParamSpec("record_all_cameras", False,
+              "With several cameras: a capture triggered by one camera also stores the newest segmented frame of "
+              "every other camera (its image, depth, CameraInfo and InstanceArray, under its topics), for "
+              "multi-view annotation. ~/capture always records every camera's last frame.", dynamic=True),
     ParamSpec("record_dir", "",
               "Where bags are written; empty = $ROS_HOME/robot_instseg/bags (ROS_HOME defaults to ~/.ros).",
               dynamic=True),

@@ -163,13 +163,12 @@ class NodeRecording:
         reason = self.policy.decide(stamp_s, [i.score for i in instances.instances],
                                     [i.class_name for i in instances.instances])
         if reason is not None:
-            self._submit(*last, reason)
+            self._submit(last, reason, others=bool(self.node.settings["record_all_cameras"]))
 
-    def _submit(self, msg, serialized: bytes, received_ns: int, instances, topic: str, depth, camera: str,
-                instances_topic: str, reason: str) -> bool:
-        recorder = self.recorder
-        if recorder is None:
-            return False
+    def _messages(self, last: tuple) -> list:
+        """One camera's frame as recorded: the image as it arrived, its depth, its CameraInfo and its InstanceArray,
+        each under that camera's topic."""
+        msg, serialized, _, instances, topic, depth, camera, instances_topic = last
         frame_type = COMPRESSED_IMAGE if isinstance(msg, CompressedImage) else IMAGE
         messages = [(topic, frame_type, serialized)]
         if depth is not None:
@@ -180,8 +179,22 @@ class NodeRecording:
         if info is not None and info_sub is not None:
             messages.append((info_sub.topic_name, CAMERA_INFO, lambda m=info: serialize_message(m)))
         messages.append((instances_topic, INSTANCE_ARRAY, lambda m=instances: serialize_message(m)))
-        stamp = msg.header.stamp
-        return recorder.submit(Capture(received_ns, (stamp.sec, stamp.nanosec), reason, messages))
+        return messages
+
+    def _submit(self, last: tuple, reason: str, others: bool = False) -> bool:
+        """Capture ``last`` (one camera's frame); with ``others``, the newest segmented frame of every other camera
+        too, in the same capture (record_all_cameras: multi-view annotation)."""
+        recorder = self.recorder
+        if recorder is None:
+            return False
+        messages = self._messages(last)
+        if others:
+            with self._lock:
+                rest = [other for camera, other in self._last.items() if camera != last[6]]
+            for other in rest:
+                messages += self._messages(other)
+        stamp = last[0].header.stamp
+        return recorder.submit(Capture(last[2], (stamp.sec, stamp.nanosec), reason, messages))
 
     # -- services ------------------------------------------------------------------------------
     def _on_capture(self, request, response):
@@ -196,7 +209,7 @@ class NodeRecording:
             msg, topic = last[0], last[4]
             stamp = msg.header.stamp
             self.policy.manual_capture(stamp.sec + stamp.nanosec * 1e-9)
-            if self._submit(*last, "manual_capture"):
+            if self._submit(last, "manual_capture"):
                 captured.append(f"frame {stamp.sec}.{stamp.nanosec:09d} of {topic}")
         response.success = len(captured) == len(lasts)
         response.message = f"captured {', '.join(captured)}" if response.success else \

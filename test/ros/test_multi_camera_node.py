@@ -110,7 +110,9 @@ def test_three_cameras_one_model_nothing_crosses_over(domain_id: int, ros, tmp_p
         assert got["segmentation"]["cameras"] == "3" and got["segmentation"]["batch_capacity"] == "dynamic"
         sizes = dict(pair.split(":") for pair in got["segmentation"]["batch_sizes_seen"].split())
         assert sum(int(v) for v in sizes.values()) == sum(int(got[c]["frames_processed"]) for c in CAMERAS)
-        assert statuses()["head"].level == DiagnosticStatus.OK and statuses()["base"].level == DiagnosticStatus.OK
+        for camera in ("head", "base"):  # OK while frames come; WARN "no images received" 5 s after the last one
+            status = statuses()[camera]
+            assert status.level != DiagnosticStatus.ERROR and "rejected" not in status.message, status.message
         wrist = statuses()["wrist"]  # WARN while its rejections are recent (10 s), naming them
         assert wrist.level == DiagnosticStatus.OK or "rejected" in wrist.message
 
@@ -136,9 +138,10 @@ def test_auto_reliability_follows_each_camera_and_lifecycle_serves_all(domain_id
         assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in ("left", "right")),
                         60), node.log()
         # A best_effort camera: the subscription starts reliable (no publisher yet), then follows the offer.
-        publish(domain_id, node.topic("left/image"), "good:15", rate=3, reliability="best_effort")
+        publish(domain_id, node.topic("left/image"), "small:15", rate=3, reliability="best_effort")
         publish(domain_id, node.topic("right/image"), "good:2", rate=3)
-        assert wait_for(lambda: outputs["left"] and outputs["right"], 20), node.log()
+        assert wait_for(lambda: outputs["right"], 20), node.log()
+        assert outputs["left"], node.log()  # small frames: best_effort delivers most even on a loaded machine
         def chosen() -> dict:
             return {c: values(latest_status(diagnostics, node.fqn, c)).get("input_reliability_chosen")
                     for c in ("left", "right")}
@@ -217,3 +220,40 @@ def test_recording_two_cameras_and_running_the_bag_offline_per_camera(domain_id:
         assert sorted(offline) == sorted(received)
         for stamp, msg in offline.items():
             assert_same_instances(received[stamp], msg)
+
+
+def test_record_all_cameras_stores_every_cameras_newest_frame_with_a_capture(domain_id: int, ros,
+                                                                             tmp_path: Path) -> None:
+    """record_all_cameras: right's frame is captured alone (left has none yet); left's capture also holds right's
+    newest frame, its InstanceArray beside it, each under its own camera's topics."""
+    import signal
+
+    from rosbags.highlevel import AnyReader
+    from ros_harness import publish
+
+    record_dir = tmp_path / "bags"
+    node = SegNodeProcess(domain_id, {"cameras": "[left, right]", "depth_mode": "'off'", "record_mode": "all",
+                                      "record_all_cameras": True, "record_dir": str(record_dir),
+                                      "record_max_rate_hz": 0.0, "input_reliability": "reliable"}, log_dir=tmp_path)
+    try:
+        live = {c: ros.collect(InstanceArray, node.topic(f"{c}/instances")) for c in ("left", "right")}
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in ("left", "right")),
+                        60), node.log()
+        publish(domain_id, node.topic("right/image"), "good:1", rate=3, first_sec=200)
+        assert wait_for(lambda: len(live["right"]) == 1, 20), node.log()
+        publish(domain_id, node.topic("left/image"), "good:1", rate=3, first_sec=100)
+        assert wait_for(lambda: len(live["left"]) == 1, 20), node.log()
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.proc.wait(30) == 0, node.log()
+    finally:
+        node.stop()
+    bags = sorted(record_dir.glob("*/*.mcap"))
+    assert len(bags) == 1
+    with AnyReader([bags[0]]) as reader:
+        stamps: dict[str, list] = {}
+        for connection, _, data in reader.messages():
+            if connection.msgtype.startswith("sensor_msgs") or connection.msgtype.endswith("InstanceArray"):
+                header = reader.deserialize(data, connection.msgtype).header
+                stamps.setdefault(connection.topic, []).append(header.stamp.sec)
+    assert stamps == {"/seg/right/image": [200, 200], "/seg/right/instances": [200, 200],
+                      "/seg/left/image": [100], "/seg/left/instances": [100]}

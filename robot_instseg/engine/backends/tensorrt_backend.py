@@ -70,9 +70,10 @@ class TensorRTBackend:
         self.inputs: list[TensorInfo] = []
         self.outputs: list[TensorInfo] = []
         self._buffers: dict = {}
+        self._fix_batch_axis()
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
-            shape = tuple(self.engine.get_tensor_shape(name))
+            shape = tuple(self.context.get_tensor_shape(name))
             if any(d < 0 for d in shape):
                 raise ModelError(f"{self.path}: tensor {name} has a dynamic shape {shape}; export with a fixed size")
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
@@ -86,6 +87,34 @@ class TensorRTBackend:
         self.metadata = self._onnx_metadata()
         self.description = f"tensorrt {trt.__version__} {gpu}{' fp16' if config.fp16 else ''}"
         self.device = "cuda"
+
+    def _fix_batch_axis(self) -> None:
+        """An engine with a dynamic batch axis runs at its optimisation profile's chosen batch (ours: 1)."""
+        trt = self.trt
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            if self.engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
+                continue
+            shape = tuple(self.engine.get_tensor_shape(name))
+            if shape and shape[0] < 0:
+                _, opt, _ = self.engine.get_tensor_profile_shape(name, 0)
+                if not self.context.set_input_shape(name, tuple(opt)):
+                    raise ModelError(f"{self.path}: input {name} does not accept its profile's shape {tuple(opt)}")
+
+    @staticmethod
+    def _batch_one_profile(trt, builder, network, build_config) -> None:
+        """A dynamic batch axis (``export --dynamic-batch``, the bundled model) is built at batch 1 here: the native
+        TensorRT backend runs one frame at a time; other dynamic axes stay refused."""
+        profile = None
+        for i in range(network.num_inputs):
+            tensor = network.get_input(i)
+            shape = tuple(tensor.shape)
+            if shape and shape[0] < 0 and all(d > 0 for d in shape[1:]):
+                profile = profile or builder.create_optimization_profile()
+                one = (1, *shape[1:])
+                profile.set_shape(tensor.name, one, one, one)
+        if profile is not None:
+            build_config.add_optimization_profile(profile)
 
     def _cached_or_built(self, runtime, gpu: str, config: BackendConfig):
         trt = self.trt
@@ -106,6 +135,7 @@ class TensorRTBackend:
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise ModelError(f"TensorRT could not parse {self.path}: {errors}")
         build_config = builder.create_builder_config()
+        self._batch_one_profile(trt, builder, network, build_config)
         if config.fp16:
             build_config.set_flag(trt.BuilderFlag.FP16)
         serialized = builder.build_serialized_network(network, build_config)

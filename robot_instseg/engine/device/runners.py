@@ -7,8 +7,9 @@
 - Native TensorRT: the engine's tensor addresses point at torch tensors and it runs on torch's
   current CUDA stream.
 
-Static output shapes only (YOLO-seg exports and the bundled model have them); a model with a
-dynamic output shape is refused with a ModelError, and the host pipeline remains.
+Static output shapes only, but for a dynamic batch axis, run at 1 (YOLO-seg exports and the bundled model
+have them); a model with another dynamic output axis is refused with a ModelError, and the host pipeline
+remains.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def _torch_dtype(name: str) -> "torch.dtype":
 
 
 def _static_shape(info: TensorInfo, what: str) -> tuple[int, ...]:
+    """The shape of one frame's output: a dynamic batch axis (first, of a rank-3+ tensor) is 1, as the device
+    pipeline runs one frame at a time; any other dynamic axis is refused."""
+    if len(info.shape) >= 3 and info.shape[0] is None:
+        info = TensorInfo(info.name, (1, *info.shape[1:]), info.dtype)
     if any(d is None for d in info.shape):
         raise ModelError(f"{what} {info.name} has a dynamic shape {list(info.shape)}; the device pipeline needs "
                          "fixed output shapes (export with a fixed image size), or use pipeline 'host'")
