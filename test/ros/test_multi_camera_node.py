@@ -228,8 +228,8 @@ def test_record_all_cameras_stores_every_cameras_newest_frame_with_a_capture(dom
     newest frame, its InstanceArray beside it, each under its own camera's topics."""
     import signal
 
-    from rosbags.highlevel import AnyReader
     from ros_harness import publish
+    from rosbags.highlevel import AnyReader
 
     record_dir = tmp_path / "bags"
     node = SegNodeProcess(domain_id, {"cameras": "[left, right]", "depth_mode": "'off'", "record_mode": "all",
