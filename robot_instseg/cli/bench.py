@@ -166,6 +166,7 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
               f"served-share spread {result['served_share_spread']:.3f}")
         for cam in result["per_camera"]:
             print(f"  {cam['camera']:<8} sent {cam['sent']:>5} received {cam['received']:>5} "
+                  f"dropped {cam['node_dropped']:>4} "
                   f"share {cam['served_share']:.3f}  p50 {cam.get('p50_ms', float('nan')):7.2f} ms  "
                   f"p95 {cam.get('p95_ms', float('nan')):7.2f} ms")
     print(f"node memory: {result['node_rss_mb']['start']} MB at start, {result['node_rss_mb']['end']} MB at end")

@@ -73,7 +73,7 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     if max_batch is not None:
         overrides["max_batch"] = max_batch
     prefix = f"{names[0]}/" if names[0] else ""
-    seg_topic = f"{NAMESPACE}/robot_instseg_bench/{prefix}image"
+    seg_topic = f"{NAMESPACE}/seg_node/{prefix}image"  # the first camera, as the node process names it
     floor = subprocess.Popen([sys.executable, "-m", "robot_instseg.ros.tools.bench", "floor", seg_topic,
                               str(duration_s + 15)], stdout=subprocess.PIPE, text=True)
     with watched_node(NAMESPACE, overrides, log_dir / "seg_node.log", name="robot_instseg_bench",
@@ -98,7 +98,9 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
         per_camera = []
         for name, camera_watcher, count in zip(names, watchers, sent):
             _, latency, _ = camera_watcher.window(start)
+            dropped = int(watcher.diagnostic_values(f"{seg.fqn}: {name}" if name else "").get("frames_dropped", 0))
             per_camera.append({"camera": name or "camera", "sent": count, "received": int(latency.size),
+                               "node_dropped": dropped,
                                "served_share": round(latency.size / count, 3) if count else 0.0, **_stats(latency)})
         windows = []
         for w0 in np.arange(start, start + duration_s, window_s):
@@ -117,7 +119,7 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     result = {"rate_hz": rate_hz, "duration_s": duration_s, "frame": [width, height], "cameras": cameras,
               "synchronised": synchronised,
               "sent": sum(sent), "received": int(e2e.size) if cameras == 1 else sum(c["received"] for c in per_camera),
-              "node_dropped": int(diag.get("frames_dropped", "0") or 0),
+              "node_dropped": sum(c["node_dropped"] for c in per_camera),
               "batch_sizes_seen": diag.get("batch_sizes_seen", ""),
               "end_to_end": _stats(e2e), "per_camera": per_camera,
               "served_share_spread": round(max(shares) - min(shares), 3) if shares else 0.0,

@@ -29,6 +29,7 @@ class Watcher:
         self.records: list[tuple[float, float, int]] = []  # (received wall time, latency ms, instances)
         self.distances: list[tuple[float, float]] = []  # (received wall time, metres) of each instance with 3D
         self.diagnostic = None
+        self.statuses: dict = {}  # every status on /diagnostics by name, newest (a camera's: "<node>: <camera>")
         self.overlay_dir = overlay_dir
         self.overlays: list[Path] = []
         self.overlay_every_s, self.max_overlays = overlay_every_s, max_overlays
@@ -48,6 +49,7 @@ class Watcher:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
+            self.statuses[status.name] = status
             if status.name.endswith(": segmentation"):
                 self.diagnostic = status
 
@@ -62,8 +64,9 @@ class Watcher:
         cv2.imwrite(str(path), cv2.cvtColor(rgb.reshape(msg.height, msg.width, 3), cv2.COLOR_RGB2BGR))
         self.overlays.append(path)
 
-    def diagnostic_values(self) -> dict:
-        status = self.diagnostic
+    def diagnostic_values(self, name: str = "") -> dict:
+        """The key/values of the node's status, or of the status called ``name``."""
+        status = self.statuses.get(name) if name else self.diagnostic
         return {kv.key: kv.value for kv in status.values} if status is not None else {}
 
     def distances_since(self, since: float) -> np.ndarray:
