@@ -3,12 +3,14 @@
 usage: publish_frames.py TOPIC PLAN RATE_HZ [FIRST_SEC [RELIABILITY]]  (reliable by default, or best_effort)
 Every frame's stamp is sec = FIRST_SEC (default 100) + index (nanosec 0), frame_id
 'cam_<index>', so the test knows exactly which frame each output came from. Prints one JSON
-list: what was sent.
+list: what was sent. PUBLISH_START_AT (epoch seconds) holds the first frame until then, so that
+several publisher processes start together.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -124,6 +126,8 @@ def main(topic: str, plan_name: str, rate: float, first_sec: int = 100, reliabil
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
+    start_at = float(os.environ.get("PUBLISH_START_AT", "0"))  # several publishers starting together
+    time.sleep(max(start_at - time.time(), 0.0))
     sent = []
     for index, (label, kind, fields) in enumerate(frames):
         pub.publish(frame_message(index, kind, fields, first_sec))

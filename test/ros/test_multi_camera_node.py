@@ -257,3 +257,40 @@ def test_record_all_cameras_stores_every_cameras_newest_frame_with_a_capture(dom
                 stamps.setdefault(connection.topic, []).append(header.stamp.sec)
     assert stamps == {"/seg/right/image": [200, 200], "/seg/right/instances": [200, 200],
                       "/seg/left/image": [100], "/seg/left/instances": [100]}
+
+
+def test_fair_shares_under_overload(domain_id: int, ros, tmp_path: Path) -> None:
+    """Two cameras publishing 640x480 at 60 Hz each, together more than this machine segments: the node drops
+    stale frames on both and serves each camera about equally often (round-robin turns)."""
+    node = SegNodeProcess(domain_id, {"cameras": "[a, b]", "depth_mode": "'off'", "input_reliability": "reliable",
+                                      "tracking": False}, log_dir=tmp_path)
+    try:
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        assert wait_for(lambda: all(ros.node.count_subscribers(node.topic(f"{c}/image")) for c in "ab"), 60), \
+            node.log()
+        import time
+
+        together = {**ros_env(domain_id), "PUBLISH_START_AT": str(time.time() + 8.0)}  # both cameras at once
+        publishers = [subprocess.Popen([sys.executable, str(REPO / "test" / "procs" / "publish_frames.py"),
+                                        node.topic(f"{c}/image"), "good:90", "60"], env=together,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in "ab"]
+        for proc in publishers:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out + err
+
+        def counts() -> dict:
+            return {c: values(latest_status(diagnostics, node.fqn, c)) for c in "ab"}
+
+        def settled() -> bool:
+            got = counts()
+            return all(got[c] and int(got[c]["frames_received"]) == 90 and int(got[c]["frames_processed"]) +
+                       int(got[c]["frames_dropped"]) == 90 for c in "ab")
+
+        assert wait_for(settled, 30), (counts(), node.log())
+        got = counts()
+        served = {c: int(got[c]["frames_processed"]) for c in "ab"}
+        dropped = {c: int(got[c]["frames_dropped"]) for c in "ab"}
+        assert sum(dropped.values()) > 0, (served, dropped)  # it was overloaded: stale frames were dropped
+        assert abs(served["a"] - served["b"]) <= max(3, 0.1 * max(served.values())), (served, dropped)
+    finally:
+        assert node.stop() == 0, node.log()
