@@ -26,7 +26,7 @@ from robot_instseg.engine.preprocess import LetterboxTransform, PreprocessConfig
 from robot_instseg.engine.types import Detections
 
 if TYPE_CHECKING:
-    from robot_instseg.engine.device.pipeline import DevicePipeline
+    from robot_instseg.engine.device.pipeline import DeviceFrame, DevicePipeline
 
 LOG = logging.getLogger(__name__)
 
@@ -225,12 +225,7 @@ class Segmenter:
         """Segment one uint8 image (HxW, HxWx3 or HxWx4 in ``channel_order``)."""
         weak_below = self.weak_below
         if self.device_pipeline is not None:
-            frame = self.device_pipeline.segment(image, channel_order, self.settings, weak_below)
-            for detections in (frame.detections, frame.visible, frame.weak):
-                if detections is not None:
-                    detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
-            return SegmentResult(frame.detections, StageTimes(*frame.times), frame.ownership, frame.visible,
-                                 (frame.transfers.up, frame.transfers.down), frame.weak)
+            return self._device_result(self.device_pipeline.segment(image, channel_order, self.settings, weak_below))
         t0 = time.perf_counter()
         blob, transform = preprocess(image, self.preprocess_config, channel_order, out=self._buffer)
         self._buffer = blob
@@ -250,12 +245,23 @@ class Segmenter:
         return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                              transfer_bytes=moved, weak=weak)
 
+    def _device_result(self, frame: DeviceFrame, batch_size: int = 1) -> SegmentResult:
+        """A device pipeline frame as a SegmentResult, class names filled."""
+        for detections in (frame.detections, frame.visible, frame.weak):
+            if detections is not None:
+                detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
+        return SegmentResult(frame.detections, StageTimes(*frame.times), frame.ownership, frame.visible,
+                             (frame.transfers.up, frame.transfers.down), frame.weak, batch_size)
+
     @property
     def batch_capacity(self) -> Optional[int]:
         """Frames one ``session.run`` takes: None for a dynamic batch axis (any number), else its fixed size
-        (1 for a batch-1 model or one without a batch axis). The device pipeline runs frames one by one."""
-        if self._input_rank != 4 or self.device_pipeline is not None or self.decoder.name not in BATCH_DECODERS:
+        (1 for a batch-1 model or one without a batch axis). The device pipeline batches a dynamic axis through
+        onnxruntime's IO binding; on native TensorRT (an engine built for batch 1) it runs frames one by one."""
+        if self._input_rank != 4 or self.decoder.name not in BATCH_DECODERS:
             return 1
+        if self.device_pipeline is not None:
+            return None if self.device_pipeline.batches else 1
         first = self.input.shape[0]
         return None if first is None else max(int(first), 1)
 
@@ -278,6 +284,9 @@ class Segmenter:
     def _segment_together(self, frames: Sequence[tuple[np.ndarray, str]], capacity: Optional[int]) -> list[SegmentResult]:
         """One session.run for ``frames``; a fixed batch larger than them is padded with zeros (rows dropped)."""
         weak_below = self.weak_below
+        if self.device_pipeline is not None:
+            return [self._device_result(frame, len(frames)) for frame in
+                    self.device_pipeline.segment_batch(list(frames), self.settings, weak_below)]
         in_h, in_w = self.preprocess_config.size
         rows = capacity or len(frames)
         t0 = time.perf_counter()

@@ -104,3 +104,17 @@ def test_cli_export_dynamic_batch(tmp_path: Path, capsys) -> None:
     assert main(["export", str(baked), "--out", str(tmp_path / "x.onnx"), "--dynamic-batch"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("cannot batch" in err or "does not run with a batch" in err)
+
+
+def test_device_pipeline_batches_and_equals_one_by_one() -> None:
+    """The device pipeline (here on CPU torch, as CI runs it) batches through onnxruntime IO binding: each row
+    equals the frame run alone, and a batch of 2 after a batch of 3 rebinds its outputs correctly."""
+    pytest.importorskip("torch")
+    segmenter = load_segmenter(config=SegmenterConfig(pipeline="device", weak_score_threshold=0.1))
+    assert segmenter.pipeline_device == "cpu" and segmenter.batch_capacity is None
+    frames = _frames()
+    _assert_batch_equals_alone(segmenter, frames, min_instances=10)
+    _assert_batch_equals_alone(segmenter, frames[:2])
+    host = load_segmenter(config=SegmenterConfig(pipeline="host", weak_score_threshold=0.1))
+    for got, want in zip(segment_frames(segmenter, frames), segment_frames(host, frames)):
+        assert np.array_equal(got.labels, want.labels)  # and the device pipeline's batch equals the host's

@@ -106,6 +106,44 @@ class DevicePipeline:
         return DeviceFrame(detections, visible, ownership, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                            transfers, weak)
 
+    @property
+    def batches(self) -> bool:
+        """Whether several frames can run in one call (onnxruntime IO binding on a dynamic batch axis)."""
+        return bool(getattr(self.runner, "batches", False))
+
+    def segment_batch(self, frames: list[tuple[np.ndarray, str]], settings: PostprocessSettings,
+                      weak_below: Optional[float] = None) -> list[DeviceFrame]:
+        """Several frames (sizes free) in one runtime call: each uploaded and letterboxed on its own into one
+        (N, 3, H, W) tensor, each decoded on its own from its row of the outputs; upload and inference time
+        are shared out evenly."""
+        import torch
+
+        transfers = [Transfers() for _ in frames]
+        t0 = time.perf_counter()
+        transforms, blobs = [], []
+        for (image, order), moved in zip(frames, transfers):
+            if image.ndim < 2 or image.shape[0] == 0 or image.shape[1] == 0:
+                as_three_channels(image, order)  # raises the host pipeline's InputError
+            transform = make_transform(image.shape[:2], self.preprocess)
+            transforms.append(transform)
+            blobs.append(self.letterbox(self.upload(image, order, moved), transform))
+        batch = torch.cat(blobs)
+        self._sync()
+        t1 = time.perf_counter()
+        outputs = self.runner.run(batch)
+        self._sync()
+        t2 = time.perf_counter()
+        n = len(frames)
+        results = []
+        for i, (transform, moved) in enumerate(zip(transforms, transfers)):
+            t3 = time.perf_counter()
+            rows = {name: value[i:i + 1] for name, value in outputs.items()}
+            detections, visible, ownership, weak = self._decode(rows, transform, settings, moved, weak_below)
+            results.append(DeviceFrame(detections, visible, ownership,
+                                       ((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (time.perf_counter() - t3) * 1e3),
+                                       moved, weak))
+        return results
+
     def _allowed(self, class_ids: Optional[frozenset]) -> Optional[torch.Tensor]:
         if class_ids is None:
             return None

@@ -69,19 +69,40 @@ class OrtBindingRunner:
         self.input_shape = input_shape
         self.outputs = {o.name: torch.empty(_static_shape(o, "output"), dtype=_torch_dtype(o.dtype), device=device)
                         for o in backend.outputs}
+        # A dynamic batch axis on the input and every output: several frames can run at once (``run`` of an
+        # (N, 3, H, W) blob), each batch size with output tensors of its own, allocated once.
+        self.batches = len(self.input.shape) == 4 and self.input.shape[0] is None and all(
+            len(o.shape) >= 3 and o.shape[0] is None for o in backend.outputs)
+        self._by_batch: dict[int, dict[str, "torch.Tensor"]] = {1: self.outputs}
+        self._bound = 0
         self.binding = self.session.io_binding()
-        for name, tensor in self.outputs.items():
-            self.binding.bind_output(name, self.device_type, self.device_id, _numpy_dtype(tensor),
-                                     tuple(tensor.shape), tensor.data_ptr())
+        self._bind_outputs(1)
+
+    def _bind_outputs(self, batch: int) -> dict[str, "torch.Tensor"]:
+        import torch
+
+        outputs = self._by_batch.get(batch)
+        if outputs is None:
+            outputs = {name: torch.empty((batch, *one.shape[1:]), dtype=one.dtype, device=self.device)
+                       for name, one in self.outputs.items()}
+            self._by_batch[batch] = outputs
+        if self._bound != batch:
+            for name, tensor in outputs.items():
+                self.binding.bind_output(name, self.device_type, self.device_id, _numpy_dtype(tensor),
+                                         tuple(tensor.shape), tensor.data_ptr())
+            self._bound = batch
+        return outputs
 
     def run(self, blob: "torch.Tensor") -> dict[str, "torch.Tensor"]:
-        blob = blob.reshape(self.input_shape).contiguous()
+        batch = int(blob.shape[0]) if self.batches and blob.dim() == 4 else 1
+        blob = (blob if batch > 1 else blob.reshape(self.input_shape)).contiguous()
+        outputs = self._bind_outputs(batch)
         self.binding.bind_input(self.input.name, self.device_type, self.device_id, _numpy_dtype(blob),
                                 tuple(blob.shape), blob.data_ptr())
         self.binding.synchronize_inputs()  # torch's stream has written the input
         self.session.run_with_iobinding(self.binding)
         self.binding.synchronize_outputs()
-        return self.outputs
+        return outputs
 
 
 class TensorRTRunner:
