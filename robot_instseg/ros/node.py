@@ -79,11 +79,6 @@ class SegNode(LifecycleNode):
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
         self._autostart_timer = self.create_timer(0.01, self._autostart) if self.settings["autostart"] else None
 
-    @property
-    def stats(self) -> NodeStats:
-        """The first camera's counters (the only camera's, without ``cameras``)."""
-        return self.streams[0].stats
-
     # -- lifecycle ---------------------------------------------------------------------------
     def _autostart(self) -> None:
         self._autostart_timer.cancel()
