@@ -1,5 +1,4 @@
-"""The robot_instseg node (entry point ``seg_node``): a managed (lifecycle) node serving one or more cameras
-with one model.
+"""The robot_instseg node (entry point ``seg_node``): a managed node serving one or more cameras, one model.
 
 configure  loads the model once and warms it up, creates every camera's publishers
 activate   subscribes to every camera and starts the one worker thread
@@ -13,9 +12,8 @@ camera that has one, segments them as one batch when the model allows, and hands
 to its camera for depth, tracking and publishing, every output stamped with that camera's input
 header. Bad frames are counted on their camera, logged (rate-limited) and skipped.
 
-Every decision that needs no rclpy lives in ``robot_instseg.node`` (per-camera state:
-``camera_stream``) and ``robot_instseg.engine`` and is unit-tested there; one camera's ROS wiring is
-``robot_instseg.ros.camera_io``; what remains here is the lifecycle, the worker and diagnostics.
+Decisions that need no rclpy live in ``robot_instseg.node`` (per camera: ``camera_stream``) and ``engine``,
+unit-tested there; one camera's wiring is ``ros.camera_io``; here: lifecycle, worker, diagnostics.
 """
 
 from __future__ import annotations
@@ -247,9 +245,15 @@ class SegNode(LifecycleNode):
         ready: list[tuple[CameraIO, DecodedFrame]] = []
         for stream, (serialized, received_at, received_ns) in turn:
             camera = by_stream.get(id(stream))
-            frame = camera.decode(serialized, received_at, received_ns) if camera is not None else None
+            if camera is None:
+                continue
+            try:
+                frame = camera.decode(serialized, received_at, received_ns)
+            except Exception as exc:  # counted on this camera; the turn goes on for the others
+                self._internal_error(camera, exc)
+                continue
             if frame is not None:
-                ready.append((camera, frame))  # type: ignore[arg-type]
+                ready.append((camera, frame))
         if not ready:
             return
         try:
