@@ -89,6 +89,10 @@ def main(fqn: str, rate: float) -> int:
             sent.append({"camera": camera, "index": index, "label": label(camera, index),
                          "sec": FIRST_SEC + index, "nanosec": CAMERAS.index(camera)})
         time.sleep(max(1.0 / rate - 0.13, 0.0))
+    from rclpy.duration import Duration
+
+    for pub in every:  # a reliable writer destroyed too early loses what it has not delivered (1.4 MB frames)
+        pub.wait_for_all_acked(Duration(seconds=15))
     return finish(node, sent)
 
 

@@ -133,6 +133,10 @@ def main(topic: str, plan_name: str, rate: float, first_sec: int = 100, reliabil
         pub.publish(frame_message(index, kind, fields, first_sec))
         sent.append({"index": index, "label": label, "sec": first_sec + index})
         time.sleep(1.0 / rate)
+    if reliability != "best_effort":  # a reliable writer destroyed too early loses what it has not delivered
+        from rclpy.duration import Duration
+
+        pub.wait_for_all_acked(Duration(seconds=15))
     return finish(node, sent)
 
 
