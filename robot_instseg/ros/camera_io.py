@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
@@ -35,9 +36,6 @@ from robot_instseg.ros.convert import (
 )
 from robot_instseg.ros.depth_input import DEPTH_OFF, DepthInput
 from robot_instseg_msgs.msg import InstanceArray
-
-if TYPE_CHECKING:
-    from robot_instseg.ros.node import SegNode
 
 OUTPUTS = {"instances": InstanceArray, "labels": Image, "debug_image": Image, "markers": MarkerArray,
            "points": PointCloud2}
@@ -68,8 +66,9 @@ def offered_reliability(publisher_policies: list) -> Optional[str]:
 class CameraIO:
     """Subscriptions and publishers of one camera; created at configure (publishers), subscribed at activate."""
 
-    def __init__(self, node: SegNode, stream: CameraStream) -> None:
-        self.node = node
+    def __init__(self, node: Node, stream: CameraStream) -> None:
+        """``node``: the SegNode (its ``settings``, ``recording`` and ``log_throttled``)."""
+        self.node: Any = node
         self.stream = stream
         self.subscription = None
         self.depth: Optional[DepthInput] = None
@@ -80,11 +79,13 @@ class CameraIO:
     def setting(self, name: str) -> Any:
         return self.stream.setting(self.node.settings, name)
 
+    def _image_leaf(self) -> str:
+        return "image/compressed" if self.setting("image_transport") == "compressed" else "image"
+
     @property
     def image_topic(self) -> str:
         sub = self.subscription
-        leaf = "image/compressed" if self.setting("image_transport") == "compressed" else "image"
-        return sub.topic_name if sub is not None else self.stream.topic(leaf)
+        return sub.topic_name if sub is not None else self.stream.topic(self._image_leaf())
 
     @property
     def instances_topic(self) -> str:
@@ -100,17 +101,17 @@ class CameraIO:
                          reliability=_POLICIES[chosen], durability=qos_profile_sensor_data.durability)
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
                                             message_lost=self._on_message_lost)
-        compressed = self.setting("image_transport") == "compressed"
-        self.input_type = CompressedImage if compressed else Image
-        leaf = "image/compressed" if compressed else "image"
+        leaf = self._image_leaf()
+        self.input_type = CompressedImage if leaf == "image/compressed" else Image
         self.subscription = self.node.create_subscription(self.input_type, self.stream.topic(leaf), self._on_image,
                                                           qos, raw=True, event_callbacks=events)
         if self.setting("depth_mode") == "auto":
             self.depth = DepthInput(self.node, qos, self.stream.topic("depth"), self.stream.topic("camera_info"))
         self.stream.reliability = chosen
-        self.stream.reliability_why = (f"auto: {reliability or 'reliable'}" + ("" if reliability else
-                                       " until a publisher is seen")) if wanted == "auto" else "set"
-        if wanted == "auto" and reliability is None:
+        if wanted != "auto":
+            self.stream.reliability_why = "set"
+        elif reliability is None:
+            self.stream.reliability_why = "auto: reliable until a publisher is seen"
             self.follow_offered_qos()
 
     def unsubscribe(self) -> None:

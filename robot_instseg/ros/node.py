@@ -33,7 +33,7 @@ from robot_instseg.engine.class_names import parse_class_filter
 from robot_instseg.engine.frame_pipeline import segment_frames
 from robot_instseg.node.camera_stream import CameraStream, FairTurns, effective_max_batch
 from robot_instseg.node.diagnostics import camera_values, depth_values, diagnostic_values, node_health, worst
-from robot_instseg.node.node_stats import ERROR, OK, WARN, LogThrottle, NodeStats
+from robot_instseg.node.node_stats import ERROR, OK, WARN, Health, LogThrottle, NodeStats
 from robot_instseg.node.params import spec_for
 from robot_instseg.node.tracking import weak_score_threshold
 from robot_instseg.ros.camera_io import CameraIO, DecodedFrame
@@ -67,6 +67,7 @@ class SegNode(LifecycleNode):
         self.streams = [CameraStream(camera, self.settings, on_frame=self._arrived.set)
                         for camera in self.settings["cameras"] or [""]]
         self.cameras: list[CameraIO] = []
+        self._camera_of: dict[int, CameraIO] = {}  # id(stream) -> its CameraIO, while configured
         self._turns = FairTurns()
         self.batch_sizes: collections.Counter = collections.Counter()  # frames per session.run, as seen
         self._stop = threading.Event()
@@ -110,6 +111,7 @@ class SegNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.model_error = ""
         self.cameras = [CameraIO(self, stream) for stream in self.streams]
+        self._camera_of = {id(camera.stream): camera for camera in self.cameras}
         self.recording = NodeRecording(self, self.segmenter)
         for stream in self.streams:
             stream.tracking.apply(self.settings)
@@ -161,7 +163,7 @@ class SegNode(LifecycleNode):
             self.recording = None
         for camera in self.cameras:
             camera.destroy()
-        self.cameras = []
+        self.cameras, self._camera_of = [], {}
         self.segmenter = None
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -241,10 +243,9 @@ class SegNode(LifecycleNode):
         segmenter = self.segmenter
         if segmenter is None:
             return
-        by_stream = {id(c.stream): c for c in self.cameras}
         ready: list[tuple[CameraIO, DecodedFrame]] = []
         for stream, (serialized, received_at, received_ns) in turn:
-            camera = by_stream.get(id(stream))
+            camera = self._camera_of.get(id(stream))
             if camera is None:
                 continue
             try:
@@ -351,7 +352,7 @@ class SegNode(LifecycleNode):
             decoding_weak = segmenter is not None and segmenter.weak_below is not None  # the Segmenter decides
             values.update(stream.tracking.diagnostic_values(segmenter.settings.score_threshold if decoding_weak
                                                             else None))
-            camera = next((c for c in self.cameras if c.stream is stream), None)
+            camera = self._camera_of.get(id(stream))
             depth = camera.depth if camera is not None else None
             if depth is not None:
                 depth_snap = depth.counts.snapshot()
@@ -367,8 +368,7 @@ class SegNode(LifecycleNode):
             level, message = worst([(stream.label, verdict) for stream, (verdict, _, _) in zip(self.streams, statuses)])
             summary = {"state": self.state_label, "model": self.model_path, "backend": backend, "decoder": decoder,
                        "worker_alive": str(alive), "worker_restarts": str(self._worker_restarts), **node_values}
-            statuses.insert(0, (type(statuses[0][0])(level, message), f"{self.get_fully_qualified_name()}: segmentation",
-                                summary))
+            statuses.insert(0, (Health(level, message), f"{self.get_fully_qualified_name()}: segmentation", summary))
         array = DiagnosticArray(status=[DiagnosticStatus(level=_LEVELS[v.level], name=n, message=v.message,
                                                          hardware_id=backend or "none",
                                                          values=[KeyValue(key=k, value=x) for k, x in vals.items()])
