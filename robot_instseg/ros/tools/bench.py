@@ -19,7 +19,7 @@ from rclpy.node import Node
 
 from robot_instseg.io.frame_sources import scenes
 from robot_instseg.ros.tools.node_process import watched_node
-from robot_instseg.ros.tools.play import Player, PlayOptions, play_together
+from robot_instseg.ros.tools.play import Player, PlayOptions, camera_names, cameras_override, play_together
 
 NAMESPACE = "/robot_instseg_bench"
 
@@ -51,11 +51,6 @@ def floor_main(topic: str, duration_s: float) -> None:
     rclpy.try_shutdown()
 
 
-def camera_names(count: int) -> list[str]:
-    """The cameras of ``--cameras N``: cam0, cam1, ... (one camera: the node's own topic names, no list)."""
-    return [f"cam{i}" for i in range(count)] if count > 1 else [""]
-
-
 def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
                   height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros"),
                   cameras: int = 1, max_batch: Optional[int] = None, synchronised: bool = False) -> dict:
@@ -68,8 +63,7 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     names = camera_names(cameras)
     frames = list(scenes(seed=77, count=8, height=height, width=width))
     overrides = {**({"model_path": model} if model else {}), "publish_markers": False}
-    if cameras > 1:
-        overrides["cameras"] = "[" + ", ".join(names) + "]"
+    overrides.update(cameras_override(names))
     if max_batch is not None:
         overrides["max_batch"] = max_batch
     prefix = f"{names[0]}/" if names[0] else ""

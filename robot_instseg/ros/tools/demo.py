@@ -16,7 +16,7 @@ import numpy as np
 
 from robot_instseg.io.frame_sources import scenes
 from robot_instseg.ros.tools.node_process import watched_node
-from robot_instseg.ros.tools.play import Player, PlayOptions
+from robot_instseg.ros.tools.play import Player, PlayOptions, camera_names, cameras_override
 
 NAMESPACE = "/robot_instseg_demo"
 
@@ -38,9 +38,8 @@ def run_demo(model: Optional[str], out_dir: Path, rate_hz: float = 15.0, duratio
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict = {"model_path": model} if model else {}
-    names = [f"cam{i}" for i in range(cameras)] if cameras > 1 else [""]
-    if cameras > 1:
-        overrides["cameras"] = "[" + ", ".join(names) + "]"
+    names = camera_names(cameras)
+    overrides.update(cameras_override(names))
     print(f"generating {scene_count} synthetic scenes ...", flush=True)
     frames = list(scenes(seed=2026, count=scene_count, depth=True))
     try:

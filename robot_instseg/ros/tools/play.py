@@ -168,6 +168,16 @@ def play_together(players: list[Player], frames: list[Frame], synchronised: bool
     return sent
 
 
+def camera_names(count: int) -> list[str]:
+    """The cameras of ``--cameras N``: cam0, cam1, ... (one camera: [""], the node's own topic names)."""
+    return [f"cam{i}" for i in range(count)] if count > 1 else [""]
+
+
+def cameras_override(names: list[str]) -> dict[str, str]:
+    """The seg_node ``-p`` override that declares ``names`` (none for the single camera)."""
+    return {"cameras": "[" + ", ".join(names) + "]"} if any(names) else {}
+
+
 def camera_options(options: PlayOptions, camera: str) -> PlayOptions:
     """``options`` for one of several cameras: ``{camera}`` in each topic and the frame_id replaced by its name."""
     import dataclasses
@@ -188,7 +198,7 @@ def run_play(frames: Iterable[Frame], options: PlayOptions, wait_s: float = 5.0,
     node = Node("robot_instseg_play")
     players: list[Player] = []
     try:
-        names = [f"cam{i}" for i in range(cameras)] if cameras > 1 else [""]
+        names = camera_names(cameras)
         players = [Player(node, camera_options(options, name) if name else options) for name in names]
         for player in players:
             if wait_s > 0 and not wait_for_subscribers(node, player.publisher, wait_s):
