@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 from robot_instseg.cli.common import (
     EXIT_INPUT,
@@ -88,7 +89,8 @@ def _report_skipped(skipped: list, done: int) -> None:
 BAG_FILE_STORAGE = {".mcap": "mcap", ".db3": "sqlite3"}
 
 
-def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker) -> int:
+def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker,
+                cameras: Optional[dict[str, str]] = None) -> int:
     """A bag folder at --out, or one bag file when --out ends in .mcap / .db3.
 
     It is written beside --out under a hidden .partial name and moved into place only when
@@ -110,7 +112,6 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker) 
         raise CliError(f"{staging} exists (left by an earlier failed run); remove it first")
     staging.mkdir(parents=True)
     bag_dir = staging / (out.stem if out.suffix.lower() in BAG_FILE_STORAGE else out.name)
-    cameras = _camera_topics(args.topic) if len(args.topic or []) > 1 else None
     try:
         summary = run_to_bag(segmenter, frames, bag_dir, cameras=cameras, node_name=args.node_name, storage=storage,
                              period_s=1.0 / args.fps, with_images=not args.no_images,
@@ -152,9 +153,9 @@ def _camera_topics(topics: list[str]) -> dict[str, str]:
     return {topic: name for name, topic in pairs}
 
 
-def _open_cameras(args: argparse.Namespace):
-    """Several --topic of one bag: each camera's frames, merged in receive-time order; CliError when that
-    combination is not one we can write."""
+def _open_cameras(args: argparse.Namespace, cameras: dict[str, str]):
+    """Several --topic of one bag (``cameras``: topic -> camera name): each camera's frames, merged in
+    receive-time order; CliError when that combination is not one we can write."""
     from robot_instseg.io.frame_sources import open_source
     from robot_instseg.ros.tools.offline import merged_by_time
 
@@ -164,7 +165,7 @@ def _open_cameras(args: argparse.Namespace):
         raise CliError("several --topic write a bag (outputs per camera); for COCO results run once per --topic")
     if args.depth_topic is not None:
         raise CliError("--depth-topic pairs depth with one camera; run once per --topic for 3D")
-    return merged_by_time([open_source(args.input, bag_topic=topic) for topic in _camera_topics(args.topic)])
+    return merged_by_time([open_source(args.input, bag_topic=topic) for topic in cameras])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -174,22 +175,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from robot_instseg.io.frame_sources import frame_count, open_source
 
     topics = args.topic or []
+    cameras = _camera_topics(topics) if len(topics) > 1 else None
     # a missing, empty or damaged input is refused here
-    if len(topics) > 1:
-        frames = _open_cameras(args)
+    if cameras is not None:
+        frames = _open_cameras(args, cameras)
     else:
         frames = open_source(args.input, bag_topic=topics[0] if topics else None,
                              scene_depth=args.input.startswith("scenes"), depth_topic=args.depth_topic,
                              camera_info_topic=args.camera_info_topic)
     tracker = _tracker(args)  # it also sees the frame's detections under --conf (never written)
     segmenter = make_segmenter(args, tracker.config.low_score if tracker is not None else None)
-    total = sum(frame_count(args.input, topic) or 0 for topic in _camera_topics(topics)) if len(topics) > 1 else \
+    total = sum(frame_count(args.input, topic) or 0 for topic in cameras) if cameras is not None else \
         frame_count(args.input, topics[0] if topics else None)
     with tqdm(total=total or None, desc="segmenting", unit="frame", disable=args.quiet,
               file=sys.stderr) as progress:
         if Path(args.out).suffix.lower() == ".json":
             return _run_to_json(args, segmenter, frames, progress, tracker)
-        return _run_to_bag(args, segmenter, frames, progress, tracker)
+        return _run_to_bag(args, segmenter, frames, progress, tracker, cameras)
 
 
 def register(sub) -> None:
