@@ -233,17 +233,23 @@ class Segmenter:
         t1 = time.perf_counter()
         raw = self.backend.run(feed)
         t2 = time.perf_counter()
+        detections, weak = self._decode(raw, transform, weak_below)
+        t3 = time.perf_counter()
+        return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+                             transfer_bytes=self._moved(feed, raw), weak=weak)
+
+    def _decode(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
+                weak_below: Optional[float]) -> tuple[Detections, Optional[Detections]]:
+        """One frame's outputs -> (detections with class names, the weak ones apart or None)."""
         detections = self.decoder.decode(raw, transform, self.settings)
         detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
-        weak = None
-        if weak_below is not None:
-            detections, weak = detections.split_at(weak_below)
-        t3 = time.perf_counter()
-        moved = (0, 0)
-        if self.runtime_on_cuda:  # the runtime copies the feed up and every output down
-            moved = (sum(a.nbytes for a in feed.values()), sum(a.nbytes for a in raw.values()))
-        return SegmentResult(detections, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-                             transfer_bytes=moved, weak=weak)
+        return detections.split_at(weak_below) if weak_below is not None else (detections, None)
+
+    def _moved(self, feed: dict[str, np.ndarray], raw: dict[str, np.ndarray], rows: int = 1) -> tuple[int, int]:
+        """Bytes one frame's ``session.run`` copies up and down: on CUDA the feed and every output, else none."""
+        if not self.runtime_on_cuda:
+            return (0, 0)
+        return (sum(a.nbytes for a in feed.values()) // rows, sum(a.nbytes for a in raw.values()) // rows)
 
     def _device_result(self, frame: DeviceFrame, batch_size: int = 1) -> SegmentResult:
         """A device pipeline frame as a SegmentResult, class names filled."""
@@ -302,18 +308,11 @@ class Segmenter:
         results = []
         for i, transform in enumerate(transforms):
             t3 = time.perf_counter()
-            detections = self.decoder.decode({name: value[i:i + 1] for name, value in raw.items()}, transform,
-                                             self.settings)
-            detections.class_names = [self.name_of(int(c)) for c in detections.class_ids]
-            weak = None
-            if weak_below is not None:
-                detections, weak = detections.split_at(weak_below)
+            detections, weak = self._decode({name: value[i:i + 1] for name, value in raw.items()}, transform,
+                                            weak_below)
             post_ms = (time.perf_counter() - t3) * 1e3
-            moved = (0, 0)
-            if self.runtime_on_cuda:
-                moved = (sum(a.nbytes for a in feed.values()) // rows, sum(a.nbytes for a in raw.values()) // rows)
-            results.append(SegmentResult(detections, StageTimes(pre_ms, infer_ms, post_ms), transfer_bytes=moved,
-                                         weak=weak, batch_size=n))
+            results.append(SegmentResult(detections, StageTimes(pre_ms, infer_ms, post_ms),
+                                         transfer_bytes=self._moved(feed, raw, rows), weak=weak, batch_size=n))
         return results
 
     def infer(self, image: np.ndarray, channel_order: str = "rgb") -> tuple[dict[str, np.ndarray], LetterboxTransform]:
