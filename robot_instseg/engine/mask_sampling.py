@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from robot_instseg.engine.preprocess import LetterboxTransform
+from robot_instseg.jit import kernel
 
 # region_values(i, y0, y1, x0, x1) -> float32 map of instance i over map rows y0:y1, cols x0:x1
 RegionFn = Callable[[int, int, int, int, int], np.ndarray]
@@ -83,20 +84,18 @@ class MapSampler:
         h, w = transform.image_shape
         return cls(axis_taps(top, bottom - top, h), axis_taps(left, right - left, w), (top, bottom, left, right))
 
-    def sample(self, box: tuple[int, int, int, int], values: Callable[[int, int, int, int], np.ndarray]) -> np.ndarray:
-        """Float32 values of image pixels box = (x0, y0, x1, y1), exclusive ends.
+    def sample(self, box: tuple[int, int, int, int], values: Callable[[int, int, int, int], np.ndarray],
+               threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(float32 values, values > threshold) of image pixels box = (x0, y0, x1, y1), exclusive ends.
 
         ``values(y0, y1, x0, x1)`` returns the map over that window (the only part read).
         """
         x0, y0, x1, y1 = box
-        rl, ru, rw = self.rows.lower[y0:y1], self.rows.upper[y0:y1], self.rows.weight[y0:y1]
-        cl, cu, cw = self.cols.lower[x0:x1], self.cols.upper[x0:x1], self.cols.weight[x0:x1]
-        my0, my1, mx0, mx1 = int(rl[0]), int(ru[-1]) + 1, int(cl[0]), int(cu[-1]) + 1
+        rows, cols = self.rows, self.cols
+        my0, my1, mx0, mx1 = int(rows.lower[y0]), int(rows.upper[y1 - 1]) + 1, int(cols.lower[x0]), int(cols.upper[x1 - 1]) + 1
         window = np.asarray(values(my0, my1, mx0, mx1), np.float32)
-        # Along x first, then y: the order of PyTorch's separable bilinear kernel.
-        across = window[:, cl - mx0] * (np.float32(1.0) - cw) + window[:, cu - mx0] * cw
-        wy = rw[:, None]
-        return across[rl - my0] * (np.float32(1.0) - wy) + across[ru - my0] * wy
+        return _sample_box(window, my0, mx0, rows.lower, rows.upper, rows.weight, cols.lower, cols.upper, cols.weight,
+                           x0, y0, x1, y1, np.float32(threshold))
 
     def support(self, positive: np.ndarray) -> tuple[int, int, int, int]:
         """Image box (x0, y0, x1, y1) outside which no pixel can be sampled positive.
@@ -114,6 +113,30 @@ class MapSampler:
         x0 = int(np.searchsorted(self.cols.upper, cols[0] + left, "left"))
         x1 = int(np.searchsorted(self.cols.lower, cols[-1] + left, "right"))
         return x0, y0, x1, y1
+
+
+@kernel
+def _sample_box(window: np.ndarray, my0: int, mx0: int, row_lower: np.ndarray, row_upper: np.ndarray,
+                row_weight: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray, col_weight: np.ndarray,
+                x0: int, y0: int, x1: int, y1: int, threshold: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """The separable bilinear sample of ``window`` (map pixels from my0, mx0) over image box x0:x1, y0:y1, in
+    float32 and in PyTorch's order (along x first, then y), and its test against ``threshold``."""
+    one = np.float32(1.0)
+    across = np.empty((window.shape[0], x1 - x0), np.float32)
+    for r in range(window.shape[0]):
+        for c in range(x1 - x0):
+            wc = col_weight[x0 + c]
+            across[r, c] = window[r, col_lower[x0 + c] - mx0] * (one - wc) + window[r, col_upper[x0 + c] - mx0] * wc
+    values = np.empty((y1 - y0, x1 - x0), np.float32)
+    mask = np.empty((y1 - y0, x1 - x0), np.bool_)
+    for r in range(y1 - y0):
+        wr = row_weight[y0 + r]
+        lower, upper = row_lower[y0 + r] - my0, row_upper[y0 + r] - my0
+        for c in range(x1 - x0):
+            value = across[lower, c] * (one - wr) + across[upper, c] * wr
+            values[r, c] = value
+            mask[r, c] = value > threshold
+    return values, mask
 
 
 def crop_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
@@ -152,8 +175,8 @@ def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: 
             masks.append(empty > threshold)
             values.append(empty)
             continue
-        sampled = sampler.sample((x0, y0, x1, y1), functools.partial(region_values, i))
-        masks.append(sampled > threshold)
+        sampled, mask = sampler.sample((x0, y0, x1, y1), functools.partial(region_values, i), threshold)
+        masks.append(mask)
         values.append(sampled)
     return masks, values
 

@@ -24,14 +24,11 @@ model's.
 
 from __future__ import annotations
 
-from typing import Optional
-
-import cv2
 import numpy as np
 
 from robot_instseg.geometry.intrinsics import Intrinsics
-from robot_instseg.geometry.robust import upper_median
 from robot_instseg.geometry.support_plane import SupportPlane
+from robot_instseg.jit import kernel
 
 MIN_HEIGHT_M = 0.01
 BAND_SHARE = 0.3
@@ -44,69 +41,106 @@ MIN_ADDED_SHARE = 0.05  # of the mask's grid pixels: less (a rim of edge pixels)
 
 
 class SurfaceCompletion:
-    """One frame's completion: built once from its depth, support plane and free pixels, then
-    ``complete`` per instance."""
+    """One frame's completion: its depth, support plane and free pixels, then ``complete`` per instance."""
 
     def __init__(self, depth_m: np.ndarray, k: Intrinsics, plane: SupportPlane, free: np.ndarray) -> None:
-        self.k = k
-        self.free = free
-        self._z = np.ascontiguousarray(depth_m[::STEP, ::STEP])
-        # NaN (no reading) compares false: never a candidate
-        self._open = free[::STEP, ::STEP] & (plane.heights(self._z, 0, 0, STEP, k) > MIN_HEIGHT_M)
+        self.k, self.free, self.depth_m = k, free, depth_m
+        self._plane = (np.asarray(plane.normal, np.float64), float(plane.offset))
 
     def complete(self, mask: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, int, int]:
         """(mask, x0, y0) of the instance's surface: ``mask`` (at ``x0, y0`` in the image) with the pixels
-        the module's rules add, on a box that may be larger."""
-        h, w = mask.shape
-        rows, cols = self._z.shape
-        margin = max(MARGIN_MIN_PX, int(MARGIN_SHARE * max(h, w)))
-        gx0, gy0 = max(-(-(x0 - margin) // STEP), 0), max(-(-(y0 - margin) // STEP), 0)  # the search box
-        gx1, gy1 = min((x0 + w + margin - 1) // STEP + 1, cols), min((y0 + h + margin - 1) // STEP + 1, rows)
-        opened = self._open[gy0:gy1, gx0:gx1]
-        least = max(1, int(MIN_ADDED_SHARE * np.count_nonzero(mask) / (STEP * STEP)))
-        if np.count_nonzero(opened) < least:  # most masks: nothing above the table around them to add
-            return mask, x0, y0
-        z = self._z[gy0:gy1, gx0:gx1]
-        inside = np.zeros(z.shape, bool)
-        mx0, my0 = -(-x0 // STEP), -(-y0 // STEP)  # the first grid column and row on the mask
-        on_grid = mask[my0 * STEP - y0::STEP, mx0 * STEP - x0::STEP]
-        inside[my0 - gy0:my0 - gy0 + on_grid.shape[0], mx0 - gx0:mx0 - gx0 + on_grid.shape[1]] = on_grid
-        median = _mask_median(z, inside)
-        if median is None:
-            return mask, x0, y0
-        band = max(BAND_SHARE * max(h, w) * median / self.k.fx, BAND_MIN_M)
-        candidate = opened & (np.abs(z - median) < band)  # free, so never inside
-        if np.count_nonzero(candidate) < least:
-            return mask, x0, y0
-        count, components = cv2.connectedComponents((candidate | inside).view(np.uint8), connectivity=4)
-        touching = np.zeros(count, bool)
-        touching[components[inside]] = True
-        touching[0] = False
-        added = touching[components] & candidate
-        if np.count_nonzero(added) < least:
-            return mask, x0, y0
-        return self._merge(mask, x0, y0, added, gx0, gy0)
-
-    def _merge(self, mask: np.ndarray, x0: int, y0: int, added: np.ndarray, gx0: int,
-               gy0: int) -> tuple[np.ndarray, int, int]:
-        """The mask and the added grid pixels' blocks (free pixels only) on the box that holds both."""
-        h, w = mask.shape
-        c0, r0, used_w, used_h = cv2.boundingRect(added.view(np.uint8))
-        blocks = cv2.resize(added[r0:r0 + used_h, c0:c0 + used_w].view(np.uint8), None, fx=STEP, fy=STEP,
-                            interpolation=cv2.INTER_NEAREST)
-        by, bx = (gy0 + r0) * STEP, (gx0 + c0) * STEP  # image pixel of the blocks' origin
-        bh, bw = min(blocks.shape[0], self.free.shape[0] - by), min(blocks.shape[1], self.free.shape[1] - bx)
-        top, left = min(y0, by), min(x0, bx)
-        out = np.zeros((max(y0 + h, by + bh) - top, max(x0 + w, bx + bw) - left), bool)
-        out[by - top:by - top + bh, bx - left:bx - left + bw] = blocks[:bh, :bw].view(bool)
-        out &= self.free[top:top + out.shape[0], left:left + out.shape[1]]
-        out[y0 - top:y0 - top + h, x0 - left:x0 - left + w] |= mask
-        return out, left, top
+        the module's rules add, on a box that may be larger (``mask`` itself when nothing is added)."""
+        k = self.k
+        out, left, top, grown = _complete(mask, x0, y0, self.depth_m, self.free, k.fx, k.fy, k.cx, k.cy,
+                                          self._plane[0], self._plane[1])
+        return (out, left, top) if grown else (mask, x0, y0)
 
 
-def _mask_median(z: np.ndarray, inside: np.ndarray) -> Optional[float]:
-    readings = z[inside]
-    readings = readings[np.isfinite(readings)]
-    if len(readings) < MIN_MASK_READINGS:
-        return None
-    return upper_median(readings)
+@kernel
+def _complete(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.ndarray, fx: float, fy: float,
+              cx: float, cy: float, normal: np.ndarray, offset: float) -> tuple[np.ndarray, int, int, bool]:
+    """The module's rules on the STEP grid of the search box: (surface mask, x0, y0, grown?)."""
+    h, w = mask.shape
+    height, width = depth_m.shape
+    rows, cols = (height + STEP - 1) // STEP, (width + STEP - 1) // STEP
+    margin = max(MARGIN_MIN_PX, int(MARGIN_SHARE * max(h, w)))
+    gx0, gy0 = max(-(-(x0 - margin) // STEP), 0), max(-(-(y0 - margin) // STEP), 0)  # the search box
+    gx1, gy1 = min((x0 + w + margin - 1) // STEP + 1, cols), min((y0 + h + margin - 1) // STEP + 1, rows)
+    gh, gw = gy1 - gy0, gx1 - gx0
+    unchanged = (mask, x0, y0, False)
+    least = max(1, int(MIN_ADDED_SHARE * np.count_nonzero(mask) / (STEP * STEP)))
+    # open: free, with a reading, at least MIN_HEIGHT_M above the plane (float32 as SupportPlane.heights)
+    opened = np.zeros((gh, gw), np.bool_)
+    offset32, above = np.float32(offset), np.float32(MIN_HEIGHT_M)
+    for r in range(gh):
+        ray_y = np.float32(((gy0 + r) * STEP - cy) * (normal[1] / fy) + normal[2])
+        for c in range(gw):
+            ray = np.float32(((gx0 + c) * STEP - cx) * (normal[0] / fx)) + ray_y
+            z = depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP]
+            opened[r, c] = free[(gy0 + r) * STEP, (gx0 + c) * STEP] and ray * z - offset32 > above  # NaN: False
+    if np.count_nonzero(opened) < least:  # most masks: nothing above the table around them to add
+        return unchanged
+    inside = np.zeros((gh, gw), np.bool_)  # the mask's pixels on the grid
+    readings = np.empty(gh * gw, np.float32)
+    count = 0
+    for r in range(gh):
+        for c in range(gw):
+            v, u = (gy0 + r) * STEP - y0, (gx0 + c) * STEP - x0
+            if 0 <= v < h and 0 <= u < w and mask[v, u]:
+                inside[r, c] = True
+                z = depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP]
+                if np.isfinite(z):
+                    readings[count] = z
+                    count += 1
+    if count < MIN_MASK_READINGS:
+        return unchanged
+    median = np.partition(readings[:count], count // 2)[count // 2]
+    band = np.float32(max(BAND_SHARE * max(h, w) * np.float64(median) / fx, BAND_MIN_M))
+    candidate = np.zeros((gh, gw), np.bool_)  # free, so never inside
+    for r in range(gh):
+        for c in range(gw):
+            if opened[r, c]:
+                candidate[r, c] = np.abs(depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP] - median) < band
+    if np.count_nonzero(candidate) < least:
+        return unchanged
+    # candidates 4-connected to the mask through candidates or mask pixels
+    added = np.zeros((gh, gw), np.bool_)
+    seen = inside.copy()
+    stack = np.empty(gh * gw, np.int64)
+    top = 0
+    for i in range(gh * gw):
+        if inside.flat[i]:
+            stack[top] = i
+            top += 1
+    n_added = 0
+    while top > 0:
+        top -= 1
+        r, c = divmod(stack[top], gw)
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < gh and 0 <= cc < gw and not seen[rr, cc] and candidate[rr, cc]:
+                seen[rr, cc] = True
+                added[rr, cc] = True
+                n_added += 1
+                stack[top] = rr * gw + cc
+                top += 1
+    if n_added < least:
+        return unchanged
+    # the mask and the added grid pixels' STEP x STEP blocks (free pixels only) on the box that holds both
+    r0, r1, c0, c1 = gh, -1, gw, -1
+    for r in range(gh):
+        for c in range(gw):
+            if added[r, c]:
+                r0, r1, c0, c1 = min(r0, r), max(r1, r), min(c0, c), max(c1, c)
+    by, bx = (gy0 + r0) * STEP, (gx0 + c0) * STEP  # image pixel of the blocks' origin
+    bh, bw = min((r1 - r0 + 1) * STEP, height - by), min((c1 - c0 + 1) * STEP, width - bx)
+    out_y, out_x = min(y0, by), min(x0, bx)
+    out = np.zeros((max(y0 + h, by + bh) - out_y, max(x0 + w, bx + bw) - out_x), np.bool_)
+    for v in range(by, by + bh):
+        for u in range(bx, bx + bw):
+            out[v - out_y, u - out_x] = added[(v - by) // STEP + r0, (u - bx) // STEP + c0] and free[v, u]
+    for r in range(h):
+        for c in range(w):
+            if mask[r, c]:
+                out[y0 - out_y + r, x0 - out_x + c] = True
+    return out, out_x, out_y, True

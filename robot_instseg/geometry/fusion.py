@@ -27,6 +27,7 @@ mean unbiased. Coverage is counted on every pixel.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -36,8 +37,9 @@ import numpy as np
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.completion import SurfaceCompletion
 from robot_instseg.geometry.intrinsics import Intrinsics
-from robot_instseg.geometry.robust import MAD_TO_SIGMA, upper_median
+from robot_instseg.geometry.robust import MAD_TO_SIGMA
 from robot_instseg.geometry.support_plane import fit_support_plane
+from robot_instseg.jit import kernel
 
 EDGE_JUMP_M = 0.01
 EDGE_JUMP_REL = 0.02
@@ -84,34 +86,10 @@ class FrameFusion:
         return [g.centroid if g is not None else None for g in self.instances]
 
 
-def nearest_reading(depth_m: np.ndarray) -> np.ndarray:
-    """The nearest reading of each pixel's 3x3 neighbourhood (float32; inf where there is none)."""
-    finite = depth_m.astype(np.float32)  # a copy
-    cv2.patchNaNs(finite, np.inf)
-    return cv2.erode(finite, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-
-
-def behind_depth_edge(depth_m: np.ndarray, nearest: np.ndarray) -> np.ndarray:
-    """Pixels behind a depth discontinuity (rule 1 of the module docstring), given ``nearest_reading`` of
-    the same pixels; NaN pixels are False."""
-    return (depth_m - nearest) > np.maximum(EDGE_JUMP_M, EDGE_JUMP_REL * depth_m)
-
-
 def back_project(us: np.ndarray, vs: np.ndarray, zs: np.ndarray, k: Intrinsics) -> np.ndarray:
     """(N, 3) float64 camera-frame points of pixels (u, v) at depths z."""
-    return back_project_rows(us, vs, zs, k).T
-
-
-def back_project_rows(us: np.ndarray, vs: np.ndarray, zs: np.ndarray, k: Intrinsics) -> np.ndarray:
-    """(3, N) float64 camera-frame points (rows x, y, z) of pixels (u, v) at depths z."""
     z = zs.astype(np.float64)
-    return np.stack([(us - k.cx) * (z / k.fx), (vs - k.cy) * (z / k.fy), z])
-
-
-def depth_band(z: np.ndarray) -> np.ndarray:
-    """Boolean keep-mask of the depths within the robust band around their median (rule 2)."""
-    deviation = np.abs(z - upper_median(z))
-    return deviation <= max(BAND_MADS * MAD_TO_SIGMA * upper_median(deviation), BAND_MIN_M)
+    return np.stack([(us - k.cx) * (z / k.fx), (vs - k.cy) * (z / k.fy), z], axis=1)
 
 
 def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,41 +136,82 @@ def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:
     return (float(q[0] / norm), float(q[1] / norm), float(q[2] / norm), float(q[3] / norm))
 
 
-def _nearest_in_box(depth_m: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-    """nearest_reading over one box: computed on the box grown by a pixel, so its border sees its neighbours."""
+STATUS_REASONS = ("", "empty_mask", "no_depth_in_mask", "too_few_points")  # _surface_points' status codes
+
+
+@kernel
+def _surface_points(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fx: float, fy: float, cx: float,
+                    cy: float) -> tuple[np.ndarray, int, int, int]:
+    """(3, N) points kept by the rules of the module docstring, readings in the mask, mask pixels, status
+    (an index of STATUS_REASONS). float32 depth tests round as numpy's do (the constants are float32)."""
+    h, w = mask.shape
     height, width = depth_m.shape
-    px0, py0, px1, py1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x0 + w + 1, width), min(y0 + h + 1, height)
-    nearest = nearest_reading(depth_m[py0:py1, px0:px1])
-    return nearest[y0 - py0:y0 - py0 + h, x0 - px0:x0 - px0 + w]
+    mask_pixels, n_valid = 0, 0
+    for r in range(h):
+        for c in range(w):
+            if mask[r, c]:
+                mask_pixels += 1
+                if np.isfinite(depth_m[y0 + r, x0 + c]):
+                    n_valid += 1
+    empty = np.zeros((3, 0))
+    if mask_pixels == 0:
+        return empty, n_valid, mask_pixels, 1
+    if n_valid == 0:
+        return empty, n_valid, mask_pixels, 2
+    step = max(1, int(math.ceil(math.sqrt(n_valid / MAX_POINTS))))
+    edge_m, edge_rel = np.float32(EDGE_JUMP_M), np.float32(EDGE_JUMP_REL)
+    us = np.empty(n_valid, np.int64)
+    vs = np.empty(n_valid, np.int64)
+    zs = np.empty(n_valid, np.float32)
+    count = 0
+    for r in range(0, h, step):
+        v = y0 + r
+        for c in range(0, w, step):
+            u = x0 + c
+            z = depth_m[v, u]
+            if not mask[r, c] or not np.isfinite(z):
+                continue
+            nearest = np.float32(np.inf)  # rule 1: the nearest reading of the 3x3 neighbourhood
+            for dv in range(max(v - 1, 0), min(v + 2, height)):
+                for du in range(max(u - 1, 0), min(u + 2, width)):
+                    neighbour = depth_m[dv, du]
+                    if neighbour < nearest:  # NaN compares false: no reading
+                        nearest = neighbour
+            if z - nearest > max(edge_m, edge_rel * z):
+                continue
+            us[count], vs[count], zs[count] = c, r, z
+            count += 1
+    keep = np.ones(count, np.bool_)
+    if count >= MIN_POINTS:  # rule 2: the robust band around the median depth
+        median = np.partition(zs[:count], count // 2)[count // 2]
+        deviation = np.abs(zs[:count] - median)
+        band = np.float32(max(BAND_MADS * MAD_TO_SIGMA * np.partition(deviation, count // 2)[count // 2], BAND_MIN_M))
+        keep = deviation <= band
+    kept = int(np.count_nonzero(keep))
+    if kept < MIN_POINTS:
+        return empty, n_valid, mask_pixels, 3
+    rows = np.empty((3, kept))
+    j = 0
+    for i in range(count):
+        if keep[i]:
+            z64 = np.float64(zs[i])
+            rows[0, j] = (us[i] + x0 - cx) * (z64 / fx)
+            rows[1, j] = (vs[i] + y0 - cy) * (z64 / fy)
+            rows[2, j] = z64
+            j += 1
+    return rows, n_valid, mask_pixels, 0
 
 
 def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
                 k: Intrinsics) -> tuple[Optional[Instance3D], str]:
-    """3D of one instance whose mask covers ``depth_m[y0:y0+h, x0:x0+w]``; (None, reason) when it has none."""
-    h, w = mask.shape
-    z_box = depth_m[y0:y0 + h, x0:x0 + w]
-    mask_pixels = int(np.count_nonzero(mask))
-    if mask_pixels == 0:
-        return None, "empty_mask"
-    valid = mask & np.isfinite(z_box)
-    n_valid = int(np.count_nonzero(valid))
-    if n_valid == 0:
-        return None, "no_depth_in_mask"
-    step = max(1, int(np.ceil(np.sqrt(n_valid / MAX_POINTS))))
-    z_grid = z_box[::step, ::step]  # the edge test runs on the sampled pixels only
-    edge = behind_depth_edge(z_grid, _nearest_in_box(depth_m, x0, y0, w, h)[::step, ::step])
-    vs, us = np.nonzero(valid[::step, ::step] & ~edge)
-    vs, us = vs * step, us * step
-    zs = z_box[vs, us]
-    if len(zs) >= MIN_POINTS:
-        keep = depth_band(zs)
-        vs, us, zs = vs[keep], us[keep], zs[keep]
-    if len(zs) < MIN_POINTS:
-        return None, "too_few_points"
-    rows = back_project_rows(us + x0, vs + y0, zs, k)
+    """3D of one instance whose mask covers ``depth_m[y0:y0+h, x0:x0+w]`` (float32 metres, NaN = no
+    reading); (None, reason) when it has none."""
+    rows, n_valid, mask_pixels, status = _surface_points(mask, x0, y0, depth_m, k.fx, k.fy, k.cx, k.cy)
+    if status:
+        return None, STATUS_REASONS[status]
     centre, axes, size = oriented_box(rows)
     return Instance3D(centroid=rows.sum(axis=1) / rows.shape[1], extent=rows.max(axis=1) - rows.min(axis=1),
-                      box_center=centre, box_axes=axes, box_size=size, valid_points=len(zs),
+                      box_center=centre, box_axes=axes, box_size=size, valid_points=rows.shape[1],
                       coverage=n_valid / mask_pixels, points=rows.T.astype(np.float32)), ""
 
 
