@@ -29,6 +29,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from robot_instseg.jit import kernel
+
 SAME_OBJECT_OVERLAP = 0.5  # shared pixels / pixels of the smaller mask
 SCORE_WEIGHT = 1.0  # evidence = SCORE_WEIGHT * log(score) + log(mask probability); 0 = the logit alone
 
@@ -108,8 +110,7 @@ def resolve(image_shape: tuple[int, int], mask_boxes: np.ndarray, masks: Sequenc
     if logits is None or len(logits) != n:  # no evidence: paint worst first, the best score ends on top
         for i in order[::-1].tolist():
             if primary[i]:
-                x0, y0, x1, y1 = (int(v) for v in mask_boxes[i])
-                labels[y0:y1, x0:x1][masks[i]] = i + 1
+                _paint(labels, masks[i], int(mask_boxes[i, 0]), int(mask_boxes[i, 1]), i + 1)
         return Ownership(labels, alternative_of)
     # Contests happen only inside the contested boxes: work on their bounding rectangle.
     rivals = np.flatnonzero(contested)
@@ -123,19 +124,41 @@ def resolve(image_shape: tuple[int, int], mask_boxes: np.ndarray, masks: Sequenc
     for i in order.tolist():
         if not primary[i]:
             continue
-        x0, y0, x1, y1 = (int(v) for v in mask_boxes[i])
-        mask = masks[i]
+        x0, y0 = int(mask_boxes[i, 0]), int(mask_boxes[i, 1])
         if not contested[i]:
-            labels[y0:y1, x0:x1][mask] = i + 1
+            _paint(labels, masks[i], x0, y0, i + 1)
             continue
-        shared = mask & (coverage[y0 - oy:y1 - oy, x0 - ox:x1 - ox] > 1)
-        labels[y0:y1, x0:x1][mask & ~shared] = i + 1  # inside no other box: nobody else claims it
-        ys, xs = np.nonzero(shared)
-        evidence = np.float32(SCORE_WEIGHT * np.log(max(float(scores[i]), 1e-12))) - np.logaddexp(
-            np.float32(0.0), -logits[i][ys, xs])
-        ys, xs = ys + (y0 - oy), xs + (x0 - ox)
-        take: np.ndarray = evidence > best[ys, xs]  # strict: on a tie the earlier (higher score) keeps it
-        ys, xs = ys[take], xs[take]
-        best[ys, xs] = evidence[take]
-        labels[ys + oy, xs + ox] = i + 1
+        log_score = np.float32(SCORE_WEIGHT * np.log(max(float(scores[i]), 1e-12)))
+        _contest(labels, best, coverage, masks[i], np.asarray(logits[i], np.float32), x0, y0, ox, oy, i + 1, log_score)
     return Ownership(labels, alternative_of)
+
+
+@kernel
+def _paint(labels: np.ndarray, mask: np.ndarray, x0: int, y0: int, value: int) -> None:
+    """labels = value on the mask's pixels (the mask covers labels[y0:, x0:])."""
+    h, w = mask.shape
+    for r in range(h):
+        for c in range(w):
+            if mask[r, c]:
+                labels[y0 + r, x0 + c] = value
+
+
+@kernel
+def _contest(labels: np.ndarray, best: np.ndarray, coverage: np.ndarray, mask: np.ndarray, logits: np.ndarray,
+             x0: int, y0: int, ox: int, oy: int, value: int, log_score: np.float32) -> None:
+    """Paint one contested instance: a pixel inside no other box is its own; a shared one goes to it when its
+    evidence (float32, as numpy computes it) beats the best so far (strict: on a tie the earlier keeps it)."""
+    h, w = mask.shape
+    zero = np.float32(0.0)
+    for r in range(h):
+        for c in range(w):
+            if not mask[r, c]:
+                continue
+            v, u = y0 + r - oy, x0 + c - ox
+            if coverage[v, u] <= 1:
+                labels[y0 + r, x0 + c] = value
+                continue
+            evidence = log_score - np.logaddexp(zero, -logits[r, c])
+            if evidence > best[v, u]:
+                best[v, u] = evidence
+                labels[y0 + r, x0 + c] = value

@@ -11,6 +11,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from robot_instseg.jit import kernel
+
 
 @dataclass(frozen=True)
 class PostprocessSettings:
@@ -36,6 +38,38 @@ def class_allowed(class_ids: np.ndarray, allowed: Optional[frozenset]) -> np.nda
     if allowed is None:
         return np.ones(class_ids.shape, bool)
     return np.isin(class_ids, np.fromiter(allowed, np.int64, len(allowed)))
+
+
+def candidates_above(class_scores: np.ndarray, threshold: float,
+                     allowed: Optional[frozenset]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate (column of the (classes, N) ``class_scores``) its best class (the first on a tie):
+    (candidates whose best score is at least ``threshold`` and whose class is ``allowed``, their scores,
+    their class ids), in one pass over the scores."""
+    lookup = np.ones(class_scores.shape[0], np.bool_)
+    if allowed is not None:
+        lookup[:] = False
+        lookup[[c for c in allowed if 0 <= c < len(lookup)]] = True
+    return _candidates_above(class_scores, np.float32(threshold), lookup)
+
+
+@kernel
+def _candidates_above(class_scores: np.ndarray, threshold: np.float32,
+                      allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    classes, n = class_scores.shape
+    best = np.full(n, -np.inf, np.float32)
+    best_class = np.zeros(n, np.int64)
+    for c in range(classes):  # row by row: the scores are read in memory order
+        for a in range(n):
+            if class_scores[c, a] > best[a]:
+                best[a], best_class[a] = class_scores[c, a], c
+    keep = np.zeros(n, np.int64)
+    count = 0
+    for a in range(n):
+        if best[a] >= threshold and allowed[best_class[a]]:
+            keep[count] = a
+            count += 1
+    keep = keep[:count]
+    return keep, best[keep], best_class[keep]
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:

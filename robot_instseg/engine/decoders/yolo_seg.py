@@ -19,6 +19,7 @@ from robot_instseg.engine.decoders.base import Decoder, Selection, outputs_by_ra
 from robot_instseg.engine.postprocess import (
     PostprocessSettings,
     batched_nms,
+    candidates_above,
     class_allowed,
     cxcywh_to_xyxy,
     logit,
@@ -68,11 +69,8 @@ class YoloSegDecoder(_YoloDecoder):
         protos = raw[self.protos][0]  # (nm, mh, mw)
         nc = preds.shape[0] - 4 - self.num_masks
         class_scores = preds[4:4 + nc]
-        class_ids = class_scores.argmax(axis=0)
-        scores = np.take_along_axis(class_scores, class_ids[None], axis=0)[0]
-        keep = np.nonzero((scores >= settings.score_threshold) & class_allowed(class_ids, settings.class_ids))[0]
-        anchors, boxes, scores, class_ids = choose_anchors(keep, scores[keep], class_ids[keep],
-                                                           lambda a: preds[:4, a].T, settings)
+        keep, scores, class_ids = candidates_above(class_scores, settings.score_threshold, settings.class_ids)
+        anchors, boxes, scores, class_ids = choose_anchors(keep, scores, class_ids, lambda a: preds[:4, a].T, settings)
         return _assemble(boxes, scores, class_ids, preds[4 + nc:, anchors].T, protos, transform, settings)
 
 
