@@ -72,13 +72,19 @@ def _complete(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.
     # open: free, with a reading, at least MIN_HEIGHT_M above the plane (float32 as SupportPlane.heights)
     opened = np.zeros((gh, gw), np.bool_)
     offset32, above = np.float32(offset), np.float32(MIN_HEIGHT_M)
+    ray_x = np.empty(gw, np.float32)
+    for c in range(gw):
+        ray_x[c] = np.float32(((gx0 + c) * STEP - cx) * (normal[0] / fx))
+    n_open = 0
     for r in range(gh):
         ray_y = np.float32(((gy0 + r) * STEP - cy) * (normal[1] / fy) + normal[2])
+        depth_row, free_row = depth_m[(gy0 + r) * STEP], free[(gy0 + r) * STEP]
         for c in range(gw):
-            ray = np.float32(((gx0 + c) * STEP - cx) * (normal[0] / fx)) + ray_y
-            z = depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP]
-            opened[r, c] = free[(gy0 + r) * STEP, (gx0 + c) * STEP] and ray * z - offset32 > above  # NaN: False
-    if np.count_nonzero(opened) < least:  # most masks: nothing above the table around them to add
+            u = (gx0 + c) * STEP
+            is_open = free_row[u] & ((ray_x[c] + ray_y) * depth_row[u] - offset32 > above)  # NaN: False
+            opened[r, c] = is_open
+            n_open += is_open
+    if n_open < least:  # most masks: nothing above the table around them to add
         return unchanged
     inside = np.zeros((gh, gw), np.bool_)  # the mask's pixels on the grid
     readings = np.empty(gh * gw, np.float32)

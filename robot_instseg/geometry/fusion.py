@@ -97,18 +97,20 @@ def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     the first axis is the longer of the two largest-spread axes (size[0] >= size[1]).
 
     ``points`` is (3, N): one row per coordinate, so every reduction runs over contiguous memory."""
-    count = points.shape[1]
-    mean = points.sum(axis=1) / count
-    centred = points - mean[:, None]
-    vectors = cv2.eigen(centred @ centred.T)[2]  # unit eigenvectors as rows, largest spread first
+    mean, scatter, _ = _moments(points)
+    vectors = cv2.eigen(scatter)[2]  # unit eigenvectors as rows, largest spread first
+    return _box_on_axes(points, mean, vectors)
+
+
+def _box_on_axes(points: np.ndarray, mean: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (a0, a1, a2), (b0, b1, b2) = vectors[0].tolist(), vectors[1].tolist()
     axes = np.array([[a0, b0, a1 * b2 - a2 * b1],  # columns a, b and a x b: right-handed
                      [a1, b1, a2 * b0 - a0 * b2],
                      [a2, b2, a0 * b1 - a1 * b0]])
-    proj = np.sort(axes.T @ centred[:, ::max(1, count // BOX_SAMPLES)], axis=1)  # a regular subset
-    last = proj.shape[1] - 1
-    lo = proj[:, int(round(last * BOX_PERCENTILES[0] / 100))]
-    hi = proj[:, int(round(last * BOX_PERCENTILES[1] / 100))]
+    along = np.sort(_offsets(points, mean, axes, max(1, points.shape[1] // BOX_SAMPLES)), axis=1)  # a regular subset
+    last = along.shape[1] - 1
+    lo = along[:, int(round(last * BOX_PERCENTILES[0] / 100))]
+    hi = along[:, int(round(last * BOX_PERCENTILES[1] / 100))]
     centre, size = mean + axes @ ((lo + hi) / 2), hi - lo
     if size[1] > size[0]:  # a round object: the second axis by spread can be the longer by extent
         axes = axes[:, [1, 0, 2]] * np.array([1.0, 1.0, -1.0])  # swapped, still right-handed
@@ -116,24 +118,62 @@ def oriented_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return centre, axes, size
 
 
+@kernel
+def _moments(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, scatter matrix about the mean, extent max - min) of (3, N) points."""
+    n = points.shape[1]
+    mean, low, high = np.zeros(3), np.full(3, np.inf), np.full(3, -np.inf)
+    for d in range(3):
+        for i in range(n):
+            value = points[d, i]
+            mean[d] += value
+            low[d], high[d] = min(low[d], value), max(high[d], value)
+        mean[d] /= n
+    scatter = np.zeros((3, 3))
+    for i in range(n):
+        x, y, z = points[0, i] - mean[0], points[1, i] - mean[1], points[2, i] - mean[2]
+        scatter[0, 0] += x * x
+        scatter[0, 1] += x * y
+        scatter[0, 2] += x * z
+        scatter[1, 1] += y * y
+        scatter[1, 2] += y * z
+        scatter[2, 2] += z * z
+    scatter[1, 0], scatter[2, 0], scatter[2, 1] = scatter[0, 1], scatter[0, 2], scatter[1, 2]
+    return mean, scatter, high - low
+
+
+@kernel
+def _offsets(points: np.ndarray, mean: np.ndarray, axes: np.ndarray, stride: int) -> np.ndarray:
+    """(3, M): every stride-th point's offset from ``mean`` along each column of ``axes``."""
+    count = (points.shape[1] + stride - 1) // stride
+    along = np.empty((3, count))
+    for d in range(3):
+        for j in range(count):
+            i = j * stride
+            along[d, j] = (axes[0, d] * (points[0, i] - mean[0]) + axes[1, d] * (points[1, i] - mean[1])
+                           + axes[2, d] * (points[2, i] - mean[2]))
+    return along
+
+
 def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a proper rotation matrix (Shepperd's method, stable for every angle)."""
-    m = np.asarray(r, np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    m = np.asarray(r, np.float64).tolist()
+    trace = m[0][0] + m[1][1] + m[2][2]
     if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = ((m[2][1] - m[1][2]) / s, (m[0][2] - m[2][0]) / s, (m[1][0] - m[0][1]) / s, 0.25 * s)
     else:
-        i = int(np.argmax(np.diag(m)))
+        diagonal = [m[0][0], m[1][1], m[2][2]]
+        i = diagonal.index(max(diagonal))
         j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        s = 2.0 * math.sqrt(1.0 + m[i][i] - m[j][j] - m[k][k])
         v = [0.0, 0.0, 0.0]
         v[i] = 0.25 * s
-        v[j] = (m[j, i] + m[i, j]) / s
-        v[k] = (m[k, i] + m[i, k]) / s
-        q = (v[0], v[1], v[2], (m[k, j] - m[j, k]) / s)
-    norm = float(np.sqrt(sum(c * c for c in q)))
-    return (float(q[0] / norm), float(q[1] / norm), float(q[2] / norm), float(q[3] / norm))
+        v[j] = (m[j][i] + m[i][j]) / s
+        v[k] = (m[k][i] + m[i][k]) / s
+        q = (v[0], v[1], v[2], (m[k][j] - m[j][k]) / s)
+    norm = math.sqrt(sum(c * c for c in q))
+    return (q[0] / norm, q[1] / norm, q[2] / norm, q[3] / norm)
 
 
 STATUS_REASONS = ("", "empty_mask", "no_depth_in_mask", "too_few_points")  # _surface_points' status codes
@@ -149,10 +189,10 @@ def _surface_points(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fx:
     mask_pixels, n_valid = 0, 0
     for r in range(h):
         for c in range(w):
-            if mask[r, c]:
-                mask_pixels += 1
-                if np.isfinite(depth_m[y0 + r, x0 + c]):
-                    n_valid += 1
+            inside = mask[r, c]
+            z = depth_m[y0 + r, x0 + c]
+            mask_pixels += inside
+            n_valid += inside & (z == z)  # NaN is no reading (depth holds no inf)
     empty = np.zeros((3, 0))
     if mask_pixels == 0:
         return empty, n_valid, mask_pixels, 1
@@ -171,12 +211,17 @@ def _surface_points(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fx:
             z = depth_m[v, u]
             if not mask[r, c] or not np.isfinite(z):
                 continue
-            nearest = np.float32(np.inf)  # rule 1: the nearest reading of the 3x3 neighbourhood
-            for dv in range(max(v - 1, 0), min(v + 2, height)):
-                for du in range(max(u - 1, 0), min(u + 2, width)):
-                    neighbour = depth_m[dv, du]
-                    if neighbour < nearest:  # NaN compares false: no reading
+            nearest = z  # rule 1: the nearest reading of the 3x3 neighbourhood (NaN compares false)
+            if 0 < v < height - 1 and 0 < u < width - 1:
+                for neighbour in (depth_m[v - 1, u - 1], depth_m[v - 1, u], depth_m[v - 1, u + 1], depth_m[v, u - 1],
+                                  depth_m[v, u + 1], depth_m[v + 1, u - 1], depth_m[v + 1, u], depth_m[v + 1, u + 1]):
+                    if neighbour < nearest:
                         nearest = neighbour
+            else:
+                for dv in range(max(v - 1, 0), min(v + 2, height)):
+                    for du in range(max(u - 1, 0), min(u + 2, width)):
+                        if depth_m[dv, du] < nearest:
+                            nearest = depth_m[dv, du]
             if z - nearest > max(edge_m, edge_rel * z):
                 continue
             us[count], vs[count], zs[count] = c, r, z
@@ -209,10 +254,11 @@ def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
     rows, n_valid, mask_pixels, status = _surface_points(mask, x0, y0, depth_m, k.fx, k.fy, k.cx, k.cy)
     if status:
         return None, STATUS_REASONS[status]
-    centre, axes, size = oriented_box(rows)
-    return Instance3D(centroid=rows.sum(axis=1) / rows.shape[1], extent=rows.max(axis=1) - rows.min(axis=1),
-                      box_center=centre, box_axes=axes, box_size=size, valid_points=rows.shape[1],
-                      coverage=n_valid / mask_pixels, points=rows.T.astype(np.float32)), ""
+    mean, scatter, extent = _moments(rows)
+    centre, axes, size = _box_on_axes(rows, mean, cv2.eigen(scatter)[2])
+    return Instance3D(centroid=mean, extent=extent, box_center=centre, box_axes=axes, box_size=size,
+                      valid_points=rows.shape[1], coverage=n_valid / mask_pixels,
+                      points=rows.T.astype(np.float32)), ""
 
 
 def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics, complete: bool = True) -> FrameFusion:
