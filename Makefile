@@ -52,6 +52,8 @@ build: $(DEPS_STAMP)
 		--base-paths . robot_instseg_msgs \
 		--event-handlers console_cohesion- summary+ \
 		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF
+	# The host kernels (robot_instseg/jit.py) compiled once into their cache, not on a node's first frame.
+	$(ENV) python -m robot_instseg.jit
 
 test: setup lint
 	$(ENV) python -m pytest -q test

@@ -9,7 +9,8 @@ the ROS executor's threads; no ``fastmath``, so float32 arithmetic rounds as num
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+import importlib
+from typing import Any, Callable, TypeVar, cast
 
 import numba
 
@@ -18,4 +19,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def kernel(function: F) -> F:
     """Compile ``function`` (nopython, cached, GIL released)."""
-    return numba.njit(cache=True, nogil=True)(function)  # type: ignore[no-any-return]
+    return cast(F, numba.njit(cache=True, nogil=True)(function))
+
+
+_WARMERS: list[Callable[[], Any]] = []
+
+
+def warmer(function: Callable[[], Any]) -> Callable[[], Any]:
+    """Register a function that calls its module's kernels on tiny inputs of the types they get in use."""
+    _WARMERS.append(function)
+    return function
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the kernels of every module imported so far, before the first frame:
+    a first compile takes seconds, which a node must spend while configuring, not on a frame."""
+    for function in _WARMERS:
+        function()
+
+
+KERNEL_MODULES = ("robot_instseg.engine.mask_sampling", "robot_instseg.engine.postprocess",
+                  "robot_instseg.engine.ownership", "robot_instseg.geometry.fusion", "robot_instseg.geometry.completion")
+
+
+def compile_all() -> None:
+    """Compile every kernel into the cache: ``make build`` runs it, so no node or test compiles on its first frame."""
+    for module in KERNEL_MODULES:
+        importlib.import_module(module)
+    warm_up()
+
+
+if __name__ == "__main__":  # the imported module, whose registry the kernels' modules fill (not this __main__)
+    importlib.import_module("robot_instseg.jit").compile_all()

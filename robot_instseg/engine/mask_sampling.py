@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from robot_instseg.engine.preprocess import LetterboxTransform
-from robot_instseg.jit import kernel
+from robot_instseg.jit import kernel, warmer
 
 # region_values(i, y0, y1, x0, x1) -> float32 map of instance i over map rows y0:y1, cols x0:x1
 RegionFn = Callable[[int, int, int, int, int], np.ndarray]
@@ -137,6 +137,13 @@ def _sample_box(window: np.ndarray, my0: int, mx0: int, row_lower: np.ndarray, r
             values[r, c] = value
             mask[r, c] = value > threshold
     return values, mask
+
+
+@warmer
+def _warm() -> None:
+    taps = axis_taps(0, 4, 8)
+    _sample_box(np.zeros((4, 4), np.float32), 0, 0, taps.lower, taps.upper, taps.weight, taps.lower, taps.upper,
+                taps.weight, 0, 0, 8, 8, np.float32(0.0))
 
 
 def crop_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

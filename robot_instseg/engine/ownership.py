@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from robot_instseg.jit import kernel
+from robot_instseg.jit import kernel, warmer
 
 SAME_OBJECT_OVERLAP = 0.5  # shared pixels / pixels of the smaller mask
 SCORE_WEIGHT = 1.0  # evidence = SCORE_WEIGHT * log(score) + log(mask probability); 0 = the logit alone
@@ -162,3 +162,11 @@ def _contest(labels: np.ndarray, best: np.ndarray, coverage: np.ndarray, mask: n
             if evidence > best[v, u]:
                 best[v, u] = evidence
                 labels[y0 + r, x0 + c] = value
+
+
+@warmer
+def _warm() -> None:
+    labels, mask = np.zeros((4, 4), np.uint16), np.ones((2, 2), bool)
+    _paint(labels, mask, 0, 0, 1)
+    _contest(labels, np.zeros((4, 4), np.float32), np.zeros((4, 4), np.uint16), mask, np.zeros((2, 2), np.float32),
+             0, 0, 0, 0, 1, np.float32(0.0))

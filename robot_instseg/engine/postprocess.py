@@ -11,7 +11,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from robot_instseg.jit import kernel
+from robot_instseg.jit import kernel, warmer
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ def _candidates_above(class_scores: np.ndarray, threshold: np.float32,
             count += 1
     keep = keep[:count]
     return keep, best[keep], best_class[keep]
+
+
+@warmer
+def _warm() -> None:
+    candidates_above(np.zeros((2, 4), np.float32), 0.5, None)
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:

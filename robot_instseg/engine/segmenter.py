@@ -24,6 +24,7 @@ from robot_instseg.engine.ownership import Ownership
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.preprocess import LetterboxTransform, PreprocessConfig, preprocess, stride_aligned
 from robot_instseg.engine.types import Detections
+from robot_instseg.jit import warm_up
 
 if TYPE_CHECKING:
     from robot_instseg.engine.device.pipeline import DeviceFrame, DevicePipeline
@@ -117,6 +118,7 @@ class Segmenter:
         self._input_dtype = np.float16 if self.input.dtype == "float16" else np.float32
         in_h, in_w = self.preprocess_config.size
         self.backend.warmup(self._feed(np.zeros((1, 3, in_h, in_w), np.float32)))
+        warm_up()  # the host kernels (decode, ownership, and the 3D when the caller imported it)
         self.runtime_on_cuda = self.backend.device == "cuda"
         self.device_pipeline: Optional[DevicePipeline] = self._device_pipeline()
         LOG.info("loaded %s: decoder %s, input %s, %d classes (%s), %s, %s pipeline", self.model_path,

@@ -28,7 +28,7 @@ import numpy as np
 
 from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.geometry.support_plane import SupportPlane
-from robot_instseg.jit import kernel
+from robot_instseg.jit import kernel, warmer
 
 MIN_HEIGHT_M = 0.01
 BAND_SHARE = 0.3
@@ -150,3 +150,9 @@ def _complete(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.
             if mask[r, c]:
                 out[y0 - out_y + r, x0 - out_x + c] = True
     return out, out_x, out_y, True
+
+
+@warmer
+def _warm() -> None:
+    _complete(np.ones((2, 2), bool), 2, 2, np.ones((8, 8), np.float32), np.ones((8, 8), bool), 1.0, 1.0, 4.0, 4.0,
+              np.array([0.0, 0.0, -1.0]), -1.0)

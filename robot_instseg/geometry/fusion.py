@@ -39,7 +39,7 @@ from robot_instseg.geometry.completion import SurfaceCompletion
 from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.geometry.robust import MAD_TO_SIGMA
 from robot_instseg.geometry.support_plane import fit_support_plane
-from robot_instseg.jit import kernel
+from robot_instseg.jit import kernel, warmer
 
 EDGE_JUMP_M = 0.01
 EDGE_JUMP_REL = 0.02
@@ -259,6 +259,14 @@ def instance_3d(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray,
     return Instance3D(centroid=mean, extent=extent, box_center=centre, box_axes=axes, box_size=size,
                       valid_points=rows.shape[1], coverage=n_valid / mask_pixels,
                       points=rows.T.astype(np.float32)), ""
+
+
+@warmer
+def _warm() -> None:
+    depth = np.ones((8, 8), np.float32)
+    rows = _surface_points(np.ones((6, 6), bool), 1, 1, depth, 1.0, 1.0, 4.0, 4.0)[0]
+    mean, _, _ = _moments(rows)
+    _offsets(rows, mean, np.eye(3), 1)
 
 
 def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics, complete: bool = True) -> FrameFusion:
