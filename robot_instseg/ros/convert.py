@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -35,9 +35,16 @@ def image_from_msg(msg, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.
 
 def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
     """A sensor_msgs/Image holding ``array`` (HxW or HxWxC, contiguous)."""
+    return _fill_image(Image(), array, encoding, header)
+
+
+def _fill_image(msg: Image, array: np.ndarray, encoding: str, header: Header) -> Image:
+    """``msg`` (a new Image, or a message's default one) holding ``array``: fields set in place, the cheap way
+    to fill a nested message (building one runs every field's checks twice)."""
     array = np.ascontiguousarray(array)
-    msg = Image(header=header, height=int(array.shape[0]), width=int(array.shape[1]), encoding=encoding,
-                is_bigendian=0, step=int(array.strides[0]))
+    msg.header = header
+    msg.height, msg.width, msg.encoding = int(array.shape[0]), int(array.shape[1]), encoding
+    msg.is_bigendian, msg.step = 0, int(array.strides[0])
     msg.data = array.tobytes()
     return msg
 
@@ -47,23 +54,28 @@ def labels_msg(labels: np.ndarray, header: Header) -> Image:
     return image_msg(labels.astype(np.uint16, copy=False), "mono16", header)
 
 
+def _set_xyz(msg, values) -> None:
+    msg.x, msg.y, msg.z = float(values[0]), float(values[1]), float(values[2])
+
+
+_NAN3 = (float("nan"),) * 3
+
+
 def _set_3d(inst: Instance, geo: Optional[Instance3D]) -> None:
-    """Fill the 3D fields of ``inst`` from ``geo``, or NaN them (has_3d false) when there is none."""
-    nan = float("nan")
+    """Fill the 3D fields of ``inst`` (a new message: its nested fields are set in place) from ``geo``, or NaN
+    them (has_3d false, orientation identity) when there is none."""
     if geo is None:
         inst.has_3d = False
-        inst.centroid = Point(x=nan, y=nan, z=nan)
-        inst.size = Vector3(x=nan, y=nan, z=nan)
-        inst.box_center = Pose(position=Point(x=nan, y=nan, z=nan), orientation=Quaternion(w=1.0))
-        inst.box_size = Vector3(x=nan, y=nan, z=nan)
+        for field in (inst.centroid, inst.size, inst.box_center.position, inst.box_size):
+            _set_xyz(field, _NAN3)
         return
-    c, e, b, s = (np.asarray(v, np.float64) for v in (geo.centroid, geo.extent, geo.box_center, geo.box_size))
-    qx, qy, qz, qw = geo.box_quaternion()
     inst.has_3d = True
-    inst.centroid = Point(x=c[0], y=c[1], z=c[2])
-    inst.size = Vector3(x=e[0], y=e[1], z=e[2])
-    inst.box_center = Pose(position=Point(x=b[0], y=b[1], z=b[2]), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
-    inst.box_size = Vector3(x=s[0], y=s[1], z=s[2])
+    _set_xyz(inst.centroid, geo.centroid)
+    _set_xyz(inst.size, geo.extent)
+    _set_xyz(inst.box_center.position, geo.box_center)
+    orientation = inst.box_center.orientation
+    orientation.x, orientation.y, orientation.z, orientation.w = geo.box_quaternion()
+    _set_xyz(inst.box_size, geo.box_size)
     inst.valid_points = int(geo.valid_points)
     inst.depth_coverage = float(geo.coverage)
 
@@ -74,21 +86,24 @@ def instances_msg(detections: Detections, header: Header, fusion: Optional[Frame
     h, w = detections.image_shape
     out = InstanceArray(header=header, image_width=int(w), image_height=int(h),
                         depth_status=depth_status if fusion is None else "")
+    tracked = len(detections.track_ids) > 0
+    boxes = detections.mask_boxes.tolist()
     for i in range(len(detections)):
-        x0, y0, x1, y1 = (int(v) for v in detections.mask_boxes[i])
-        inst = Instance(id=i + 1, track_id=int(detections.track_ids[i]) if len(detections.track_ids) else 0,
-                        class_id=int(detections.class_ids[i]),
-                        class_name=detections.class_names[i] if i < len(detections.class_names) else "",
-                        score=float(detections.scores[i]),
-                        bbox=RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0,
-                                              do_rectify=False),
-                        same_object_as=int(detections.alternative_of[i]) + 1)
+        x0, y0, x1, y1 = boxes[i]
+        inst = Instance()
+        inst.id, inst.class_id = i + 1, int(detections.class_ids[i])
+        inst.track_id = int(detections.track_ids[i]) if tracked else 0
+        inst.class_name = detections.class_names[i] if i < len(detections.class_names) else ""
+        inst.score = float(detections.scores[i])
+        bbox = inst.bbox
+        bbox.x_offset, bbox.y_offset, bbox.width, bbox.height = x0, y0, x1 - x0, y1 - y0
+        inst.same_object_as = int(detections.alternative_of[i]) + 1
         geo = fusion.instances[i] if fusion is not None else None
         _set_3d(inst, geo)
         if fusion is not None and geo is None:
             inst.depth_coverage = 0.0
         mask = detections.masks[i] if detections.masks else np.zeros((y1 - y0, x1 - x0), bool)
-        inst.mask = image_msg(mask.astype(np.uint8) * 255, "mono8", header)
+        _fill_image(inst.mask, np.multiply(mask, 255, dtype=np.uint8), "mono8", header)
         out.instances.append(inst)
     return out
 
