@@ -20,6 +20,7 @@ import numpy as np
 
 from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.geometry.robust import MAD_TO_SIGMA, upper_median
+from robot_instseg.jit import kernel, warmer
 
 GRID_SAMPLES = 1200  # the grid's pitch is chosen for about this many samples per frame (640x480: 16 px)
 MIN_SAMPLES = 200
@@ -53,29 +54,85 @@ class SupportPlane:
 def fit_support_plane(depth_m: np.ndarray, k: Intrinsics, free: np.ndarray) -> Optional[SupportPlane]:
     """The dominant plane of the readings where ``free`` is true, or None when there is none to trust."""
     pitch = max(1, int(round(np.sqrt(depth_m.shape[0] * depth_m.shape[1] / GRID_SAMPLES))))
-    z = depth_m[::pitch, ::pitch]
-    vs, us = np.nonzero(free[::pitch, ::pitch] & np.isfinite(z))
-    if len(vs) < MIN_SAMPLES:
+    points = _samples(depth_m, free, pitch, k.fx, k.fy, k.cx, k.cy)
+    if points.shape[1] < MIN_SAMPLES:
         return None
-    zs = z[vs, us].astype(np.float64)
-    points = np.stack([(us * pitch - k.cx) * (zs / k.fx), (vs * pitch - k.cy) * (zs / k.fy), zs])
-    inliers = np.ones(len(zs), bool)
+    inliers = np.ones(points.shape[1], np.bool_)
     for _ in range(REFITS + 1):
         count = int(np.count_nonzero(inliers))
         if count < MIN_SAMPLES:
             return None
-        weights = inliers.astype(np.float64)  # moments of the inliers, without copying them out
-        centre = points @ weights / count
-        scatter = (points * weights) @ points.T / count - np.outer(centre, centre)
+        centre, scatter = _moments_of(points, inliers, count)
         normal = cv2.eigen(scatter)[2][2]  # direction of least spread (eigenvectors as rows, largest first)
         if normal @ centre > 0:
             normal = -normal  # toward the camera, which is at the origin
-        distance = np.abs(normal @ points - normal @ centre)
-        spread = distance[inliers]
-        mad = upper_median(spread)
-        inliers = distance <= max(INLIER_MADS * MAD_TO_SIGMA * mad, INLIER_MIN_M)
+        inliers, mad = _refit(points, inliers, normal, centre, INLIER_MADS * MAD_TO_SIGMA, INLIER_MIN_M)
     share = float(inliers.mean())
-    typical_z = upper_median(zs)
+    typical_z = upper_median(points[2])
     if share < MIN_INLIER_SHARE or MAD_TO_SIGMA * mad > MAX_SIGMA_PER_M * typical_z:
         return None
     return SupportPlane(normal=normal, offset=float(normal @ centre), inlier_share=share)
+
+
+@kernel
+def _samples(depth_m: np.ndarray, free: np.ndarray, pitch: int, fx: float, fy: float, cx: float,
+             cy: float) -> np.ndarray:
+    """(3, N) camera-frame points of the free readings on the grid of every pitch-th pixel, row by row."""
+    height, width = depth_m.shape
+    points = np.empty((3, ((height + pitch - 1) // pitch) * ((width + pitch - 1) // pitch)))
+    count = 0
+    for v in range(0, height, pitch):
+        for u in range(0, width, pitch):
+            z = depth_m[v, u]
+            if free[v, u] and np.isfinite(z):
+                z64 = np.float64(z)
+                points[0, count] = (u - cx) * (z64 / fx)
+                points[1, count] = (v - cy) * (z64 / fy)
+                points[2, count] = z64
+                count += 1
+    return points[:, :count].copy()
+
+
+@kernel
+def _moments_of(points: np.ndarray, inliers: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) of the inlier points."""
+    centre = np.zeros(3)
+    second = np.zeros((3, 3))
+    for i in range(points.shape[1]):
+        if inliers[i]:
+            for a in range(3):
+                centre[a] += points[a, i]
+                for b in range(a, 3):
+                    second[a, b] += points[a, i] * points[b, i]
+    centre /= count
+    scatter = np.empty((3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            scatter[a, b] = scatter[b, a] = second[a, b] / count - centre[a] * centre[b]
+    return centre, scatter
+
+
+@kernel
+def _refit(points: np.ndarray, inliers: np.ndarray, normal: np.ndarray, centre: np.ndarray, mads: float,
+           least: float) -> tuple[np.ndarray, float]:
+    """(the points within max(mads x MAD, least) of the plane, the MAD of the current inliers' distances)."""
+    n = points.shape[1]
+    level = normal[0] * centre[0] + normal[1] * centre[1] + normal[2] * centre[2]
+    distance = np.empty(n)
+    spread = np.empty(n)
+    count = 0
+    for i in range(n):
+        distance[i] = abs(normal[0] * points[0, i] + normal[1] * points[1, i] + normal[2] * points[2, i] - level)
+        if inliers[i]:
+            spread[count] = distance[i]
+            count += 1
+    mad = np.partition(spread[:count], count // 2)[count // 2]
+    return distance <= max(mads * mad, least), mad
+
+
+@warmer
+def _warm() -> None:
+    points = _samples(np.ones((4, 4), np.float32), np.ones((4, 4), np.bool_), 1, 1.0, 1.0, 2.0, 2.0)
+    inliers = np.ones(points.shape[1], np.bool_)
+    centre, _ = _moments_of(points, inliers, points.shape[1])
+    _refit(points, inliers, np.array([0.0, 0.0, -1.0]), centre, 1.0, 0.0)
