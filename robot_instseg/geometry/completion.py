@@ -51,13 +51,13 @@ class SurfaceCompletion:
         """(mask, x0, y0) of the instance's surface: ``mask`` (at ``x0, y0`` in the image) with the pixels
         the module's rules add, on a box that may be larger (``mask`` itself when nothing is added)."""
         k = self.k
-        out, left, top, grown = _complete(mask, x0, y0, self.depth_m, self.free, k.fx, k.fy, k.cx, k.cy,
+        out, left, top, grown = complete_surface(mask, x0, y0, self.depth_m, self.free, k.fx, k.fy, k.cx, k.cy,
                                           self._plane[0], self._plane[1])
         return (out, left, top) if grown else (mask, x0, y0)
 
 
 @kernel
-def _complete(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.ndarray, fx: float, fy: float,
+def complete_surface(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.ndarray, fx: float, fy: float,
               cx: float, cy: float, normal: np.ndarray, offset: float) -> tuple[np.ndarray, int, int, bool]:
     """The module's rules on the STEP grid of the search box: (surface mask, x0, y0, grown?)."""
     h, w = mask.shape
@@ -154,5 +154,5 @@ def _complete(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.
 
 @warmer
 def _warm() -> None:
-    _complete(np.ones((2, 2), bool), 2, 2, np.ones((8, 8), np.float32), np.ones((8, 8), bool), 1.0, 1.0, 4.0, 4.0,
+    complete_surface(np.ones((2, 2), bool), 2, 2, np.ones((8, 8), np.float32), np.ones((8, 8), bool), 1.0, 1.0, 4.0, 4.0,
               np.array([0.0, 0.0, -1.0]), -1.0)
