@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_instseg.jit import kernel, warmer
+
 
 def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: int, y0b: int,
              area_a: int = -1, area_b: int = -1) -> float:
@@ -18,10 +20,24 @@ def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: in
         return 0.0
     area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a
     area_b = int(np.count_nonzero(mask_b)) if area_b < 0 else area_b
-    inter = int(np.count_nonzero(mask_a[y0 - y0a:y1 - y0a, x0 - x0a:x1 - x0a] &
-                                 mask_b[y0 - y0b:y1 - y0b, x0 - x0b:x1 - x0b]))
+    inter = _shared(mask_a, x0 - x0a, y0 - y0a, mask_b, x0 - x0b, y0 - y0b, x1 - x0, y1 - y0)
     union = area_a + area_b - inter
     return inter / union if union else 0.0
+
+
+@kernel
+def _shared(mask_a: np.ndarray, xa: int, ya: int, mask_b: np.ndarray, xb: int, yb: int, w: int, h: int) -> int:
+    """Pixels set in both masks over a w x h window at (xa, ya) in a and (xb, yb) in b."""
+    count = 0
+    for r in range(h):
+        for c in range(w):
+            count += mask_a[ya + r, xa + c] & mask_b[yb + r, xb + c]
+    return count
+
+
+@warmer
+def _warm() -> None:
+    crop_iou(np.ones((2, 2), bool), 0, 0, np.ones((2, 2), bool), 1, 1)
 
 
 def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:

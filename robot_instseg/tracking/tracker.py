@@ -34,6 +34,7 @@ Assignment is optimal per stage (scipy's linear_sum_assignment on the cost matri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -318,7 +319,7 @@ class Tracker:
         if centroid is None or track.centroid is None:
             return False
         gate = max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))
-        return float(np.linalg.norm(np.asarray(centroid) - track.centroid)) > gate
+        return math.dist(centroid, track.centroid) > gate  # two 3-vectors: no numpy call per pair
 
     @staticmethod
     def _near(boxes: np.ndarray, predicted: np.ndarray, extents: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
