@@ -148,12 +148,15 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
         return 0
     print(f"{reports[0]['clips']} clips, {reports[0]['frames']} frames, {model}")
     print(f"{'tracker':<11}{'frames':>8}{'HOTA':>8}{'DetA':>8}{'AssA':>8}{'IDF1':>8}{'MOTA':>8}{'IDSW':>6}"
-          f"{'ms/frame':>10}")
+          f"{'ms/frame':>10}{'id cover':>10}")
     for report in reports:
         label = "" if report["keep_every"] == 1 else f" 1/{report['keep_every']}"
         for name, m in report["trackers"].items():
             print(f"{name + label:<11}{report['frames']:>8}{m['HOTA']:>8.3f}{m['DetA']:>8.3f}{m['AssA']:>8.3f}"
-                  f"{m['IDF1']:>8.3f}{m['MOTA']:>8.3f}{m['IDSW']:>6}{m['ms_per_frame']:>10.2f}")
+                  f"{m['IDF1']:>8.3f}{m['MOTA']:>8.3f}{m['IDSW']:>6}{m['ms_per_frame']:>10.2f}"
+                  f"{m['track_coverage']:>10.3f}")
+    print("id cover: share of the published instances that persist from the previous frame (box IoU > 0.7) "
+          "and carry a track id")
     if "bytetrack" not in trackers and not args.no_baseline and not args.pred:
         print("baseline: supervision is not installed (make bench-deps)")
     return 0

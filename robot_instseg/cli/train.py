@@ -29,7 +29,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         with tqdm(total=args.count * args.frames, desc="frames", unit="img", disable=args.quiet,
                   file=sys.stderr) as bar:
             path = write_sequences(Path(args.out), args.count, args.seed, args.frames, args.objects, args.height,
-                                   args.width, progress=bar.update)
+                                   args.width, progress=bar.update, style=args.style)
         print(f"wrote {args.count} clips of {args.frames} frames to {Path(args.out) / 'images'} and {path}")
         return 0
     with tqdm(total=args.count, desc="scenes", unit="img", disable=args.quiet, file=sys.stderr) as bar:

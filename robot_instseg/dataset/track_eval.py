@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from robot_instseg.engine.types import Detections
+from robot_instseg.tracking.masks import box_iou
 from robot_instseg.tracking.tracker import Tracker
 
 
@@ -131,6 +132,22 @@ def _coco_frames(gt, frames: list[dict], detections: dict[int, Detections], ids:
     return out
 
 
+PERSISTING_IOU = 0.7  # box IoU with an instance of the previous frame: the same object, visibly still there
+
+
+def persisting_with_id(previous: Detections, current: Detections, ids: np.ndarray) -> tuple[int, int]:
+    """(instances of ``current`` that persist from ``previous``, those of them with a track id): the track
+    coverage a consumer sees. Persisting: box IoU above PERSISTING_IOU with an instance of the previous frame;
+    alternative readings (same_object_as) are left out on both sides, as the tracker gives them their
+    object's id."""
+    before = previous.boxes[previous.alternative_of < 0]
+    now = np.flatnonzero(current.alternative_of < 0)
+    if not len(before) or not len(now):
+        return 0, 0
+    persisting = now[box_iou(current.boxes[now], before).max(axis=1) > PERSISTING_IOU]
+    return len(persisting), int(np.count_nonzero(np.asarray(ids)[persisting]))
+
+
 def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str, Callable], keep_every: int = 1,
                       fps: float = 15.0, weak: Optional[dict[int, Detections]] = None) -> dict:
     """Per tracker: HOTA, DetA, AssA, IDF1, MOTA, ID switches over every clip, and its cost per frame.
@@ -143,7 +160,7 @@ def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str,
     for name, make in trackers.items():
         sequences: dict[str, dict] = {}
         cost_ms: list[float] = []
-        frames_seen = 0
+        frames_seen, persisting, with_id = 0, 0, 0
         for video_id, frames in clips.items():
             frames = frames[::keep_every]
             update = make(fps / keep_every)
@@ -154,11 +171,16 @@ def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str,
                 started = time.perf_counter()
                 ids.append(update(det, float(info.get("stamp_s", info["frame_index"] / fps)), extra))
                 cost_ms.append((time.perf_counter() - started) * 1e3)
+                if len(ids) > 1:
+                    seen, named = persisting_with_id(detections[int(frames[len(ids) - 2]["id"])], det, ids[-1])
+                    persisting, with_id = persisting + seen, with_id + named
             frames_seen += len(frames)
             sequences[str(video_id)] = sequence_data(_coco_frames(gt, frames, detections, ids))
         report["frames"] = frames_seen
         report["trackers"][name] = {**track_metrics(sequences),
-                                    "ms_per_frame": float(np.median(cost_ms)) if cost_ms else 0.0}
+                                    "ms_per_frame": float(np.median(cost_ms)) if cost_ms else 0.0,
+                                    "track_coverage": with_id / persisting if persisting else 0.0,
+                                    "persisting_instances": persisting}
     return report
 
 

@@ -32,6 +32,7 @@ from robot_instseg.synthetic.scenes import (
     rotate_points,
     scene_annotations,
 )
+from robot_instseg.synthetic.style import draw_style
 
 FPS = 15.0
 MARGIN = 0.15  # objects roam this fraction of the width beyond each side of the image
@@ -79,8 +80,11 @@ class ClipFrame:
 
 
 def generate_clip(seed: int, frames: int = 150, objects: int = 10, height: int = 480, width: int = 640,
-                  dropped: float = 0.03) -> Iterator[ClipFrame]:
-    """The kept frames of one clip, fully determined by ``seed`` (frames are rendered lazily)."""
+                  dropped: float = 0.03, style: str = "default") -> Iterator[ClipFrame]:
+    """The kept frames of one clip, fully determined by ``seed`` and ``style`` (the clip's look, one for all its
+    frames: synthetic.style's background, light and colours; the objects keep their proportions); frames are
+    rendered lazily."""
+    look = draw_style(style, seed)
     rng = np.random.default_rng([seed, 0x5E9])
     scale = min(height, width)
     movers = []
@@ -99,7 +103,8 @@ def generate_clip(seed: int, frames: int = 150, objects: int = 10, height: int =
         keep = rng.random() >= dropped
         if keep:
             placed = [m.placed(float(dx), float(dy)) for m in movers]
-            yield ClipFrame(index, index / FPS, Scene(height, width, placed, seed), list(range(1, objects + 1)))
+            yield ClipFrame(index, index / FPS, Scene(height, width, placed, seed, look),
+                            list(range(1, objects + 1)))
         for mover in movers:
             mover.step(width, height)
 
@@ -117,7 +122,7 @@ def clip_annotations(frame: ClipFrame, image_id: int, first_id: int, track_offse
 
 def write_sequences(out: Path, clips: int, seed: int, frames: int = 150, objects: int = 10, height: int = 480,
                     width: int = 640, progress: Optional[Callable[[int], object]] = None,
-                    classes: Sequence[str] = CLASSES) -> Path:
+                    classes: Sequence[str] = CLASSES, style: str = "default") -> Path:
     """Write ``out/images/<clip>/*.png`` and ``out/annotations.json`` (COCO-video style, see the module)."""
     out = Path(out)
     videos: list[dict] = []
@@ -127,7 +132,7 @@ def write_sequences(out: Path, clips: int, seed: int, frames: int = 150, objects
         name = f"clip{clip:03d}"
         (out / "images" / name).mkdir(parents=True, exist_ok=True)
         videos.append({"id": clip + 1, "name": name, "fps": FPS})
-        for frame in generate_clip(seed * 1000 + clip, frames, objects, height, width):
+        for frame in generate_clip(seed * 1000 + clip, frames, objects, height, width, style=style):
             image_id = len(images) + 1
             file_name = f"images/{name}/{frame.index:06d}.png"
             if not cv2.imwrite(str(out / file_name), cv2.cvtColor(frame.scene.render_rgb(), cv2.COLOR_RGB2BGR)):
@@ -137,7 +142,8 @@ def write_sequences(out: Path, clips: int, seed: int, frames: int = 150, objects
             annotations.extend(clip_annotations(frame, image_id, len(annotations) + 1, (clip + 1) * 1000))
             if progress:
                 progress(1)
-    doc = {"info": {"description": "robot_instseg synthetic tabletop clips", "seed": seed, "clips": clips},
+    doc = {"info": {"description": "robot_instseg synthetic tabletop clips", "seed": seed, "clips": clips,
+                    "style": style},
            "videos": videos, "images": images, "annotations": annotations,
            "categories": [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(classes)]}
     path = out / "annotations.json"

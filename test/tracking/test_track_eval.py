@@ -8,7 +8,7 @@ import json
 import numpy as np
 from pycocotools.coco import COCO
 
-from robot_instseg.dataset.track_eval import evaluate_tracking, load_clips
+from robot_instseg.dataset.track_eval import evaluate_tracking, load_clips, persisting_with_id
 from robot_instseg.engine.types import Detections
 from robot_instseg.synthetic.sequences import generate_clip, write_sequences
 
@@ -95,3 +95,27 @@ def test_eval_track_scores_a_results_file_with_track_ids(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "robot_instseg.cli", "eval", "--track", "--gt", str(path),
                            "--pred", str(no_ids)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no track_id" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_track_coverage_counts_persisting_instances_and_their_ids() -> None:
+    def boxes(*xs: int) -> Detections:
+        masks = np.zeros((len(xs), 100, 200), bool)
+        for k, x in enumerate(xs):
+            masks[k, 20:60, x:x + 30] = True
+        return Detections.from_full_masks(masks, [0.9] * len(xs), [0] * len(xs))
+
+    before, now = boxes(10, 100), boxes(11, 101, 160)  # two moved a pixel (box IoU > 0.7), one is new
+    assert persisting_with_id(before, now, np.array([4, 0, 7])) == (2, 1)  # the second persists without an id
+    assert persisting_with_id(before, now, np.array([4, 5, 0])) == (2, 2)  # the new one is not counted
+    assert persisting_with_id(Detections.empty((100, 200)), now, np.array([1, 2, 3])) == (0, 0)
+    now.alternative_of[1] = 0  # another reading of the first: its object's id, not counted on its own
+    assert persisting_with_id(before, now, np.array([4, 4, 0])) == (1, 1)
+
+
+def test_a_clip_in_the_held_out_look_keeps_its_objects_and_changes_its_pixels() -> None:
+    default = list(generate_clip(5, frames=3, objects=4, height=120, width=160))
+    heldout = list(generate_clip(5, frames=3, objects=4, height=120, width=160, style="heldout"))
+    for a, b in zip(default, heldout):
+        assert a.index == b.index and all(np.array_equal(m, n) for m, n in
+                                          zip(a.scene.visible_masks(), b.scene.visible_masks()))
+        assert np.abs(a.scene.render_rgb().astype(int) - b.scene.render_rgb().astype(int)).mean() > 20
