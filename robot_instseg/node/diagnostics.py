@@ -47,6 +47,13 @@ def depth_values(depth: dict[str, Any]) -> dict[str, str]:
     values = {"frames_with_3d": str(depth["fused"]), "last_depth_problem": depth["last_problem"]}
     for reason, count in sorted(depth["without"].items()):
         values[f"depth_{reason}"] = str(count)
+    share = depth.get("recent_share")
+    values["share_with_3d_last_min"] = "n/a (no depth stream)" if share is None else \
+        f"{share:.3f} of {depth['recent_frames']}"
+    if "wait_ms" in depth:
+        lag = depth["lag_ms"]
+        values["depth_wait_ms"] = f"{depth['wait_ms']:.1f} (cap {depth['wait_cap_ms']:g})"
+        values["depth_lag_p90_ms"] = "n/a (learning)" if lag is None else f"{lag:.1f}"
     return values
 
 

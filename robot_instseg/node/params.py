@@ -165,9 +165,15 @@ PARAMS: tuple[ParamSpec, ...] = (
               "an exact stamp is taken first, else the nearest within this.", dynamic=True,
               check=_in_range("depth_max_skew_ms", 0.0, 1000.0)),
     ParamSpec("depth_wait_ms", 30.0,
-              "Longest the output of a frame waits for its depth frame, from the colour frame's arrival "
-              "(0..1000 ms); no wait when no depth arrives at all.", dynamic=True,
+              "Shortest wait the output of a frame is given for its depth frame, from the colour frame's arrival "
+              "(0..1000 ms); it grows with the depth stream's learned lag up to depth_wait_max_ms. No wait when no "
+              "depth arrives at all.", dynamic=True,
               check=_in_range("depth_wait_ms", 0.0, 1000.0)),
+    ParamSpec("depth_wait_max_ms", 150.0,
+              "Hard cap on the wait for a frame's depth (0..1000 ms). The wait follows the depth stream's learned "
+              "lag behind colour (its 90th percentile over the last 10 s, plus 5 ms), at least depth_wait_ms and at "
+              "most this; equal to depth_wait_ms, the wait is fixed.", dynamic=True,
+              check=_in_range("depth_wait_max_ms", 0.0, 1000.0)),
     ParamSpec("depth_complete_masks", True,
               "Extend each instance's surface past its mask where depth shows its object goes on (unowned pixels "
               "standing above the fitted support plane, at the object's depth, connected to the mask) for the "

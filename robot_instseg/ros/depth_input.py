@@ -4,6 +4,7 @@ ends in a reason code, never in an exception: 2D output does not depend on depth
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional
 
 from rclpy.node import Node
@@ -16,7 +17,7 @@ from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
-from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts
+from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts, DepthLag
 from robot_instseg.node.node_stats import cdr_stamp_ns
 from robot_instseg.ros.convert import stamp_ns
 
@@ -32,6 +33,8 @@ class DepthInput:
         self.buffer: DepthBuffer[bytes] = DepthBuffer()  # serialized: only the paired frame is deserialized
         self.counts = DepthCounts()
         self.infos: CameraInfos[CameraInfo] = CameraInfos()
+        self.lag = DepthLag()  # how late this stream's depth comes after colour: the wait adapts to it
+        self.wait_s = 0.0  # the wait the last frame was given
         self.last_depth: Optional[Image] = None  # the depth frame paired with the last fused colour frame
         self._subs = [node.create_subscription(Image, depth_topic, self._on_depth, qos, raw=True),
                       node.create_subscription(CameraInfo, camera_info_topic, self._on_camera_info, qos)]
@@ -43,6 +46,7 @@ class DepthInput:
     def _on_depth(self, serialized: bytes) -> None:
         stamp = cdr_stamp_ns(serialized)
         if stamp is not None:  # not CDR: nothing can be paired with it (it fails like a missing frame)
+            self.lag.depth(stamp, time.monotonic())
             self.buffer.add(stamp, serialized)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -54,18 +58,31 @@ class DepthInput:
         self._subs = []
         self.buffer.clear()
         self.infos.clear()
+        self.lag.clear()
+
+    def snapshot(self, settings: dict[str, Any]) -> dict:
+        """DepthCounts' snapshot with the wait: the one last given, and the learned lag it follows."""
+        snap = self.counts.snapshot()
+        lag = self.lag.high_lag_s()
+        snap.update(wait_ms=self.wait_s * 1e3, lag_ms=None if lag is None else lag * 1e3,
+                    wait_cap_ms=float(settings["depth_wait_max_ms"]))
+        return snap
 
     def fuse_frame(self, header: Header, detections: Detections, received_at: float,
                    settings: dict[str, Any]) -> tuple[Optional[FrameFusion], str, str]:
         """(3D of the frame's instances, "", "") or (None, reason, detail). Waits for the frame's depth at most
-        until ``depth_wait_ms`` after ``received_at`` (monotonic), and only while it can still come."""
+        the learned lag of the stream (``DepthLag``: at least ``depth_wait_ms``, at most ``depth_wait_max_ms``)
+        after ``received_at`` (monotonic), and only while it can still come."""
         self.last_depth = None
-        serialized, reason = self.buffer.pair(stamp_ns(header), int(float(settings["depth_max_skew_ms"]) * 1e6),
-                                              received_at + float(settings["depth_wait_ms"]) / 1e3)
+        self.lag.max_skew_ns = int(float(settings["depth_max_skew_ms"]) * 1e6)
+        self.lag.colour(stamp_ns(header), received_at)
+        self.wait_s = self.lag.wait_s(float(settings["depth_wait_ms"]) / 1e3, float(settings["depth_wait_max_ms"]) / 1e3)
+        deadline = received_at + self.wait_s
+        serialized, reason = self.buffer.pair(stamp_ns(header), self.lag.max_skew_ns, deadline)
         if serialized is None:
             return None, reason, f"no depth frame within {settings['depth_max_skew_ms']} ms of stamp " \
                                  f"{header.stamp.sec}.{header.stamp.nanosec:09d} on {self.depth_topic}"
-        info = self.infos.for_frame(stamp_ns(header), received_at + float(settings["depth_wait_ms"]) / 1e3)
+        info = self.infos.for_frame(stamp_ns(header), deadline)
         if info is None:
             return None, NO_CAMERA_INFO, f"no CameraInfo received on {self._subs[1].topic_name}"
         try:

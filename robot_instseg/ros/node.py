@@ -355,7 +355,7 @@ class SegNode(LifecycleNode):
             camera = self._camera_of.get(id(stream))
             depth = camera.depth if camera is not None else None
             if depth is not None:
-                depth_snap = depth.counts.snapshot()
+                depth_snap = depth.snapshot(self.settings)
                 values.update(depth_values(depth_snap))
                 if verdict.level == OK and depth_snap["failing"]:
                     verdict.level, verdict.message = WARN, f"depth arrives but gives no 3D: {depth_snap['last_problem']}"

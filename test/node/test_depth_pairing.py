@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 import time
 
-from robot_instseg.node.depth_pairing import LATE, NO_DEPTH, NO_MATCH, DepthBuffer, DepthCounts
+from robot_instseg.node.depth_pairing import (
+    LAG_WINDOW_S,
+    LATE,
+    NO_DEPTH,
+    NO_MATCH,
+    RECENT_SHARE_S,
+    DepthBuffer,
+    DepthCounts,
+    DepthLag,
+)
 
 MS = 1_000_000
 
@@ -117,3 +126,72 @@ def test_a_frame_waits_for_its_own_camera_info_once_the_driver_stamps_one_per_fr
     assert 0.04 <= time.monotonic() - started < 1.0
     infos.add(14, "frame 14")
     assert infos.for_frame(13, time.monotonic() + 5.0) == "frame 14"  # the stream is past frame 13: no wait
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _stream(lag: DepthLag, clock: _Clock, lags_s: list[float], first_sec: int = 0, period_s: float = 0.2) -> None:
+    """Colour frames one period apart, each one's depth ``lags_s[i]`` after it (negative: before)."""
+    for i, lag_s in enumerate(lags_s):
+        stamp = (first_sec + i) * 1_000_000_000
+        clock.now += period_s
+        events = sorted([(clock.now, "colour"), (clock.now + lag_s, "depth")])
+        for at, kind in events:
+            getattr(lag, kind)(stamp, at)
+
+
+def test_the_wait_learns_a_depth_stream_that_trails_colour() -> None:
+    clock = _Clock()
+    lag = DepthLag(clock=clock)
+    assert lag.wait_s(0.03, 0.15) == 0.03  # nothing learned yet: the floor
+    _stream(lag, clock, [0.040] * 4)
+    assert lag.wait_s(0.03, 0.15) == 0.03 and lag.high_lag_s() is None  # fewer than five samples
+    _stream(lag, clock, [0.036, 0.040, 0.044, 0.038, 0.042, 0.041], first_sec=10)
+    assert abs(lag.wait_s(0.03, 0.15) - (lag.high_lag_s() + 0.005)) < 1e-9
+    assert 0.044 < lag.wait_s(0.03, 0.15) < 0.05
+
+
+def test_the_cap_holds_the_floor_stays_and_old_lags_are_forgotten() -> None:
+    clock = _Clock()
+    lag = DepthLag(clock=clock)
+    _stream(lag, clock, [0.4] * 10)  # depth 400 ms behind: the cap wins
+    assert lag.wait_s(0.03, 0.15) == 0.15
+    assert lag.wait_s(0.2, 0.1) == 0.1  # a cap under the floor still caps
+    clock.now += LAG_WINDOW_S + 1  # silence: the old lags are no longer recent
+    assert lag.high_lag_s() is None and lag.wait_s(0.03, 0.15) == 0.03
+    _stream(lag, clock, [-0.1] * 10, first_sec=50)  # depth ahead of colour: no need to wait past the floor
+    assert lag.wait_s(0.03, 0.15) == 0.03 and lag.high_lag_s() < 0
+
+
+def test_a_depth_frame_that_came_after_its_colour_frame_was_given_up_still_teaches() -> None:
+    clock = _Clock()
+    lag = DepthLag(clock=clock, max_skew_ns=5_000_000)
+    for i in range(6):
+        lag.colour(i * 1_000_000_000, clock.now)  # the worker gave up on each after 30 ms ...
+        clock.now += 0.08
+        lag.depth(i * 1_000_000_000 + 2_000_000, clock.now)  # ... the depth came 80 ms after, 2 ms skewed
+        clock.now += 0.12
+    assert abs(lag.high_lag_s() - 0.08) < 1e-6
+    lag.depth(99 * 1_000_000_000, clock.now)  # a depth frame no colour frame claims teaches nothing
+    assert len(lag.recent()) == 6
+
+
+def test_share_with_3d_over_the_last_minute_leaves_out_frames_without_a_stream() -> None:
+    clock = _Clock()
+    counts = DepthCounts(clock=clock)
+    assert counts.snapshot()["recent_share"] is None
+    for _ in range(3):
+        counts.fused_frame()
+    counts.frame_without(LATE)
+    counts.frame_without(NO_DEPTH)  # no depth stream: not a miss
+    snap = counts.snapshot()
+    assert snap["recent_share"] == 0.75 and snap["recent_frames"] == 4
+    clock.now += RECENT_SHARE_S + 1
+    counts.fused_frame()
+    assert counts.snapshot()["recent_share"] == 1.0 and counts.snapshot()["recent_frames"] == 1
