@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -185,3 +186,44 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
     else:  # every frame it processed, whether or not its output reached us
         assert {f["sec"] for f in arrived} <= stamps[node.topic("image")] <= {f["sec"] for f in sent}
         assert stamps[node.topic("depth")] <= with_3d
+
+
+LAGGED_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd_lagged.py"
+
+
+def _lagged_run(domain_id: int, tmp_path, ros, cap_ms: float) -> tuple[list, dict]:
+    """20 frames at 4 Hz whose depth comes 40 ms after colour, to a node that waits at least 30 ms and at most
+    ``cap_ms``: (InstanceArrays by stamp order, the node's last diagnostics)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    node = start_node(domain_id, tmp_path, depth_wait_ms=30.0, depth_wait_max_ms=cap_ms)
+    try:
+        instances = ros.collect(InstanceArray, node.topic("instances"))
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        wait_subscribed(ros, node)
+        wait_subscribed(ros, node, "depth")
+        done = subprocess.run([sys.executable, str(LAGGED_PUBLISHER), node.fqn, "4", "40", "20"],
+                              env=ros_env(domain_id), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        sent = json.loads(done.stdout.strip().splitlines()[-1])
+        assert wait_for(lambda: len(instances) >= len(sent) - 1, 20), (len(instances), node.log()[-2000:])
+        assert wait_for(lambda: "depth_wait_ms" in values(latest_status(diagnostics, node.fqn)), 5)
+        time.sleep(1.2)  # the next diagnostics tick counts the last frame
+        return sorted(instances, key=lambda m: m.header.stamp.sec), values(latest_status(diagnostics, node.fqn))
+    finally:
+        node.stop()
+
+
+def test_depth_that_trails_colour_by_40_ms_is_still_fused(domain_id, tmp_path, ros) -> None:
+    """The wait learns the lag: after the first few frames every frame has its 3D. With the wait fixed at
+    30 ms (cap = floor) the same stream loses most of them, late."""
+    adaptive, diag = _lagged_run(domain_id, tmp_path / "adaptive", ros, cap_ms=150.0)
+    learned = [m for m in adaptive if m.header.stamp.sec >= 306]  # from the 7th frame on
+    fused = [m for m in learned if m.depth_status == "" and any(i.has_3d for i in m.instances)]
+    assert len(fused) >= len(learned) - 1 and len(learned) >= 12, [(m.header.stamp.sec, m.depth_status)
+                                                                      for m in adaptive]
+    assert 40.0 <= float(diag["depth_wait_ms"].split()[0]) <= 150.0, diag
+    assert float(diag["depth_lag_p90_ms"]) >= 35.0 and float(diag["share_with_3d_last_min"].split()[0]) >= 0.6, diag
+    fixed, diag = _lagged_run(domain_id, tmp_path / "fixed", ros, cap_ms=30.0)
+    late = [m for m in fixed if m.depth_status == "late_depth"]
+    assert len(late) >= len(fixed) // 2, [(m.header.stamp.sec, m.depth_status) for m in fixed]
+    assert diag["depth_wait_ms"].startswith("30.0"), diag
