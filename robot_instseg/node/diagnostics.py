@@ -52,8 +52,8 @@ def depth_values(depth: dict[str, Any]) -> dict[str, str]:
         f"{share:.3f} of {depth['recent_frames']}"
     if "wait_ms" in depth:
         lag = depth["lag_ms"]
-        values["depth_wait_ms"] = f"{depth['wait_ms']:.1f} (cap {depth['wait_cap_ms']:g})"
-        values["depth_lag_p90_ms"] = "n/a (learning)" if lag is None else f"{lag:.1f}"
+        values["wait_for_depth_ms"] = f"{depth['wait_ms']:.1f} (cap {depth['wait_cap_ms']:g})"
+        values["lag_of_depth_p90_ms"] = "n/a (learning)" if lag is None else f"{lag:.1f}"
     return values
 
 

@@ -206,7 +206,7 @@ def _lagged_run(domain_id: int, tmp_path, ros, cap_ms: float) -> tuple[list, dic
         assert done.returncode == 0, done.stdout + done.stderr
         sent = json.loads(done.stdout.strip().splitlines()[-1])
         assert wait_for(lambda: len(instances) >= len(sent) - 1, 20), (len(instances), node.log()[-2000:])
-        assert wait_for(lambda: "depth_wait_ms" in values(latest_status(diagnostics, node.fqn)), 5)
+        assert wait_for(lambda: "wait_for_depth_ms" in values(latest_status(diagnostics, node.fqn)), 5)
         time.sleep(1.2)  # the next diagnostics tick counts the last frame
         return sorted(instances, key=lambda m: m.header.stamp.sec), values(latest_status(diagnostics, node.fqn))
     finally:
@@ -221,9 +221,9 @@ def test_depth_that_trails_colour_by_40_ms_is_still_fused(domain_id, tmp_path, r
     fused = [m for m in learned if m.depth_status == "" and any(i.has_3d for i in m.instances)]
     assert len(fused) >= len(learned) - 1 and len(learned) >= 12, [(m.header.stamp.sec, m.depth_status)
                                                                       for m in adaptive]
-    assert 40.0 <= float(diag["depth_wait_ms"].split()[0]) <= 150.0, diag
-    assert float(diag["depth_lag_p90_ms"]) >= 35.0 and float(diag["share_with_3d_last_min"].split()[0]) >= 0.6, diag
+    assert 40.0 <= float(diag["wait_for_depth_ms"].split()[0]) <= 150.0, diag
+    assert float(diag["lag_of_depth_p90_ms"]) >= 35.0 and float(diag["share_with_3d_last_min"].split()[0]) >= 0.6, diag
     fixed, diag = _lagged_run(domain_id, tmp_path / "fixed", ros, cap_ms=30.0)
     late = [m for m in fixed if m.depth_status == "late_depth"]
     assert len(late) >= len(fixed) // 2, [(m.header.stamp.sec, m.depth_status) for m in fixed]
-    assert diag["depth_wait_ms"].startswith("30.0"), diag
+    assert diag["wait_for_depth_ms"].startswith("30.0"), diag
