@@ -212,15 +212,17 @@ class DepthLag:
         with self._lock:
             return [lag for at, lag in self._lags if at >= since]
 
-    def high_lag_s(self) -> Optional[float]:
-        """The LAG_QUANTILE of the recent lags, None with fewer than LAG_MIN_SAMPLES."""
-        lags = self.recent()
+    def high_lag_s(self, below_s: float = float("inf")) -> Optional[float]:
+        """The LAG_QUANTILE of the recent lags under ``below_s``, None with fewer than LAG_MIN_SAMPLES of them."""
+        lags = [lag for lag in self.recent() if lag < below_s]
         return float(np.quantile(lags, LAG_QUANTILE)) if len(lags) >= LAG_MIN_SAMPLES else None
 
     def wait_s(self, floor_s: float, cap_s: float) -> float:
         """How long a frame may wait for its depth: the learned lag (with margin), at least ``floor_s``, at most
-        ``cap_s`` (the cap wins over the floor)."""
-        lag = self.high_lag_s()
+        ``cap_s`` (the cap wins over the floor). Lags past the cap do not count: no wait within it would catch
+        those frames (a reliable writer repairing a lost sample at its next heartbeat, seconds later), and
+        letting them push the wait to the cap would only delay every frame's 2D output."""
+        lag = self.high_lag_s(below_s=cap_s)
         wanted = floor_s if lag is None else max(floor_s, lag + LAG_MARGIN_S)
         return min(wanted, cap_s)
 

@@ -160,9 +160,12 @@ def test_the_wait_learns_a_depth_stream_that_trails_colour() -> None:
 def test_the_cap_holds_the_floor_stays_and_old_lags_are_forgotten() -> None:
     clock = _Clock()
     lag = DepthLag(clock=clock)
-    _stream(lag, clock, [0.4] * 10)  # depth 400 ms behind: the cap wins
-    assert lag.wait_s(0.03, 0.15) == 0.15
+    _stream(lag, clock, [0.14] * 10)  # depth 140 ms behind: within the cap, waited for
+    assert abs(lag.wait_s(0.03, 0.15) - 0.145) < 1e-9
+    assert lag.wait_s(0.03, 0.12) == 0.03  # past a 120 ms cap: no wait within it catches them, the floor
     assert lag.wait_s(0.2, 0.1) == 0.1  # a cap under the floor still caps
+    _stream(lag, clock, [0.4] * 10, first_sec=20)  # stragglers far past the cap (repairs) do not move the wait
+    assert abs(lag.wait_s(0.03, 0.15) - 0.145) < 1e-9 and lag.high_lag_s() > 0.3
     clock.now += LAG_WINDOW_S + 1  # silence: the old lags are no longer recent
     assert lag.high_lag_s() is None and lag.wait_s(0.03, 0.15) == 0.03
     _stream(lag, clock, [-0.1] * 10, first_sec=50)  # depth ahead of colour: no need to wait past the floor
