@@ -176,21 +176,22 @@ class DepthLag:
 
     def colour(self, stamp_ns: int, arrived: float) -> None:
         """A colour frame stamped ``stamp_ns`` arrived at ``arrived`` (the clock's time)."""
-        with self._lock:
-            match = self._take(self._depth, stamp_ns)
-            if match is not None:
-                self._learn(match - arrived)
-            else:
-                self._remember(self._colour, stamp_ns, arrived)
+        self._arrived(self._colour, self._depth, stamp_ns, arrived, -1.0)
 
     def depth(self, stamp_ns: int, arrived: float) -> None:
         """A depth frame stamped ``stamp_ns`` arrived at ``arrived``."""
+        self._arrived(self._depth, self._colour, stamp_ns, arrived, 1.0)
+
+    def _arrived(self, own: dict[int, float], other: dict[int, float], stamp_ns: int, arrived: float,
+                 sign: float) -> None:
+        """Learn the lag (depth minus colour arrival: ``sign`` says which this one is) when the other frame of the
+        pair came first, else remember this one for it."""
         with self._lock:
-            match = self._take(self._colour, stamp_ns)
+            match = self._take(other, stamp_ns)
             if match is not None:
-                self._learn(arrived - match)
+                self._learn(sign * (arrived - match))
             else:
-                self._remember(self._depth, stamp_ns, arrived)
+                self._remember(own, stamp_ns, arrived)
 
     def _take(self, arrivals: dict[int, float], stamp_ns: int) -> Optional[float]:
         if stamp_ns in arrivals:

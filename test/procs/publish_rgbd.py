@@ -68,9 +68,10 @@ def frame_messages(index: int, label: str) -> tuple:
     return label, info, depth_msg, rgb_msg
 
 
-def main(fqn: str, rate: float) -> int:
+def rgbd_publishers(name: str, fqn: str):
+    """(node, colour, depth and CameraInfo publishers to seg_node ``fqn``, reliable), once it has subscribed."""
     rclpy.init()
-    node = rclpy.create_node("rgbd_publisher")
+    node = rclpy.create_node(name)
     qos = QoSProfile(depth=10)
     pub_rgb = node.create_publisher(Image, f"{fqn}/image", qos)
     pub_depth = node.create_publisher(Image, f"{fqn}/depth", qos)
@@ -80,6 +81,11 @@ def main(fqn: str, rate: float) -> int:
             time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
+    return node, pub_rgb, pub_depth, pub_info
+
+
+def main(fqn: str, rate: float) -> int:
+    node, pub_rgb, pub_depth, pub_info = rgbd_publishers("rgbd_publisher", fqn)
     frames = [frame_messages(index, label) for index, label in enumerate(PLAN)]
     sent, late = [], []
     for index, (label, info, depth_msg, rgb_msg) in enumerate(frames):

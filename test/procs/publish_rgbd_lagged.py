@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
 from publish_frames import finish  # the same folder: run as a script, it is on sys.path
-from rclpy.qos import QoSProfile
+from publish_rgbd import rgbd_publishers
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -36,17 +35,7 @@ def frame_messages(index: int) -> tuple[CameraInfo, Image, Image]:
 
 
 def main(fqn: str, rate: float, lag_ms: float, count: int) -> int:
-    rclpy.init()
-    node = rclpy.create_node("rgbd_lagged_publisher")
-    qos = QoSProfile(depth=10)
-    pub_rgb = node.create_publisher(Image, f"{fqn}/image", qos)
-    pub_depth = node.create_publisher(Image, f"{fqn}/depth", qos)
-    pub_info = node.create_publisher(CameraInfo, f"{fqn}/camera_info", qos)
-    deadline = time.monotonic() + 30
-    while min(p.get_subscription_count() for p in (pub_rgb, pub_depth, pub_info)) == 0 and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    node, pub_rgb, pub_depth, pub_info = rgbd_publishers("rgbd_lagged_publisher", fqn)
     frames = [frame_messages(index) for index in range(count)]
     sent = []
     for index, (info, colour, depth) in enumerate(frames):
