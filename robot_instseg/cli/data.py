@@ -108,10 +108,13 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
         default_trackers,
         evaluate_tracking,
         load_clips,
+        ours_at,
         segment_clips,
         tracked_results,
     )
 
+    if args.track_high_score is not None and not 0.0 <= args.track_high_score <= 1.0:
+        raise CliError(f"--track-high-score must be within 0..1, got {args.track_high_score}")
     if not args.pred and not args.images:
         raise CliError("--track needs --images DIR (the sequence dataset's folder, run through --model) or "
                        "--pred RESULTS.json with track_id")
@@ -134,6 +137,8 @@ def _eval_track(args: argparse.Namespace, gt, gt_path: str) -> int:
         segmenter = make_segmenter(args, TrackerConfig().low_score)
         detections, weak = segment_clips(segmenter, gt, Path(args.images), progress=not args.quiet)
         trackers, model = default_trackers(baseline=not args.no_baseline), str(segmenter.model_path)
+        if args.track_high_score is not None:
+            trackers["ours"] = ours_at(args.track_high_score)
     reports = [evaluate_tracking(gt, detections, trackers, keep_every=k, weak=weak)
                for k in sorted({1, args.keep_every})]
     summary = {"ground_truth": str(gt_path), "model": model, "runs": reports,
@@ -248,6 +253,9 @@ def register(sub) -> None:
     evaluate.add_argument("--keep-every", type=int, default=2,
                           help="--track: also score on every N-th frame only (a node falling behind)")
     evaluate.add_argument("--no-baseline", action="store_true", help="--track: skip the ByteTrack baseline")
+    evaluate.add_argument("--track-high-score", type=float, default=None,
+                          help="--track: our tracker's track_high_score (the score from which a detection starts a "
+                               "track; default the node's, 0.5)")
     evaluate.set_defaults(func=cmd_eval, conf=None)  # AP: 0.01 (integrates over every score); --track: 0.25
 
     eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis) against rendered depth with "

@@ -11,6 +11,7 @@ boxes, empty unless the segmenter decoded them), which may keep tracks alive but
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -19,7 +20,7 @@ import numpy as np
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.tracking.masks import box_iou
-from robot_instseg.tracking.tracker import Tracker
+from robot_instseg.tracking.tracker import Tracker, TrackerConfig
 
 
 def load_clips(gt) -> dict[int, list[dict]]:
@@ -50,10 +51,17 @@ def segment_clips(segmenter, gt, images_dir: Path,
 TrackUpdate = Callable[[Detections, float, Detections], np.ndarray]
 
 
-def ours(fps: float) -> TrackUpdate:
+def ours(fps: float, config: TrackerConfig = TrackerConfig()) -> TrackUpdate:
     """Our tracker, as the node runs it (camera time from the stamps, the weak detections too)."""
-    tracker = Tracker()
+    tracker = Tracker(config)
     return lambda detections, stamp_s, weak: tracker.update(detections, stamp_s, weak=weak)
+
+
+def ours_at(high_score: float) -> Callable[[float], TrackUpdate]:
+    """Our tracker with another ``track_high_score``: what a model less sure of the scene needs for its objects
+    to get ids (the trade against ID switches is measured in the README)."""
+    config = dataclasses.replace(TrackerConfig(), high_score=high_score)
+    return lambda fps: ours(fps, config)
 
 
 def bytetrack(fps: float) -> TrackUpdate:

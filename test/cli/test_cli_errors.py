@@ -129,6 +129,8 @@ def test_verbose_shows_the_traceback(work: Path) -> None:
 def test_3d_and_tracking_verbs_refuse_bad_arguments_in_one_line(work: Path) -> None:
     _refused(_run("eval", "--track", "--gt", "sc/annotations.json", "--images", "sc", cwd=work), EXIT_INPUT,
              "no video_id", "scenes --sequence")
+    _refused(_run("eval", "--track", "--gt", "sc/annotations.json", "--images", "sc", "--track-high-score", "1.5",
+                  cwd=work), EXIT_INPUT, "--track-high-score must be within 0..1, got 1.5")
     _refused(_run("eval3d", "--scenes", "0", cwd=work), EXIT_INPUT, "--scenes must be at least 1")
     _refused(_run("scenes", "--out", "mv", "--count", "1", "--seed", "1", "--min-visible", "1.5", cwd=work),
              EXIT_INPUT, "--min-visible must be a fraction from 0 to 1, got 1.5")

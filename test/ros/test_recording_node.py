@@ -119,7 +119,10 @@ def phase(ros, domain_id, node, seen: list, plan_name: str, first_sec: int, rate
     """Publish a plan and wait until the node has segmented every frame; return their InstanceArrays."""
     before = len(seen)
     sent = publish(domain_id, node.topic("image"), plan_name, rate=rate, first_sec=first_sec)
-    assert wait_for(lambda: len(seen) - before >= len(sent), 20), f"not every frame segmented; log:\n{node.log()}"
+    if not wait_for(lambda: len(seen) - before >= len(sent), 20):
+        arrived = [m.header.stamp.sec for m in seen[before:]]
+        raise AssertionError(f"not every frame segmented: sent {[first_sec + i for i in range(len(sent))]}, "
+                             f"InstanceArrays for {arrived}; log:\n{node.log()}")
     return seen[before:]
 
 

@@ -119,3 +119,19 @@ def test_a_clip_in_the_held_out_look_keeps_its_objects_and_changes_its_pixels() 
         assert a.index == b.index and all(np.array_equal(m, n) for m, n in
                                           zip(a.scene.visible_masks(), b.scene.visible_masks()))
         assert np.abs(a.scene.render_rgb().astype(int) - b.scene.render_rgb().astype(int)).mean() > 20
+
+
+def test_a_lower_track_high_score_gives_ids_to_an_object_the_model_is_less_sure_of() -> None:
+    from robot_instseg.dataset.track_eval import ours, ours_at
+
+    def frame(x: int, score: float) -> Detections:
+        masks = np.zeros((1, 100, 200), bool)
+        masks[0, 20:60, x:x + 30] = True
+        return Detections.from_full_masks(masks, [score], [0])
+
+    clip = [frame(10 + k, 0.35) for k in range(6)]  # published (>= 0.25), under the default 0.5
+    default, lowered = ours(15.0), ours_at(0.3)(15.0)
+    empty = Detections.empty((100, 200))
+    assert [int(default(d, k / 15, empty)[0]) for k, d in enumerate(clip)] == [0] * 6
+    ids = [int(lowered(d, k / 15, empty)[0]) for k, d in enumerate(clip)]
+    assert ids[0] == 0 and len(set(ids[1:])) == 1 and ids[1] > 0  # confirmed at its 2nd match, one id after
