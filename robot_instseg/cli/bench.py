@@ -146,7 +146,7 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
         raise CliError(f"--cameras must be at least 1, got {args.cameras}")
     result = run_ros_bench(args.model, rate_hz=args.rate, duration_s=args.duration, width=args.width,
                            height=args.height, cameras=args.cameras, max_batch=args.max_batch,
-                           synchronised=args.synchronised)
+                           synchronised=args.synchronised, depth=args.depth)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -169,6 +169,15 @@ def cmd_bench_ros(args: argparse.Namespace) -> int:
                   f"dropped {cam['node_dropped']:>4} "
                   f"share {cam['served_share']:.3f}  p50 {cam.get('p50_ms', float('nan')):7.2f} ms  "
                   f"p95 {cam.get('p95_ms', float('nan')):7.2f} ms")
+    for cam in result["per_camera"]:
+        label = f"{cam['camera']}: " if result["cameras"] > 1 else ""
+        if result["depth"]:
+            print(f"{label}3D on {cam['frames_with_depth']} of {cam['frames']} frames ({cam['depth_share']:.1%}); "
+                  f"the node waits up to {cam['wait_for_depth_ms'] or '?'} ms for depth (lag p90 "
+                  f"{cam['lag_of_depth_p90_ms'] or '?'} ms); without: "
+                  f"{', '.join(f'{k} {v}' for k, v in cam['without_depth'].items()) or 'none'}")
+        print(f"{label}track ids on {cam['persisting_with_id']} of the {cam['persisting_instances']} instances that "
+              f"persist from the frame before ({cam['id_share']:.1%})")
     print(f"node memory: {result['node_rss_mb']['start']} MB at start, {result['node_rss_mb']['end']} MB at end")
     for w in result["windows"]:
         print(f"  window from {w['t0_s']:>6.1f} s: n {w['n']:>5}  p50 {w.get('p50_ms', float('nan')):7.2f} ms  "
@@ -195,6 +204,9 @@ def register(sub) -> None:
     bench.add_argument("--ros", action="store_true",
                        help="end to end through a running seg_node: camera stamp -> InstanceArray vs transport floor")
     bench.add_argument("--rate", type=float, default=10.0, help="--ros: camera rate (Hz)")
+    bench.add_argument("--depth", action="store_true",
+                       help="--ros: also send each frame's registered depth and CameraInfo (same stamp), and report "
+                            "the share of frames with 3D and the node's depth wait")
     bench.add_argument("--duration", type=float, default=20.0, help="--ros: seconds of input")
     bench.add_argument("--cameras", type=int, default=1,
                        help="--ros: cameras one node serves (cam0, cam1, ...), each at --rate: per-camera latency and "

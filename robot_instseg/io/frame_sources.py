@@ -107,6 +107,21 @@ def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640, d
         yield frame
 
 
+def clip(seed: int = 0, count: int = 60, height: int = 480, width: int = 640, depth: bool = False,
+         style: str = "default") -> Iterator[Frame]:
+    """``count`` frames of one synthetic clip (``scenes --sequence``: objects that move, pass behind each other,
+    leave and return), so a tracker has objects to follow; ``depth`` as for ``scenes``."""
+    from robot_instseg.synthetic.depth import render_depth, sensor_depth
+    from robot_instseg.synthetic.sequences import generate_clip
+
+    for index, step in enumerate(generate_clip(seed, count, height=height, width=width, dropped=0.0, style=style)):
+        frame = Frame(rgb=step.scene.render_rgb(), name=f"clip{seed}_{index}")
+        if depth:
+            truth = render_depth(step.scene)
+            frame.depth, frame.intrinsics = sensor_depth(truth, step.scene.seed), truth.intrinsics
+        yield frame
+
+
 def message_fields(msg, msgtype: str) -> dict:
     """The fields of a deserialized (rosbags) Image or CompressedImage that decoding needs."""
     if msgtype.endswith("CompressedImage"):

@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 from rclpy.node import Node
 
-from robot_instseg.io.frame_sources import scenes
+from robot_instseg.io.frame_sources import clip, scenes
 from robot_instseg.ros.tools.node_process import watched_node
 from robot_instseg.ros.tools.play import Player, PlayOptions, camera_names, cameras_override, play_together
 
@@ -53,15 +53,20 @@ def floor_main(topic: str, duration_s: float) -> None:
 
 def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float = 20.0, width: int = 640,
                   height: int = 480, window_s: float = 30.0, log_dir: Path = Path("runs/bench_ros"),
-                  cameras: int = 1, max_batch: Optional[int] = None, synchronised: bool = False) -> dict:
+                  cameras: int = 1, max_batch: Optional[int] = None, synchronised: bool = False,
+                  depth: bool = False) -> dict:
     """Start a node serving ``cameras`` cameras, publish ``duration_s`` of frames at ``rate_hz`` on each, and report
     latency, rate and each camera's served share (several cameras: their frames go out together, as a robot's
-    synchronised cameras do, each from its own publisher)."""
+    synchronised cameras do, each from its own publisher). ``depth``: each frame also sends its registered depth
+    and CameraInfo (same stamp), and the report gives the share of frames with 3D, the node's depth wait, and the
+    share of instances with a track id."""
     from robot_instseg.engine.segmenter import load_segmenter
 
     log_dir.mkdir(parents=True, exist_ok=True)
     names = camera_names(cameras)
-    frames = list(scenes(seed=77, count=8, height=height, width=width))
+    # with depth, a clip (objects that move and stay), so the share of them with ids means something
+    frames = list(clip(seed=77, count=60, height=height, width=width, depth=True) if depth else
+                  scenes(seed=77, count=8, height=height, width=width))
     overrides = {**({"model_path": model} if model else {}), "publish_markers": False}
     overrides.update(cameras_override(names))
     if max_batch is not None:
@@ -75,9 +80,12 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
         from robot_instseg.ros.tools.watch import Watcher
 
         watchers = [watcher] + [Watcher(node, f"{seg.fqn}/{c}") for c in names[1:]]
-        players = [Player(node, PlayOptions(topic=seg.topic(f"{c}/image" if c else "image"), rate_hz=rate_hz,
-                                            duration_s=duration_s, loop=True, frame_id=c or "camera"))
-                   for c in names]
+        prefixes = [f"{c}/" if c else "" for c in names]
+        players = [Player(node, PlayOptions(topic=seg.topic(f"{p}image"), rate_hz=rate_hz, duration_s=duration_s,
+                                            loop=True, frame_id=c or "camera",
+                                            depth_topic=seg.topic(f"{p}depth") if depth else None,
+                                            camera_info_topic=seg.topic(f"{p}camera_info") if depth else None))
+                   for c, p in zip(names, prefixes)]
         deadline = time.monotonic() + 10
         while node.count_subscribers(players[0].options.topic) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -92,10 +100,14 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
         per_camera = []
         for name, camera_watcher, count in zip(names, watchers, sent):
             _, latency, _ = camera_watcher.window(start)
-            dropped = int(watcher.diagnostic_values(f"{seg.fqn}: {name}" if name else "").get("frames_dropped", 0))
+            status = watcher.diagnostic_values(f"{seg.fqn}: {name}" if name else "")
             per_camera.append({"camera": name or "camera", "sent": count, "received": int(latency.size),
-                               "node_dropped": dropped,
-                               "served_share": round(latency.size / count, 3) if count else 0.0, **_stats(latency)})
+                               "node_dropped": int(status.get("frames_dropped", 0)),
+                               "served_share": round(latency.size / count, 3) if count else 0.0, **_stats(latency),
+                               **camera_watcher.coverage(start),
+                               "wait_for_depth_ms": status.get("wait_for_depth_ms", ""),
+                               "lag_of_depth_p90_ms": status.get("lag_of_depth_p90_ms", ""),
+                               "without_depth": {k[6:]: v for k, v in status.items() if k.startswith("depth_")}})
         windows = []
         for w0 in np.arange(start, start + duration_s, window_s):
             with watcher.lock:
@@ -111,7 +123,7 @@ def run_ros_bench(model: Optional[str], rate_hz: float = 10.0, duration_s: float
     seg_ms = np.array(seg_ms[5:])
     shares = [c["served_share"] for c in per_camera]
     result = {"rate_hz": rate_hz, "duration_s": duration_s, "frame": [width, height], "cameras": cameras,
-              "synchronised": synchronised,
+              "synchronised": synchronised, "depth": depth,
               "sent": sum(sent), "received": int(e2e.size) if cameras == 1 else sum(c["received"] for c in per_camera),
               "node_dropped": sum(c["node_dropped"] for c in per_camera),
               "batch_sizes_seen": diag.get("batch_sizes_seen", ""),

@@ -15,7 +15,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
+from robot_instseg.dataset.track_eval import PERSISTING_IOU
 from robot_instseg.ros.convert import stamp_seconds
+from robot_instseg.tracking.masks import box_iou
 from robot_instseg_msgs.msg import InstanceArray
 
 
@@ -28,6 +30,11 @@ class Watcher:
         self.lock = threading.Lock()
         self.records: list[tuple[float, float, int]] = []  # (received wall time, latency ms, instances)
         self.distances: list[tuple[float, float]] = []  # (received wall time, metres) of each instance with 3D
+        # Per InstanceArray: (received wall time, depth fused, instances persisting from the previous array (box
+        # IoU > PERSISTING_IOU, alternative readings left out), those of them with a track id): eval --track's
+        # track coverage, live.
+        self.coverage_records: list[tuple[float, bool, int, int]] = []
+        self._last_boxes = np.zeros((0, 4))
         self.diagnostic = None
         self.statuses: dict = {}  # every status on /diagnostics by name, newest (a camera's: "<node>: <camera>")
         self.overlay_dir = overlay_dir
@@ -46,6 +53,16 @@ class Watcher:
             self.records.append((now, (now - stamp_seconds(msg.header)) * 1e3, len(msg.instances)))
             self.distances.extend((now, float(np.linalg.norm((i.centroid.x, i.centroid.y, i.centroid.z))))
                                   for i in msg.instances if i.has_3d)
+            boxes = np.array([[i.bbox.x_offset, i.bbox.y_offset, i.bbox.x_offset + i.bbox.width,
+                               i.bbox.y_offset + i.bbox.height] for i in msg.instances if not i.same_object_as],
+                             np.float64).reshape(-1, 4)
+            ids = np.array([i.track_id for i in msg.instances if not i.same_object_as], np.int64)
+            persisting = np.zeros(len(boxes), bool)
+            if len(boxes) and len(self._last_boxes):
+                persisting = box_iou(boxes, self._last_boxes).max(axis=1) > PERSISTING_IOU
+            self._last_boxes = boxes
+            self.coverage_records.append((now, msg.depth_status == "", int(persisting.sum()),
+                                          int(np.count_nonzero(ids[persisting]))))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -79,3 +96,14 @@ class Watcher:
         with self.lock:
             rows = [r for r in self.records if r[0] >= since]
         return len(rows), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+
+    def coverage(self, since: float) -> dict:
+        """After wall time ``since``: the share of frames whose depth was fused (depth_status "") and of the
+        instances that persist from the previous frame with a track id (0 = none yet), with their counts."""
+        with self.lock:
+            rows = [r for r in self.coverage_records if r[0] >= since]
+        instances = sum(r[2] for r in rows)
+        return {"frames": len(rows), "frames_with_depth": sum(1 for r in rows if r[1]),
+                "depth_share": round(sum(1 for r in rows if r[1]) / len(rows), 4) if rows else 0.0,
+                "persisting_instances": instances, "persisting_with_id": sum(r[3] for r in rows),
+                "id_share": round(sum(r[3] for r in rows) / instances, 4) if instances else 0.0}
