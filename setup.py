@@ -21,6 +21,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         _share("launch", "*.launch.py"),
         _share("config", "*.yaml"),
+        _share("config", "*.xml"),
         _share("models", "*"),
     ],
     install_requires=["setuptools"],

@@ -36,13 +36,18 @@ def default_model_path() -> Path:
     raise ModelError(f"no bundled model found (looked at {', '.join(searched)}); pass a model path")
 
 
-def default_params_file() -> Path:
-    """config/params.yaml of the source tree or the installed share."""
+def config_file(name: str) -> Path:
+    """config/``name`` of the source tree or the installed share."""
     for folder in models_dirs():
-        candidate = folder.parent / "config" / "params.yaml"
+        candidate = folder.parent / "config" / name
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("config/params.yaml not found in the source tree or share/robot_instseg")
+    raise FileNotFoundError(f"config/{name} not found in the source tree or share/robot_instseg")
+
+
+def default_params_file() -> Path:
+    """config/params.yaml of the source tree or the installed share."""
+    return config_file("params.yaml")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

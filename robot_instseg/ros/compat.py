@@ -8,3 +8,29 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 
 __all__ = ["SubscriptionEventCallbacks"]
+
+
+def camera_writer_profile() -> str:
+    """config/fastdds_camera_writer.xml, or its Fast DDS 2 twin on Humble and Jazzy (their XML tags differ)."""
+    import os
+
+    from robot_instseg.engine.model_paths import config_file
+
+    try:
+        from importlib.metadata import version
+
+        major = int(version("ros-fastdds").split(".")[0])  # the ros-* wheels carry it
+    except Exception:  # a ROS install: its distribution says which Fast DDS it has
+        major = 2 if os.environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy") else 3
+    return str(config_file("fastdds_camera_writer.xml" if major >= 3 else "fastdds2_camera_writer.xml"))
+
+
+def use_camera_writer_profile() -> None:
+    """Before a tool's rclpy.init: its publishers (it plays a camera driver) and the seg_node it starts repair a
+    lost fragment within milliseconds instead of at the next sample (the profile's comment says why), unless
+    the user chose a Fast DDS profile or another RMW."""
+    import os
+
+    rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if rmw.startswith("rmw_fastrtps") and not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = camera_writer_profile()

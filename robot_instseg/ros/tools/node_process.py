@@ -99,9 +99,11 @@ def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Opt
     writing the same start-up and teardown. RuntimeError names the node's log when it does
     not come up.
     """
+    from robot_instseg.ros.compat import use_camera_writer_profile
     from robot_instseg.ros.tools.background import BackgroundSpin
     from robot_instseg.ros.tools.watch import Watcher
 
+    use_camera_writer_profile()  # this process plays the cameras; the node process inherits it for its outputs
     seg = NodeProcess(namespace, overrides=overrides, log_path=log_path)
     rclpy.init()
     node = Node(name)

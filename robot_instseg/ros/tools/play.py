@@ -22,6 +22,7 @@ from std_msgs.msg import Header
 from robot_instseg.geometry.intrinsics import Intrinsics
 from robot_instseg.io.frame_sources import Frame
 from robot_instseg.io.image_encodings import encode_raw
+from robot_instseg.ros.compat import use_camera_writer_profile
 from robot_instseg.synthetic.depth import depth_png
 
 
@@ -194,6 +195,7 @@ def run_play(frames: Iterable[Frame], options: PlayOptions, wait_s: float = 5.0,
     """``robot-instseg play``: a node of its own, publish, tear down; returns frames sent. With ``cameras`` > 1,
     cameras cam0, cam1, ... each publish the frames (from its own thread, phases spread) on ``options``' topics
     with ``{camera}`` filled in."""
+    use_camera_writer_profile()
     rclpy.init()
     node = Node("robot_instseg_play")
     players: list[Player] = []
