@@ -254,8 +254,8 @@ def register(sub) -> None:
                           help="--track: also score on every N-th frame only (a node falling behind)")
     evaluate.add_argument("--no-baseline", action="store_true", help="--track: skip the ByteTrack baseline")
     evaluate.add_argument("--track-high-score", type=float, default=None,
-                          help="--track: our tracker's track_high_score (the score from which a detection starts a "
-                               "track; default the node's, 0.5)")
+                          help="--track: our tracker starts tracks from this fixed score (track_high_score with "
+                               "track_scene_share 0) instead of the node's scene-following start score")
     evaluate.set_defaults(func=cmd_eval, conf=None)  # AP: 0.01 (integrates over every score); --track: 0.25
 
     eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis) against rendered depth with "

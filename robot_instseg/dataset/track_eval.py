@@ -58,9 +58,9 @@ def ours(fps: float, config: TrackerConfig = TrackerConfig()) -> TrackUpdate:
 
 
 def ours_at(high_score: float) -> Callable[[float], TrackUpdate]:
-    """Our tracker with another ``track_high_score``: what a model less sure of the scene needs for its objects
-    to get ids (the trade against ID switches is measured in the README)."""
-    config = dataclasses.replace(TrackerConfig(), high_score=high_score)
+    """Our tracker starting tracks from a fixed score (``track_high_score``, ``track_scene_share`` 0): the trade
+    of ids against ID switches that the scene-following start score is measured against in the README."""
+    config = dataclasses.replace(TrackerConfig(), high_score=high_score, scene_share=0.0)
     return lambda fps: ours(fps, config)
 
 

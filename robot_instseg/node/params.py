@@ -202,6 +202,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("track_high_score", _TRACKER.high_score,
               "Score from which a detection can start a track; weaker ones (down to track_low_score) only keep "
               "existing tracks alive.", dynamic=True, check=_in_unit_interval("track_high_score")),
+    ParamSpec("track_scene_share", _TRACKER.scene_share,
+              "In a scene the model is less sure of, tracks start from this share of the median score of the last "
+              "10 s of published detections when that is under track_high_score, so the objects it publishes get "
+              "ids (0..1; 0 = always track_high_score).", dynamic=True,
+              check=_in_unit_interval("track_scene_share")),
     ParamSpec("track_low_score", _TRACKER.low_score,
               "Score below which a detection is ignored by the tracker. Detections from it up to score_threshold "
               "are decoded for the tracker alone (as ByteTrack does): they keep a live track through a frame where "

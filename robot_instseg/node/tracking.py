@@ -25,7 +25,8 @@ def tracker_config(settings: dict[str, Any]) -> TrackerConfig:
     return TrackerConfig(high_score=float(settings["track_high_score"]), low_score=float(settings["track_low_score"]),
                          min_iou=float(settings["track_min_iou"]), min_hits=int(settings["track_min_hits"]),
                          max_lost_s=float(settings["track_max_lost_s"]),
-                         max_out_s=float(settings["track_max_out_s"]))
+                         max_out_s=float(settings["track_max_out_s"]),
+                         scene_share=float(settings["track_scene_share"]))
 
 
 class NodeTracking:
@@ -64,6 +65,8 @@ class NodeTracking:
         it decodes none), how many in the last frame, how often one kept a confirmed track alive."""
         return {"tracks_active": str(self.tracker.active), "tracks_created": str(self.tracker.created),
                 "tracks_new_last_minute": str(len(self._created)),
+                "tracking_start_score": "n/a" if self.tracker.start_score.value is None else
+                f"{self.tracker.start_score.value:.2f}",
                 "tracking_unpublished_from_score": "off" if unpublished_from is None else f"{unpublished_from:.2f}",
                 "tracking_unpublished_last_frame": str(self._weak_last_frame),
                 "tracks_kept_by_unpublished": str(self.tracker.kept_by_unpublished)}

@@ -6,13 +6,14 @@ Per frame (``update``), in the spirit of ByteTrack:
    for the time since it was last seen (camera time from the stamps, so frames the node drops only
    make the step longer), and its last mask moved with the box. The size is not extrapolated: a box
    that shrinks while an occluder covers its object would otherwise collapse before the object returns.
-2. Confident detections (score >= ``high_score``) are matched to all tracks, lost ones
+2. Confident detections (score >= the start score: ``high_score``, or lower in a scene the model is
+   less sure of, ``tracking.start_score``) are matched to all tracks, lost ones
    included, on cost = 1 - mask IoU (+ ``class_change_cost`` across classes, so a class flicker
    keeps its track but a same-class candidate wins); a pair needs IoU >= ``min_iou``. A track
    lost for a while is also matched by box proximity (its predicted box, at the size the object had
    when last seen whole, grown by that size and its time lost), which is how an object that comes
    back after an occlusion gets its id back.
-3. Weak detections (``low_score`` <= score < ``high_score``) may only keep tracks seen in the
+3. Weak detections (``low_score`` <= score < the start score) may only keep tracks seen in the
    previous frame alive (IoU >= ``min_iou_weak``): they never start a track. The caller may add
    detections it does not publish (``weak``: those under its score threshold, as ByteTrack uses the
    detector's low-score boxes); they only ever take part in this stage, and get no id back.
@@ -43,6 +44,7 @@ from scipy.optimize import linear_sum_assignment
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.tracking.masks import box_intersection, box_iou, crop_iou
+from robot_instseg.tracking.start_score import StartScore
 
 FORBIDDEN = 1e6
 
@@ -66,6 +68,8 @@ class TrackerConfig:
     max_out_s: float = 10.0  # camera time a track that left through a border is remembered for re-entry (0: off)
     border_px: float = 4.0  # a box this close to an image edge touches that border
     reentry_offset: float = 1.0  # along-border offset allowed at re-entry, in sizes of the larger of the two boxes
+    scene_share: float = 0.54  # start score: at most high_score, this share of the scene's median score (start_score)
+    scene_window_s: float = 10.0  # camera time of published scores that median is taken over
 
 
 @dataclass
@@ -130,10 +134,12 @@ class Tracker:
         self._image_shape = (0, 0)  # (height, width) of the last frame: where its borders are
         self.created = 0  # confirmed tracks so far
         self.kept_by_unpublished = 0  # times an unpublished (weak) detection kept a confirmed track alive
+        self.start_score = StartScore()  # the score from which a detection starts a track, per scene
 
     def reset(self) -> None:
         """Forget every track (ids continue: an id is never reused)."""
         self.tracks.clear()
+        self.start_score.reset()
         self._last_stamp = None
 
     @property
@@ -170,9 +176,10 @@ class Tracker:
         ids = np.zeros(n, np.int64)
         primary = detections.alternative_of < 0 if n else np.zeros(0, bool)
         scores = detections.scores
-        strong = [i for i in range(published) if primary[i] and scores[i] >= cfg.high_score]
-        weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] and (
-            i >= published or scores[i] < cfg.high_score)]
+        high = self.start_score.update(stamp_s, scores[:published], cfg.high_score, cfg.low_score, cfg.scene_share,
+                                       cfg.scene_window_s)
+        strong = [i for i in range(published) if primary[i] and scores[i] >= high]
+        weak = [i for i in range(n) if primary[i] and cfg.low_score <= scores[i] and (i >= published or scores[i] < high)]
         matched_tracks: set[int] = set()
         assigned: dict[int, int] = {}
         frame = _Frame.of(detections, centroids)
