@@ -27,6 +27,12 @@ def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
         ROS_LOCALHOST_ONLY="1",
         PYTHONUNBUFFERED="1",
     )
+    # The test's camera drivers publish as the README tells users to start theirs: with the camera writer profile
+    # (a lost fragment repaired within ms, not one frame later, when the one-slot mailbox may already hold the
+    # next frame). Tests about lag make it themselves.
+    from robot_instseg.ros.compat import camera_writer_profile
+
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", camera_writer_profile())
     env.update(extra)
     return env
 
