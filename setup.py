@@ -32,7 +32,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "seg_node = robot_instseg.ros.node:main",
+            "seg_node = robot_instseg.ros.entry:main",
             "robot-instseg = robot_instseg.cli:main",
         ],
     },

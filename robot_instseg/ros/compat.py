@@ -26,9 +26,9 @@ def camera_writer_profile() -> str:
 
 
 def use_camera_writer_profile() -> None:
-    """Before a tool's rclpy.init: its publishers (it plays a camera driver) and the seg_node it starts repair a
-    lost fragment within milliseconds instead of at the next sample (the profile's comment says why), unless
-    the user chose a Fast DDS profile or another RMW."""
+    """Before a process's first participant (seg_node, and the tools that play a camera driver): its writers
+    repair a lost fragment within milliseconds instead of at the next sample (the profile's comment says why),
+    unless the user chose a Fast DDS profile or another RMW."""
     import os
 
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
