@@ -148,12 +148,18 @@ def persisting_with_id(previous: Detections, current: Detections, ids: np.ndarra
     coverage a consumer sees. Persisting: box IoU above PERSISTING_IOU with an instance of the previous frame;
     alternative readings (same_object_as) are left out on both sides, as the tracker gives them their
     object's id."""
-    before = previous.boxes[previous.alternative_of < 0]
-    now = np.flatnonzero(current.alternative_of < 0)
+    now = current.alternative_of < 0
+    return persisting_boxes_with_id(previous.boxes[previous.alternative_of < 0], current.boxes[now],
+                                    np.asarray(ids)[now])
+
+
+def persisting_boxes_with_id(before: np.ndarray, now: np.ndarray, ids: np.ndarray) -> tuple[int, int]:
+    """``persisting_with_id`` on xyxy boxes of one object each (alternative readings already left out) and the
+    track ids of ``now``: shared by eval --track and the live Watcher of bench --ros."""
     if not len(before) or not len(now):
         return 0, 0
-    persisting = now[box_iou(current.boxes[now], before).max(axis=1) > PERSISTING_IOU]
-    return len(persisting), int(np.count_nonzero(np.asarray(ids)[persisting]))
+    persisting = box_iou(now, before).max(axis=1) > PERSISTING_IOU
+    return int(np.count_nonzero(persisting)), int(np.count_nonzero(ids[persisting]))
 
 
 def evaluate_tracking(gt, detections: dict[int, Detections], trackers: dict[str, Callable], keep_every: int = 1,

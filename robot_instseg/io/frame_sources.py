@@ -95,31 +95,33 @@ def video(path: Path) -> Iterator[Frame]:
 def scenes(seed: int = 0, count: int = 8, height: int = 480, width: int = 640, depth: bool = False) -> Iterator[Frame]:
     """``count`` synthetic tabletop scenes (generated once, about 0.3 s each); with ``depth``, each with the
     depth an RGB-D camera would report (artefacts included) and the camera's intrinsics."""
-    from robot_instseg.synthetic.depth import render_depth, sensor_depth
     from robot_instseg.synthetic.scenes import generate_scene, scene_seed
 
     for index in range(count):
         scene = generate_scene(scene_seed(seed, index), height, width)
-        frame = Frame(rgb=scene.render_rgb(), name=f"scene{index}")
-        if depth:
-            truth = render_depth(scene)
-            frame.depth, frame.intrinsics = sensor_depth(truth, scene.seed), truth.intrinsics
-        yield frame
+        yield _synthetic_frame(scene, f"scene{index}", depth)
+
+
+def _synthetic_frame(scene, name: str, depth: bool) -> Frame:
+    """A rendered scene as a Frame; with ``depth``, the depth an RGB-D camera would report (artefacts included)
+    and the camera's intrinsics."""
+    from robot_instseg.synthetic.depth import render_depth, sensor_depth
+
+    frame = Frame(rgb=scene.render_rgb(), name=name)
+    if depth:
+        truth = render_depth(scene)
+        frame.depth, frame.intrinsics = sensor_depth(truth, scene.seed), truth.intrinsics
+    return frame
 
 
 def clip(seed: int = 0, count: int = 60, height: int = 480, width: int = 640, depth: bool = False,
          style: str = "default") -> Iterator[Frame]:
     """``count`` frames of one synthetic clip (``scenes --sequence``: objects that move, pass behind each other,
     leave and return), so a tracker has objects to follow; ``depth`` as for ``scenes``."""
-    from robot_instseg.synthetic.depth import render_depth, sensor_depth
     from robot_instseg.synthetic.sequences import generate_clip
 
     for index, step in enumerate(generate_clip(seed, count, height=height, width=width, dropped=0.0, style=style)):
-        frame = Frame(rgb=step.scene.render_rgb(), name=f"clip{seed}_{index}")
-        if depth:
-            truth = render_depth(step.scene)
-            frame.depth, frame.intrinsics = sensor_depth(truth, step.scene.seed), truth.intrinsics
-        yield frame
+        yield _synthetic_frame(step.scene, f"clip{seed}_{index}", depth)
 
 
 def message_fields(msg, msgtype: str) -> dict:

@@ -103,7 +103,7 @@ def watched_node(namespace: str, overrides: Optional[dict] = None, log_path: Opt
     from robot_instseg.ros.tools.background import BackgroundSpin
     from robot_instseg.ros.tools.watch import Watcher
 
-    use_camera_writer_profile()  # this process plays the cameras; the node process inherits it for its outputs
+    use_camera_writer_profile()  # this process plays the cameras (seg_node chooses its own at its entry point)
     seg = NodeProcess(namespace, overrides=overrides, log_path=log_path)
     rclpy.init()
     node = Node(name)

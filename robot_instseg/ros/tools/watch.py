@@ -15,9 +15,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
-from robot_instseg.dataset.track_eval import PERSISTING_IOU
+from robot_instseg.dataset.track_eval import persisting_boxes_with_id
 from robot_instseg.ros.convert import stamp_seconds
-from robot_instseg.tracking.masks import box_iou
 from robot_instseg_msgs.msg import InstanceArray
 
 
@@ -31,7 +30,7 @@ class Watcher:
         self.records: list[tuple[float, float, int]] = []  # (received wall time, latency ms, instances)
         self.distances: list[tuple[float, float]] = []  # (received wall time, metres) of each instance with 3D
         # Per InstanceArray: (received wall time, depth fused, instances persisting from the previous array (box
-        # IoU > PERSISTING_IOU, alternative readings left out), those of them with a track id): eval --track's
+        # IoU > track_eval.PERSISTING_IOU, alternative readings left out), those of them with a track id): eval --track's
         # track coverage, live.
         self.coverage_records: list[tuple[float, bool, int, int]] = []
         self._last_boxes = np.zeros((0, 4))
@@ -57,12 +56,9 @@ class Watcher:
                                i.bbox.y_offset + i.bbox.height] for i in msg.instances if not i.same_object_as],
                              np.float64).reshape(-1, 4)
             ids = np.array([i.track_id for i in msg.instances if not i.same_object_as], np.int64)
-            persisting = np.zeros(len(boxes), bool)
-            if len(boxes) and len(self._last_boxes):
-                persisting = box_iou(boxes, self._last_boxes).max(axis=1) > PERSISTING_IOU
+            persisting, named = persisting_boxes_with_id(self._last_boxes, boxes, ids)
             self._last_boxes = boxes
-            self.coverage_records.append((now, msg.depth_status == "", int(persisting.sum()),
-                                          int(np.count_nonzero(ids[persisting]))))
+            self.coverage_records.append((now, msg.depth_status == "", persisting, named))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -102,8 +98,8 @@ class Watcher:
         instances that persist from the previous frame with a track id (0 = none yet), with their counts."""
         with self.lock:
             rows = [r for r in self.coverage_records if r[0] >= since]
-        instances = sum(r[2] for r in rows)
-        return {"frames": len(rows), "frames_with_depth": sum(1 for r in rows if r[1]),
-                "depth_share": round(sum(1 for r in rows if r[1]) / len(rows), 4) if rows else 0.0,
-                "persisting_instances": instances, "persisting_with_id": sum(r[3] for r in rows),
-                "id_share": round(sum(r[3] for r in rows) / instances, 4) if instances else 0.0}
+        with_depth, instances, named = sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows)
+        return {"frames": len(rows), "frames_with_depth": with_depth,
+                "depth_share": round(with_depth / len(rows), 4) if rows else 0.0,
+                "persisting_instances": instances, "persisting_with_id": named,
+                "id_share": round(named / instances, 4) if instances else 0.0}
