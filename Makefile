@@ -3,6 +3,8 @@
 #   make test    the lint and type gate (ruff, mypy on engine/), then the whole test suite
 #   make lint    the gate alone
 #   make demo    the main job on the bundled defaults
+#   make label-tools  the labelling round trip's outside components: Label Studio (.venv-labelstudio),
+#                  datumaro (.venv-datumaro), each in its own venv, and Debian's chromium for the browser check
 #   make setup-gpu  GPU wheels (onnxruntime-gpu, tensorrt, CUDA torch) on a GPU machine; never in CI
 #   make shell   a bash inside the environment (or: source scripts/env.sh)
 SHELL := /bin/bash
@@ -16,7 +18,7 @@ BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
 	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
 	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
 
-.PHONY: setup build test lint demo shell clean distclean bench-deps setup-gpu
+.PHONY: setup build test lint demo shell clean distclean bench-deps setup-gpu label-tools browser
 
 setup: $(BUILD_STAMP)
 
@@ -38,6 +40,25 @@ bench-deps: $(DEPS_STAMP)
 	$(VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps supervision==0.26.1
 
+# The labelling round trip's components, each in its own venv (their Django / opencv pins must not touch ours).
+LS_STAMP := .venv-labelstudio/.installed
+DM_STAMP := .venv-datumaro/.installed
+$(LS_STAMP): requirements-labelstudio.txt
+	test -x .venv-labelstudio/bin/python || $(PYTHON) -m venv .venv-labelstudio
+	.venv-labelstudio/bin/python -m pip install --quiet --upgrade pip
+	.venv-labelstudio/bin/python -m pip install --quiet -r requirements-labelstudio.txt
+	touch $@
+$(DM_STAMP): requirements-datumaro.txt
+	test -x .venv-datumaro/bin/python || $(PYTHON) -m venv .venv-datumaro
+	.venv-datumaro/bin/python -m pip install --quiet --upgrade pip
+	.venv-datumaro/bin/python -m pip install --quiet -r requirements-datumaro.txt
+	touch $@
+# Debian's chromium for the task-page screenshot test; without root or the package the test skips and says why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null) || echo "make browser: chromium not installed (needs root and Debian's packages)"; }
+label-tools: $(LS_STAMP) $(DM_STAMP) browser
+
 # GPU machines only (requirements-gpu.txt; README "GPU and Jetson"); never run by `make setup` or CI.
 # TORCH_CUDA names the PyTorch wheel index for your driver's CUDA (cu126, cu128, cu130, ...).
 TORCH_CUDA ?= cu128
@@ -55,7 +76,7 @@ build: $(DEPS_STAMP)
 	# The host kernels (robot_instseg/jit.py) compiled once into their cache, not on a node's first frame.
 	$(ENV) python -m robot_instseg.jit
 
-test: setup lint
+test: setup lint label-tools
 	$(ENV) python -m pytest -q test
 
 lint: setup

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from robot_instseg.cli import bench, data, live, run, train
+from robot_instseg.cli import bench, data, label, live, run, train
 from robot_instseg.cli.common import EXIT_INPUT, EXIT_INTERNAL, CliError
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robot-instseg", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (bench, run, train, live, data):
+    for group in (bench, run, train, live, data, label):
         group.register(sub)
     return parser
 
@@ -33,6 +33,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)  # one line per request
     from robot_instseg.engine.errors import EngineError
 
     try:

@@ -35,6 +35,12 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
     for split, info in summary["splits"].items():
         print(f"{split:5} {info['images']:6d} images {info['instances']:7d} instances  bags: {', '.join(info['bags'])}")
     print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png")
+    if args.cvat:
+        from robot_instseg.dataset.cvat_export import write_cvat
+
+        cvat = write_cvat(Path(args.out), Path(args.out) / "cvat" / "annotations.xml")
+        print(f"wrote {cvat['file']}: CVAT for images 1.1, {cvat['images']} images, {cvat['masks']} masks, "
+              f"score / track_id / QA flags declared on every label")
     return 0
 
 
@@ -224,6 +230,8 @@ def register(sub) -> None:
                      help="predict with --model even where the bag has recorded InstanceArrays")
     b2c.add_argument("--no-model", action="store_true",
                      help="never run a model: frames without recorded InstanceArrays get no pre-annotations")
+    b2c.add_argument("--cvat", action="store_true",
+                     help="also write cvat/annotations.xml (CVAT for images 1.1, attributes declared)")
     b2c.add_argument("--quiet", action="store_true")
     b2c.set_defaults(func=cmd_bag2coco)
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from robot_instseg.dataset.mask_qa import FLAGS, mask_flags
+from robot_instseg.dataset.mask_qa import ALL_FLAGS, TemporalCheck, mask_flags
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
@@ -111,6 +111,35 @@ def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, 
     return out
 
 
+def bag_custom_data(bag: Path) -> dict:
+    """The custom data a bag was written with (model, classes): metadata.yaml's custom_data, else
+    our sidecar (a repaired or half-written bag); {} when neither says anything."""
+    import yaml
+
+    folder = bag if bag.is_dir() else bag.parent
+    try:
+        info = yaml.safe_load((folder / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        if info.get("custom_data"):
+            return dict(info["custom_data"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        pass
+    try:
+        return dict(json.loads((folder / "robot_instseg.json").read_text()).get("custom_data") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def model_version(path: str, sha256: str) -> str:
+    """How a model is named on pre-annotations: file name and the first 12 hex of its sha256."""
+    return f"{Path(path).name}:{sha256[:12]}" if sha256 else Path(path).name
+
+
+def _sha256_or_blank(path) -> str:
+    from robot_instseg.engine.model_paths import file_sha256
+
+    return file_sha256(Path(path)) if Path(path).is_file() else ""
+
+
 def rle_of(mask: np.ndarray) -> dict:
     """The COCO RLE of a binary mask, with counts as text (JSON-ready)."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -163,6 +192,9 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
     stats: list[BagStats] = []
     mosaic_pool: list[tuple[Path, list]] = []
     models: set[str] = set()
+    model_versions: set[str] = set()
+    if segmenter is not None:
+        model_versions.add(model_version(str(segmenter.model_path), _sha256_or_blank(segmenter.model_path)))
     for bag in map(Path, bags):  # refuse a damaged bag before anything is written
         open_bag(bag).close()
     for bag in map(Path, bags):
@@ -172,16 +204,15 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
         image_dir = out / "images" / split
         image_dir.mkdir(parents=True, exist_ok=True)
         tracker = Tracker()  # a bag's frames are one camera's sequence (track ids are per bag)
+        temporal = TemporalCheck()
         with closing(open_bag(bag)) as reader:
-            custom: dict = {}
-            try:
-                custom = reader.readers[0].metadata.get("custom_data") or {}
-            except Exception:  # metadata layouts differ between bag versions: custom data is optional
-                pass
+            custom = bag_custom_data(bag)
             if custom.get("robot_instseg.classes"):
                 categories.add_model_classes(json.loads(custom["robot_instseg.classes"]))
             if custom.get("robot_instseg.model"):
                 models.add(custom["robot_instseg.model"])
+                model_versions.add(model_version(custom["robot_instseg.model"],
+                                                 custom.get("robot_instseg.model_sha256", "")))
             image_conn = _pick(reader.connections, IMAGE_TYPES, config.image_topic, "image topic", bag, True)
             inst_conn = None if repredict else _pick(reader.connections, (INSTANCE_ARRAY,), config.instances_topic,
                                                      "InstanceArray topic", bag, False)
@@ -235,7 +266,9 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                 dataset = datasets[split]
                 image_id = len(dataset["images"]) + 1
                 dataset["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
-                                          "bag": bag.name, "stamp": {"sec": stamp[0], "nanosec": stamp[1]}})
+                                          "bag": bag.name, "topic": image_conn.topic,
+                                          "stamp": {"sec": stamp[0], "nanosec": stamp[1]}})
+                jumps = temporal.update([(t, m) for _, _, _, m, t in instances or [] if m.any()])
                 frame_anns = []
                 for class_id, class_name, score, mask, track_id in instances or []:
                     if not mask.any():
@@ -245,7 +278,8 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                            "category_id": categories.id_for(class_id, class_name), "segmentation": rle,
                            "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
                            "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
-                           "attributes": {"qa": mask_flags(mask), "track_id": track_id}}
+                           "attributes": {"qa": mask_flags(mask) + (["temporal"] if track_id in jumps else []),
+                                          "track_id": track_id}}
                     dataset["annotations"].append(ann)
                     frame_anns.append((class_id, mask))
                 bs.kept += 1
@@ -254,7 +288,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
         if progress is not None:
             progress(f"{bag.name}: {bs.kept} of {bs.frames} frames kept -> {split}")
     info = {"description": "robot_instseg bag2coco pre-annotations (model predictions, to be corrected)",
-            "bags": [str(b) for b in bags], "models": sorted(models)}
+            "bags": [str(b) for b in bags], "models": sorted(models), "model_versions": sorted(model_versions)}
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     written = {}
     for split, dataset in datasets.items():
@@ -279,7 +313,7 @@ def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[B
         if not dataset["images"]:
             continue
         per_class: dict[str, int] = {}
-        qa = {flag: 0 for flag in FLAGS}
+        qa = {flag: 0 for flag in ALL_FLAGS}
         for ann in dataset["annotations"]:
             name = names[ann["category_id"]]
             per_class[name] = per_class.get(name, 0) + 1

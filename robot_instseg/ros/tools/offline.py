@@ -6,6 +6,7 @@ Needs the ROS message packages (no running ROS graph, no rclpy.init)."""
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
+from robot_instseg.engine.model_paths import file_sha256
 from robot_instseg.geometry.fusion import fuse
 from robot_instseg.io.frame_sources import Frame, frame_depth, frame_image
 from robot_instseg.recording.bag_writer import BagWriter
@@ -79,6 +81,8 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
     if cameras:
         trackers = {name: (Tracker(tracker.config) if tracker is not None else None) for name in cameras.values()}
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
+                                      "robot_instseg.model_sha256": file_sha256(Path(segmenter.model_path)),
+                                      "robot_instseg.classes": json.dumps(list(segmenter.class_names)),
                                       "robot_instseg.source": "robot-instseg run", "robot_instseg.masks": masks})
     try:
         for index, frame in enumerate(frames):

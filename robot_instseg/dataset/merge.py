@@ -1,0 +1,72 @@
+"""``dataset merge``: several COCO datasets (bag2coco exports, pulled reviews) -> one that ``train`` reads.
+
+Categories are joined by name, image and annotation ids renumbered, and every image keeps
+where it came from (bag, topic, stamp, and the folder it was merged from). A recorded frame
+present twice is refused with its name, and a bag stays in one split: the split it has in
+the first dataset that holds it (neighbouring frames of a bag are near-copies).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from robot_instseg.labelling.dataset_files import SPLITS, read_coco, source_key, split_files
+from robot_instseg.labelling.errors import LabellingError
+
+
+def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
+    """Write OUT/annotations/instances_<split>.json and OUT/images/<split>/; return counts per split."""
+    out = Path(out)
+    if not sources:
+        raise LabellingError("nothing to merge", "dataset")
+    categories: dict[str, int] = {}
+    seen: dict[str, str] = {}  # frame -> the dataset that gave it
+    bag_split: dict[str, str] = {}
+    merged: dict[str, dict[str, list]] = {s: {"images": [], "annotations": []} for s in SPLITS}
+    copies: list[tuple[Path, Path]] = []
+    for source in map(Path, sources):
+        for split, coco_file, image_dir in split_files(source):
+            coco = read_coco(coco_file)
+            names = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
+            for name in names.values():
+                categories.setdefault(name, len(categories) + 1)
+            anns: dict[int, list[dict]] = {}
+            for ann in coco["annotations"]:
+                anns.setdefault(int(ann["image_id"]), []).append(ann)
+            for image in coco["images"]:
+                key = source_key(image)
+                if key in seen:
+                    raise LabellingError(f"{image['file_name']} ({key}) is in both {seen[key]} and {source}: "
+                                         f"keep one of them", "duplicate")
+                seen[key] = str(source)
+                target_split = bag_split.setdefault(str(image.get("bag") or key), split)
+                dataset = merged[target_split]
+                new_id = len(dataset["images"]) + 1
+                name = image["file_name"]
+                if any(i["file_name"] == name for i in dataset["images"]):
+                    name = f"{Path(str(source)).name}_{name}"
+                copies.append((image_dir / image["file_name"], out / "images" / target_split / name))
+                dataset["images"].append({**image, "id": new_id, "file_name": name, "merged_from": str(source)})
+                for ann in anns.get(int(image["id"]), []):
+                    dataset["annotations"].append({**ann, "id": len(dataset["annotations"]) + 1, "image_id": new_id,
+                                                   "category_id": categories[names[int(ann["category_id"])]]})
+    for src, dst in copies:
+        if not src.is_file():
+            raise LabellingError(f"{src}: image missing", "dataset")
+    for src, dst in copies:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    cats = [{"id": i, "name": n, "supercategory": "object"} for n, i in sorted(categories.items(), key=lambda kv: kv[1])]
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for split, dataset in merged.items():
+        if dataset["images"]:
+            info = {"description": "robot_instseg dataset merge", "sources": [str(s) for s in sources]}
+            (out / "annotations" / f"instances_{split}.json").write_text(
+                json.dumps({"info": info, "licenses": [], "categories": cats, **dataset}))
+            summary[split] = {"images": len(dataset["images"]), "instances": len(dataset["annotations"]),
+                              "bags": sorted({str(i.get("bag")) for i in dataset["images"] if i.get("bag")})}
+    return summary

@@ -1,0 +1,46 @@
+"""The dataset folders the labelling verbs read and write: bag2coco's layout,
+``annotations/instances_<split>.json`` beside ``images/<split>/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from robot_instseg.labelling.errors import LabellingError
+
+SPLITS = ("train", "val", "test")
+
+
+def split_files(dataset: Path) -> list[tuple[str, Path, Path]]:
+    """(split, COCO file, image folder) of every split the dataset has, in train/val/test order."""
+    found = [(s, dataset / "annotations" / f"instances_{s}.json", dataset / "images" / s) for s in SPLITS]
+    found = [f for f in found if f[1].is_file()]
+    if not found:
+        raise LabellingError(f"{dataset}: no annotations/instances_<split>.json (a bag2coco or pull folder)",
+                             "dataset")
+    return found
+
+
+def read_coco(path: Path) -> dict:
+    """A COCO file as JSON, or a LabellingError naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LabellingError(f"{path}: not a readable COCO file: {exc}", "dataset") from exc
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise LabellingError(f"{path}: no {key!r} list", "dataset")
+    return data
+
+
+def image_source(image: dict) -> dict:
+    """Where a frame came from (bag, topic, stamp), as bag2coco and pull record it."""
+    return {k: image[k] for k in ("bag", "topic", "stamp") if k in image}
+
+
+def source_key(image: dict) -> str:
+    """One text per recorded frame: bag, topic and stamp when known, else the file name."""
+    stamp = image.get("stamp")
+    if image.get("bag") and isinstance(stamp, dict):
+        return f"{image['bag']} {image.get('topic', '')} {int(stamp['sec'])}.{int(stamp['nanosec']):09d}"
+    return str(image["file_name"])

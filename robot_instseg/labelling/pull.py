@@ -1,0 +1,169 @@
+"""``label pull``: reviewed Label Studio tasks -> a COCO dataset with provenance, and a review report.
+
+Masks are decoded from the brush RLE here (holes kept) and written as COCO RLE. Each image
+records its review state and where it came from; each instance whether a person accepted,
+corrected (IoU to the prediction) or added it; deleted predictions are listed in the report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import unquote, urlparse
+
+import httpx
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from robot_instseg.labelling.brush import region_label, region_mask
+from robot_instseg.labelling.client import LabelStudioClient
+from robot_instseg.labelling.dataset_files import SPLITS
+from robot_instseg.labelling.errors import LabellingError
+from robot_instseg.labelling.provenance import ADDED, CORRECTED, DELETED, Outcome, Region, compare
+from robot_instseg.labelling.review_report import review_report
+
+REVIEWED, SKIPPED, UNREVIEWED = "reviewed", "skipped", "unreviewed"
+
+
+@dataclass
+class PullReport:
+    """What one pull wrote."""
+
+    images: dict[str, int] = field(default_factory=dict)  # review state -> images
+    instances: dict[str, int] = field(default_factory=dict)  # provenance -> instances
+    files: dict[str, str] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+
+def review_state(task: dict) -> tuple[str, Optional[dict]]:
+    """(state, the annotation that counts): the latest submitted one; skipped if all were cancelled."""
+    done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if done:
+        return REVIEWED, max(done, key=lambda a: (str(a.get("updated_at") or ""), int(a.get("id") or 0)))
+    if task.get("annotations"):
+        return SKIPPED, None
+    return UNREVIEWED, None
+
+
+def task_regions(results: list[dict], height: int, width: int) -> list[Region]:
+    """The mask regions of a prediction's or annotation's result list."""
+    regions = []
+    for result in results or []:
+        mask, label = region_mask(result, height, width), region_label(result)
+        if mask is not None and label is not None:
+            regions.append(Region(str(result.get("id")), label, mask))
+    return regions
+
+
+def pull_project(client: LabelStudioClient, project_title: str, out: Path, include_unreviewed: bool = False,
+                 progress: Optional[Callable[[str], None]] = None) -> PullReport:
+    """Write OUT/annotations/instances_<split>.json, OUT/images/<split>/ and OUT/review.json."""
+    from robot_instseg.labelling.label_config_read import config_classes
+
+    project = client.project_id(project_title)
+    classes = config_classes(client.label_config(project))
+    categories = [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(classes)]
+    cat_id = {c["name"]: c["id"] for c in categories}
+    datasets: dict[str, dict[str, list]] = {s: {"images": [], "annotations": []} for s in SPLITS}
+    report = PullReport()
+    outcomes_all: list[tuple[Outcome, dict]] = []
+    for task in client.tasks(project):
+        data = task.get("data") or {}
+        state, annotation = review_state(task)
+        report.images[state] = report.images.get(state, 0) + 1
+        if state != REVIEWED and not include_unreviewed:
+            continue
+        height, width = _task_size(task)
+        prediction = (task.get("predictions") or [None])[0]
+        predicted = task_regions(prediction["result"], height, width) if prediction else []
+        reviewed = task_regions(annotation["result"], height, width) if annotation else []
+        for r in reviewed:
+            if r.label not in cat_id:
+                raise LabellingError(f"task {task['id']}: label {r.label!r} is not in the project's config", "format")
+        outcomes = compare(predicted, reviewed) if annotation else []
+        split = str(data.get("split") or "train")
+        split = split if split in datasets else "train"
+        dataset = datasets[split]
+        image_id = len(dataset["images"]) + 1
+        file_name = Path(str(data.get("file_name") or f"task_{task['id']}.jpg")).name
+        _fetch_image(client, str(data.get("image", "")), out / "images" / split / file_name)
+        dataset["images"].append({
+            "id": image_id, "file_name": file_name, "width": width, "height": height, "review": state,
+            "ls_task_id": int(task["id"]), "annotation_id": annotation.get("id") if annotation else None,
+            "model_version": prediction.get("model_version") if prediction else None,
+            **{k: _stamp(data[k]) if k == "stamp" else data[k] for k in ("bag", "topic", "stamp") if k in data}})
+        instances = data.get("instances") or {}
+        for outcome in outcomes:
+            pred_info = instances.get(outcome.predicted.region_id, {}) if outcome.predicted else {}
+            outcomes_all.append((outcome, pred_info))
+            report.instances[outcome.provenance] = report.instances.get(outcome.provenance, 0) + 1
+            if outcome.provenance == DELETED:
+                continue
+            assert outcome.reviewed is not None
+            rle = mask_utils.encode(np.asfortranarray(outcome.reviewed.mask.astype(np.uint8)))
+            rle["counts"] = rle["counts"].decode("ascii")
+            ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
+                   "category_id": cat_id[outcome.reviewed.label], "segmentation": rle,
+                   "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                   "iscrowd": 0, "provenance": outcome.provenance, "ls_region_id": outcome.reviewed.region_id}
+            if outcome.predicted is not None:
+                ann["iou_to_prediction"] = round(float(outcome.iou_to_prediction or 0.0), 5)
+                ann["predicted_class"] = outcome.predicted.label
+                ann["score"] = pred_info.get("score")
+                ann["track_id"] = pred_info.get("track_id", -1)
+            dataset["annotations"].append(ann)
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    info = {"description": f"robot_instseg label pull of Label Studio project {project_title!r} at {client.url}"}
+    for split, dataset in datasets.items():
+        if dataset["images"]:
+            path = out / "annotations" / f"instances_{split}.json"
+            path.write_text(json.dumps({"info": info, "licenses": [], "categories": categories, **dataset}))
+            report.files[split] = str(path)
+    report.report = review_report(outcomes_all, report.images)
+    (out / "review.json").write_text(json.dumps(report.report, indent=2))
+    report.files["review"] = str(out / "review.json")
+    if progress is not None:
+        progress(f"pulled {sum(report.images.values())} tasks of {project_title!r}")
+    return report
+
+
+def _stamp(text) -> dict:
+    if isinstance(text, dict):
+        return text
+    sec, _, nanosec = str(text).partition(".")
+    return {"sec": int(sec), "nanosec": int(nanosec or 0)}
+
+
+def _task_size(task: dict) -> tuple[int, int]:
+    """The image size: from the task data (push writes it), else from any region's original size."""
+    data = task.get("data") or {}
+    if data.get("height") and data.get("width"):
+        return int(data["height"]), int(data["width"])
+    for group in (task.get("annotations") or []) + (task.get("predictions") or []):
+        for result in group.get("result") or []:
+            if result.get("original_height"):
+                return int(result["original_height"]), int(result["original_width"])
+    raise LabellingError(f"task {task.get('id')}: no image size in its data or regions", "format")
+
+
+def _fetch_image(client: LabelStudioClient, url: str, target: Path) -> None:
+    """Copy a task's image into the pulled dataset, through the server (local-files or upload)."""
+    if target.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("/"):
+        url = client.url + url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https"):
+        raise LabellingError(f"image {url!r}: only http(s) and server paths can be fetched", "format")
+    try:
+        r = httpx.get(url, headers={"Authorization": f"Token {client.api_key}"}, timeout=120, follow_redirects=True)
+        r.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise LabellingError(f"cannot fetch image {unquote(url)}: {exc}", "unreachable") from exc
+    target.write_bytes(r.content)
+
+
+__all__ = ["PullReport", "pull_project", "review_state", "task_regions", "CORRECTED", "ADDED"]
