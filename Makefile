@@ -55,8 +55,9 @@ $(DM_STAMP): requirements-datumaro.txt
 	touch $@
 # Debian's chromium for the task-page screenshot test; without root or the package the test skips and says why.
 browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends chromium >/dev/null) || echo "make browser: chromium not installed (needs root and Debian's packages)"; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium chromium-driver >/dev/null) || echo "make browser: chromium not installed (needs root and Debian's packages)"; }
 label-tools: $(LS_STAMP) $(DM_STAMP) browser
 
 # GPU machines only (requirements-gpu.txt; README "GPU and Jetson"); never run by `make setup` or CI.

@@ -22,7 +22,7 @@ start)
     LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="${LOCAL_FILES_DOCUMENT_ROOT:-/}" \
     LOCAL_FILES_DOCUMENT_ROOT="${LOCAL_FILES_DOCUMENT_ROOT:-/}" \
     SECRET_KEY="${SECRET_KEY:-robot-instseg-local-only}" \
-    SENTRY_DSN= FRONTEND_SENTRY_DSN= COLLECT_ANALYTICS=false
+    SENTRY_DSN= FRONTEND_SENTRY_DSN= COLLECT_ANALYTICS=false LATEST_VERSION_CHECK=false
   # An ML backend on loopback must be allowed: Label Studio refuses reserved addresses (127.0.0.0/8 among them)
   # by default; this server listens on loopback only, so the default banned subnets are lifted for it.
   export USE_DEFAULT_BANNED_SUBNETS=false
