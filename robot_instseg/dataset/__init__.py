@@ -1,5 +1,5 @@
-"""Dataset side of the data loop: bag2coco export, COCO files checked and written, evaluation
-(COCOeval, boundary F1), model evaluation and decode parity."""
+"""Dataset side of the data loop: bag2coco export (and its CVAT form), COCO files checked and
+written, merged for training, evaluation (COCOeval, boundary F1), model evaluation and decode parity."""
 
 from robot_instseg._exports import public_api
 
@@ -11,4 +11,7 @@ __all__, __getattr__ = public_api(__name__, """
     model_eval:    evaluate_model segment_coco_images segmented_coco_images
     report:        evaluation_report format_report
     decode_parity: compare_decodes
+    dataset_files: DatasetFolderError split_files
+    merge:         merge_datasets
+    cvat_export:   write_cvat
 """)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.dataset_files import read_coco, split_files
 from robot_instseg.dataset.mask_qa import ALL_FLAGS
-from robot_instseg.labelling.dataset_files import read_coco, split_files
-from robot_instseg.labelling.label_config import class_colour
+from robot_instseg.io.overlay import colour_hex
 
 ATTRIBUTES = (("score", "number", "0", "0;1;0.00001"), ("track_id", "number", "-1", "-1;1000000000;1"),
               *((f"qa_{flag}", "checkbox", "false", "false") for flag in ALL_FLAGS))
@@ -75,7 +75,7 @@ def write_cvat(dataset: Path, out: Path) -> dict:
     for index, (_, name) in enumerate(names):
         label = _sub(labels, "label")
         _sub(label, "name", name)
-        _sub(label, "color", class_colour(index))
+        _sub(label, "color", colour_hex(index))
         _sub(label, "type", "mask")
         attrs = _sub(label, "attributes")
         for attr_name, input_type, default, values in ATTRIBUTES:

@@ -13,15 +13,14 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from robot_instseg.labelling.dataset_files import SPLITS, read_coco, source_key, split_files
-from robot_instseg.labelling.errors import LabellingError
+from robot_instseg.dataset.dataset_files import SPLITS, DatasetFolderError, read_coco, source_key, split_files
 
 
 def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
     """Write OUT/annotations/instances_<split>.json and OUT/images/<split>/; return counts per split."""
     out = Path(out)
     if not sources:
-        raise LabellingError("nothing to merge", "dataset")
+        raise DatasetFolderError("nothing to merge")
     categories: dict[str, int] = {}
     seen: dict[str, str] = {}  # frame -> the dataset that gave it
     bag_split: dict[str, str] = {}
@@ -39,7 +38,7 @@ def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
             for image in coco["images"]:
                 key = source_key(image)
                 if key in seen:
-                    raise LabellingError(f"{image['file_name']} ({key}) is in both {seen[key]} and {source}: "
+                    raise DatasetFolderError(f"{image['file_name']} ({key}) is in both {seen[key]} and {source}: "
                                          f"keep one of them", "duplicate")
                 seen[key] = str(source)
                 target_split = bag_split.setdefault(str(image.get("bag") or key), split)
@@ -55,7 +54,7 @@ def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
                                                    "category_id": categories[names[int(ann["category_id"])]]})
     for src, dst in copies:
         if not src.is_file():
-            raise LabellingError(f"{src}: image missing", "dataset")
+            raise DatasetFolderError(f"{src}: image missing")
     for src, dst in copies:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)

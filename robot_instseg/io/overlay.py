@@ -26,6 +26,11 @@ def colour(index: int) -> tuple[int, int, int]:
     return r, g, b
 
 
+def colour_hex(index: int) -> str:
+    """``colour(index)`` as #rrggbb, for labelling tools (Label Studio, CVAT) to show our colours."""
+    return "#{:02x}{:02x}{:02x}".format(*colour(index))
+
+
 def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
          labels: Optional[np.ndarray] = None, captions: Optional[list[str]] = None) -> np.ndarray:
     """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 from xml.sax.saxutils import quoteattr
 
+from robot_instseg.io.overlay import colour_hex
 from robot_instseg.labelling.brush import FROM_NAME, TO_NAME
 from robot_instseg.labelling.errors import LabellingError
 
@@ -12,11 +13,8 @@ KINDS = {"brush": "BrushLabels", "polygon": "PolygonLabels"}
 
 
 def class_colour(index: int) -> str:
-    """A distinct, stable colour per class index (golden-angle hues)."""
-    import colorsys
-
-    r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.85, 0.95)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+    """The class's colour in Label Studio: the one our overlays draw it in."""
+    return colour_hex(index)
 
 
 def label_config(classes: Sequence[str], kind: str = "brush") -> str:

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.dataset_files import SPLITS
 from robot_instseg.labelling.brush import region_label, region_mask
 from robot_instseg.labelling.client import LabelStudioClient
-from robot_instseg.labelling.dataset_files import SPLITS
 from robot_instseg.labelling.errors import LabellingError
 from robot_instseg.labelling.provenance import ADDED, CORRECTED, DELETED, Outcome, Region, compare
 from robot_instseg.labelling.review_report import review_report

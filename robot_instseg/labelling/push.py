@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.dataset_files import image_source, read_coco, split_files
 from robot_instseg.labelling.brush import region
 from robot_instseg.labelling.client import LabelStudioClient
-from robot_instseg.labelling.dataset_files import image_source, read_coco, split_files
 from robot_instseg.labelling.errors import LabellingError
 from robot_instseg.labelling.label_config import label_config
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from robot_instseg.dataset.bag2coco import bag_custom_data, rle_of
+from robot_instseg.dataset.dataset_files import DatasetFolderError
 from robot_instseg.dataset.mask_qa import TemporalCheck
 from robot_instseg.dataset.merge import merge_datasets
 from robot_instseg.labelling.brush import region, region_label, region_mask, rle_to_mask
@@ -127,7 +128,7 @@ def test_merge_joins_classes_by_name_keeps_bags_whole_and_refuses_a_frame_twice(
     assert (tmp_path / "m" / "images" / "train" / "y.jpg").is_file()
     write_set(tmp_path / "c", "train", [{"file_name": "again.jpg", "bag": "b1", "topic": "/cam", "stamp": stamp}],
               ["cup"])
-    with pytest.raises(LabellingError, match="again.jpg .* is in both") as err:
+    with pytest.raises(DatasetFolderError, match="again.jpg .* is in both") as err:
         merge_datasets([tmp_path / "a", tmp_path / "c"], tmp_path / "bad")
     assert err.value.reason == "duplicate"
 

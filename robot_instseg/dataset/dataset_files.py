@@ -6,9 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from robot_instseg.labelling.errors import LabellingError
-
 SPLITS = ("train", "val", "test")
+
+
+class DatasetFolderError(ValueError):
+    """A dataset folder that cannot be used; ``reason``: dataset (missing or malformed) or duplicate."""
+
+    def __init__(self, message: str, reason: str = "dataset") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def split_files(dataset: Path) -> list[tuple[str, Path, Path]]:
@@ -16,20 +22,19 @@ def split_files(dataset: Path) -> list[tuple[str, Path, Path]]:
     found = [(s, dataset / "annotations" / f"instances_{s}.json", dataset / "images" / s) for s in SPLITS]
     found = [f for f in found if f[1].is_file()]
     if not found:
-        raise LabellingError(f"{dataset}: no annotations/instances_<split>.json (a bag2coco or pull folder)",
-                             "dataset")
+        raise DatasetFolderError(f"{dataset}: no annotations/instances_<split>.json (a bag2coco or pull folder)")
     return found
 
 
 def read_coco(path: Path) -> dict:
-    """A COCO file as JSON, or a LabellingError naming it."""
+    """A COCO file as JSON, or a DatasetFolderError naming it."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise LabellingError(f"{path}: not a readable COCO file: {exc}", "dataset") from exc
+        raise DatasetFolderError(f"{path}: not a readable COCO file: {exc}") from exc
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise LabellingError(f"{path}: no {key!r} list", "dataset")
+            raise DatasetFolderError(f"{path}: no {key!r} list")
     return data
 
 
