@@ -125,7 +125,10 @@ def main(topic: str, plan_name: str, rate: float, first_sec: int = 100, reliabil
     deadline = time.monotonic() + (3 if reliability == "best_effort" else 30)  # an incompatible reader never matches
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)
+    # We see the reader before it sees us: a volatile reliable reader drops what a writer it has not matched yet
+    # sends, and the first frame of a phase went missing that way under load (make test, 2 cores). A camera
+    # driver has long been running when a node subscribes; give the reader's side of discovery time too.
+    time.sleep(0.5 if reliability == "best_effort" else 1.5)
     start_at = float(os.environ.get("PUBLISH_START_AT", "0"))  # several publishers starting together
     time.sleep(max(start_at - time.time(), 0.0))
     sent = []
