@@ -78,11 +78,11 @@ class TemporalCheck:
         self.last: dict[int, np.ndarray] = {}
 
     def update(self, tracked: list[tuple[int, np.ndarray]]) -> set[int]:
-        """Feed one kept frame's (track id, mask) pairs (ids < 0 are untracked); returns the ids whose
-        mask jumped while the box stayed."""
+        """Feed one kept frame's (track id, mask) pairs (0 and below: untracked, as InstanceArray's
+        track_id 0 means); returns the ids whose mask jumped while the box stayed."""
         jumped = set()
         for track_id, mask in tracked:
-            if track_id < 0 or not mask.any():
+            if track_id <= 0 or not mask.any():
                 continue
             before = self.last.get(track_id)
             if before is not None and before.shape == mask.shape and \

@@ -89,8 +89,8 @@ def test_temporal_flag_wants_a_still_box_and_a_jumping_mask() -> None:
     frame_edge[12:38, 12:38] = False  # same box, a ring now: the mask jumped
     moved = np.zeros((50, 50), bool)
     moved[20:50, 20:50] = True
-    assert check.update([(1, full), (2, full), (-1, full)]) == set()
-    assert check.update([(1, frame_edge), (2, moved), (-1, frame_edge)]) == {1}  # 2 moved: not flagged
+    assert check.update([(1, full), (2, full), (0, full)]) == set()
+    assert check.update([(1, frame_edge), (2, moved), (0, frame_edge)]) == {1}  # 2 moved; 0 untracked
     assert check.update([(1, frame_edge)]) == set()
 
 
