@@ -8,6 +8,7 @@ corrected (IoU to the prediction) or added it; deleted predictions are listed in
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -59,7 +60,26 @@ def task_regions(results: list[dict], height: int, width: int) -> list[Region]:
 
 def pull_project(client: LabelStudioClient, project_title: str, out: Path, include_unreviewed: bool = False,
                  progress: Optional[Callable[[str], None]] = None) -> PullReport:
-    """Write OUT/annotations/instances_<split>.json, OUT/images/<split>/ and OUT/review.json."""
+    """Write OUT/annotations/instances_<split>.json, OUT/images/<split>/ and OUT/review.json, whole or
+    not at all: everything goes to OUT.partial first and replaces OUT at the end, so a failed pull
+    leaves the previous one intact and a new one leaves no stale split behind."""
+    out = Path(out)
+    staging = out.with_name(out.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    report = _pull_into(client, project_title, staging, out, include_unreviewed)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    report.files = {k: str(out / Path(v).relative_to(staging)) for k, v in report.files.items()}
+    if progress is not None:
+        progress(f"pulled {sum(report.images.values())} tasks of {project_title!r}")
+    return report
+
+
+def _pull_into(client: LabelStudioClient, project_title: str, out: Path, previous: Path,
+               include_unreviewed: bool) -> PullReport:
+    """The pull itself, into ``out``; images already in ``previous`` (an earlier pull) are reused."""
     from robot_instseg.labelling.label_config_read import config_classes
 
     project = client.project_id(project_title)
@@ -88,7 +108,8 @@ def pull_project(client: LabelStudioClient, project_title: str, out: Path, inclu
         dataset = datasets[split]
         image_id = len(dataset["images"]) + 1
         file_name = Path(str(data.get("file_name") or f"task_{task['id']}.jpg")).name
-        _fetch_image(client, str(data.get("image", "")), out / "images" / split / file_name)
+        _fetch_image(client, str(data.get("image", "")), out / "images" / split / file_name,
+                     previous / "images" / split / file_name)
         dataset["images"].append({
             "id": image_id, "file_name": file_name, "width": width, "height": height, "review": state,
             "ls_task_id": int(task["id"]), "annotation_id": annotation.get("id") if annotation else None,
@@ -124,8 +145,6 @@ def pull_project(client: LabelStudioClient, project_title: str, out: Path, inclu
     report.report = review_report(outcomes_all, report.images)
     (out / "review.json").write_text(json.dumps(report.report, indent=2))
     report.files["review"] = str(out / "review.json")
-    if progress is not None:
-        progress(f"pulled {sum(report.images.values())} tasks of {project_title!r}")
     return report
 
 
@@ -148,11 +167,15 @@ def _task_size(task: dict) -> tuple[int, int]:
     raise LabellingError(f"task {task.get('id')}: no image size in its data or regions", "format")
 
 
-def _fetch_image(client: LabelStudioClient, url: str, target: Path) -> None:
-    """Copy a task's image into the pulled dataset, through the server (local-files or upload)."""
+def _fetch_image(client: LabelStudioClient, url: str, target: Path, earlier: Path) -> None:
+    """Copy a task's image into the pulled dataset, through the server (local-files or upload),
+    unless an earlier pull has it (Label Studio never changes a task's image)."""
     if target.is_file():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
+    if earlier.is_file():
+        shutil.copy2(earlier, target)
+        return
     if url.startswith("/"):
         url = client.url + url
     parsed = urlparse(url)

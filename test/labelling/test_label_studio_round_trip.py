@@ -160,6 +160,13 @@ def test_scripted_review_comes_back_with_provenance_then_merges_and_trains(datas
                   "--json").stdout
     report = json.loads(printed.splitlines()[0])
     assert report["images"] == {"reviewed": 2, "skipped": 1, "unreviewed": 13}
+    first_pull = (out / "annotations" / "instances_train.json").read_text()
+    (out / "annotations" / "instances_test.json").write_text("{}")  # stale: the project has no test images
+    again = cli("label", "pull", "--url", ls_url, "--api-key", token, "--project", "review", "--out", str(out),
+                "--json").stdout
+    assert json.loads(again.splitlines()[0]) == report and not (out / "annotations" / "instances_test.json").exists()
+    assert (out / "annotations" / "instances_train.json").read_text() == first_pull
+    assert not out.with_name("pulled.partial").exists()
     anns = []
     for coco_file in (out / "annotations").glob("instances_*.json"):
         coco = quiet_coco(coco_file)
@@ -275,3 +282,24 @@ def test_ml_backend_predicts_for_label_studio(dataset, ls_url, token, tmp_path) 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_polygon_projects_round_trip_outlines(dataset, ls_url, token, tmp_path) -> None:
+    push(dataset, ls_url, token, "polygons", "--kind", "polygon")
+    _, tasks = project_tasks(ls_url, token, "polygons")
+    task = min(tasks, key=lambda t: t["id"])
+    pred = task["predictions"][0]["result"]
+    assert pred and all(r["type"] == "polygonlabels" and len(r["value"]["points"]) >= 3 for r in pred)
+    rest(ls_url, token, "POST", f"/api/tasks/{task['id']}/annotations", json={"result": pred, "was_cancelled": False})
+    out = tmp_path / "poly"
+    cli("label", "pull", "--url", ls_url, "--api-key", token, "--project", "polygons", "--out", str(out))
+    split, name = task["data"]["file_name"].split("/")
+    coco = quiet_coco(out / "annotations" / f"instances_{split}.json")
+    anns = coco.dataset["annotations"]
+    assert len(anns) == len(pred) and all(a["provenance"] == "accepted" for a in anns)
+    truth = coco_masks(dataset)[task["data"]["file_name"]]
+    for a, (label, _, mask) in zip(anns, truth):
+        filled = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
+        got = coco.annToMask(a).astype(bool)
+        assert coco.cats[a["category_id"]]["name"] == label
+        assert (got & filled).sum() / (got | filled).sum() > 0.8  # an outline of the largest part, holes filled
