@@ -15,9 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from robot_instseg.dataset.dataset_files import read_coco, split_files
+from robot_instseg.dataset.dataset_files import annotation_mask, read_coco, split_files
 from robot_instseg.dataset.mask_qa import ALL_FLAGS
 from robot_instseg.io.overlay import colour_hex
 
@@ -96,11 +95,7 @@ def write_cvat(dataset: Path, out: Path) -> dict:
             el = _sub(root, "image", id=str(frame), name=str(image["file_name"]), width=str(w), height=str(h))
             frame += 1
             for ann in anns.get(int(image["id"]), []):
-                seg = ann["segmentation"]
-                rle = seg if isinstance(seg, dict) and isinstance(seg.get("counts"), str) else \
-                    mask_utils.merge(mask_utils.frPyObjects(seg, h, w)) if isinstance(seg, list) else \
-                    mask_utils.frPyObjects(seg, h, w)
-                mask = mask_utils.decode(rle).astype(bool)
+                mask = annotation_mask(ann, h, w)
                 if not mask.any():
                     continue
                 counts, left, top, mw, mh = cvat_rle(mask)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+from pycocotools import mask as mask_utils
+
 SPLITS = ("train", "val", "test")
 
 
@@ -49,3 +52,13 @@ def source_key(image: dict) -> str:
     if image.get("bag") and isinstance(stamp, dict):
         return f"{image['bag']} {image.get('topic', '')} {int(stamp['sec'])}.{int(stamp['nanosec']):09d}"
     return str(image["file_name"])
+
+
+def annotation_mask(ann: dict, height: int, width: int) -> np.ndarray:
+    """The HxW bool mask of a COCO annotation: polygons, uncompressed or compressed RLE."""
+    seg = ann["segmentation"]
+    if isinstance(seg, list):
+        seg = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+    elif isinstance(seg.get("counts"), list):
+        seg = mask_utils.frPyObjects(seg, height, width)
+    return mask_utils.decode(seg).astype(bool)

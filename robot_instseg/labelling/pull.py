@@ -15,14 +15,14 @@ from typing import Callable, Optional
 from urllib.parse import unquote, urlparse
 
 import httpx
-import numpy as np
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.bag2coco import rle_of
 from robot_instseg.dataset.dataset_files import SPLITS
 from robot_instseg.labelling.brush import region_label, region_mask
 from robot_instseg.labelling.client import LabelStudioClient
 from robot_instseg.labelling.errors import LabellingError
-from robot_instseg.labelling.provenance import ADDED, CORRECTED, DELETED, Outcome, Region, compare
+from robot_instseg.labelling.provenance import DELETED, Outcome, Region, compare
 from robot_instseg.labelling.review_report import review_report
 
 REVIEWED, SKIPPED, UNREVIEWED = "reviewed", "skipped", "unreviewed"
@@ -123,8 +123,7 @@ def _pull_into(client: LabelStudioClient, project_title: str, out: Path, previou
             if outcome.provenance == DELETED:
                 continue
             assert outcome.reviewed is not None
-            rle = mask_utils.encode(np.asfortranarray(outcome.reviewed.mask.astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
+            rle = rle_of(outcome.reviewed.mask)
             ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
                    "category_id": cat_id[outcome.reviewed.label], "segmentation": rle,
                    "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
@@ -188,5 +187,3 @@ def _fetch_image(client: LabelStudioClient, url: str, target: Path, earlier: Pat
         raise LabellingError(f"cannot fetch image {unquote(url)}: {exc}", "unreachable") from exc
     target.write_bytes(r.content)
 
-
-__all__ = ["PullReport", "pull_project", "review_state", "task_regions", "CORRECTED", "ADDED"]

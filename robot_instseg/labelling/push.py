@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import quote
 
-from pycocotools import mask as mask_utils
-
-from robot_instseg.dataset.dataset_files import image_source, read_coco, split_files
+from robot_instseg.dataset.dataset_files import annotation_mask, image_source, read_coco, split_files
 from robot_instseg.labelling.brush import region
 from robot_instseg.labelling.client import LabelStudioClient
 from robot_instseg.labelling.errors import LabellingError
@@ -117,9 +115,9 @@ def push_dataset(client: LabelStudioClient, dataset: Path, config: PushConfig,
                 url = "/data/local-files/?d=" + quote(str(path.resolve().relative_to(config.document_root.resolve())))
             else:
                 url = client.upload(project, path)
-            batch.append(_task(image, by_image.get(int(image["id"]), []), names, split, key, url, version,
-                               config.kind))
-            report.predicted_regions += len(batch[-1]["predictions"][0]["result"]) if batch[-1]["predictions"] else 0
+            task = _task(image, by_image.get(int(image["id"]), []), names, split, key, url, version, config.kind)
+            report.predicted_regions += sum(len(p["result"]) for p in task["predictions"])
+            batch.append(task)
             known.add(key)
             if len(batch) >= BATCH:
                 report.task_ids += client.import_tasks(project, batch)
@@ -138,12 +136,7 @@ def _task(image: dict, anns: list[dict], names: dict[int, str], split: str, key:
     h, w = int(image["height"]), int(image["width"])
     regions, instances, scores = [], {}, []
     for ann in anns:
-        seg = ann["segmentation"]
-        if isinstance(seg, list):  # polygons
-            seg = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-        elif isinstance(seg.get("counts"), list):
-            seg = mask_utils.frPyObjects(seg, h, w)
-        mask = mask_utils.decode(seg).astype(bool)
+        mask = annotation_mask(ann, h, w)
         region_id = f"p{ann['id']}"
         score = ann.get("score")
         regions.append(region(mask, names[int(ann["category_id"])], region_id, score, kind))
