@@ -49,13 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the ML backend until interrupted."""
     import uvicorn
 
-    from robot_instseg.dataset.bag2coco import _sha256_or_blank, model_version
+    from robot_instseg.dataset.bag2coco import model_version_of
     from robot_instseg.labelling.backend import BackendSettings, Predictor, create_app
 
     segmenter = make_segmenter(args)
     settings = BackendSettings(label_studio_url=args.url, api_key=args.api_key or os.environ.get("LABEL_STUDIO_API_KEY"),
                                local_files_root=Path(args.local_files_root) if args.local_files_root else None)
-    version = model_version(str(segmenter.model_path), _sha256_or_blank(segmenter.model_path))
+    version = model_version_of(segmenter.model_path)
     predictor = Predictor(segmenter, settings, version)
     print(f"robot_instseg ML backend on http://{args.host}:{args.port} ({version})", flush=True)
     uvicorn.run(create_app(predictor), host=args.host, port=args.port, log_level="warning")

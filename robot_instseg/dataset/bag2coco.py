@@ -22,12 +22,14 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.dataset_files import write_split_files
 from robot_instseg.dataset.mask_qa import ALL_FLAGS, TemporalCheck, mask_flags
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
 from robot_instseg.io.image_encodings import decode_fields
 from robot_instseg.io.overlay import write_mosaic
+from robot_instseg.recording.bag_writer import sidecar_custom_data
 from robot_instseg.tracking.tracker import Tracker
 
 INSTANCE_ARRAY = "robot_instseg_msgs/msg/InstanceArray"
@@ -124,7 +126,7 @@ def bag_custom_data(bag: Path) -> dict:
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         pass
     try:
-        return dict(json.loads((folder / "robot_instseg.json").read_text()).get("custom_data") or {})
+        return sidecar_custom_data(folder)
     except (OSError, ValueError, AttributeError):
         return {}
 
@@ -134,10 +136,18 @@ def model_version(path: str, sha256: str) -> str:
     return f"{Path(path).name}:{sha256[:12]}" if sha256 else Path(path).name
 
 
-def _sha256_or_blank(path) -> str:
-    from robot_instseg.engine.model_paths import file_sha256
+def model_version_of(path) -> str:
+    """``model_version`` of a model file on disk."""
+    from robot_instseg.engine.model_paths import model_sha256
 
-    return file_sha256(Path(path)) if Path(path).is_file() else ""
+    return model_version(str(path), model_sha256(Path(path)))
+
+
+def mask_fields(mask: np.ndarray) -> dict:
+    """An annotation's segmentation (RLE), area and bbox for a full-frame bool mask."""
+    rle = rle_of(mask)
+    return {"segmentation": rle, "area": float(mask_utils.area(rle)),
+            "bbox": [float(v) for v in mask_utils.toBbox(rle)]}
 
 
 def rle_of(mask: np.ndarray) -> dict:
@@ -194,7 +204,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
     models: set[str] = set()
     model_versions: set[str] = set()
     if segmenter is not None:
-        model_versions.add(model_version(str(segmenter.model_path), _sha256_or_blank(segmenter.model_path)))
+        model_versions.add(model_version_of(segmenter.model_path))
     for bag in map(Path, bags):  # refuse a damaged bag before anything is written
         open_bag(bag).close()
     for bag in map(Path, bags):
@@ -273,10 +283,8 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
                 for class_id, class_name, score, mask, track_id in instances or []:
                     if not mask.any():
                         continue
-                    rle = rle_of(mask)
                     ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
-                           "category_id": categories.id_for(class_id, class_name), "segmentation": rle,
-                           "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                           "category_id": categories.id_for(class_id, class_name), **mask_fields(mask),
                            "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
                            "attributes": {"qa": mask_flags(mask) + (["temporal"] if track_id in jumps else []),
                                           "track_id": track_id}}
@@ -289,15 +297,7 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
             progress(f"{bag.name}: {bs.kept} of {bs.frames} frames kept -> {split}")
     info = {"description": "robot_instseg bag2coco pre-annotations (model predictions, to be corrected)",
             "bags": [str(b) for b in bags], "models": sorted(models), "model_versions": sorted(model_versions)}
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
-    written = {}
-    for split, dataset in datasets.items():
-        if not dataset["images"]:
-            continue
-        path = out / "annotations" / f"instances_{split}.json"
-        path.write_text(json.dumps({"info": info, "licenses": [], "images": dataset["images"],
-                                    "annotations": dataset["annotations"], "categories": categories.coco()}))
-        written[split] = str(path)
+    written = write_split_files(out, datasets, info, categories.coco())
     summary = dataset_statistics(datasets, categories, stats)
     summary["files"] = written
     (out / "stats.json").write_text(json.dumps(summary, indent=2))

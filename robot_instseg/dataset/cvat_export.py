@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_instseg.dataset.dataset_files import annotation_mask, read_coco, split_files
+from robot_instseg.dataset.dataset_files import annotation_mask, annotations_by_image, read_coco, split_files
 from robot_instseg.dataset.mask_qa import ALL_FLAGS
 from robot_instseg.io.overlay import colour_hex
 
@@ -87,9 +87,7 @@ def write_cvat(dataset: Path, out: Path) -> dict:
     frame, masks = 0, 0
     for split, coco in cocos:
         cat_names = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
-        anns: dict[int, list[dict]] = {}
-        for ann in coco["annotations"]:
-            anns.setdefault(int(ann["image_id"]), []).append(ann)
+        anns = annotations_by_image(coco)
         for image in coco["images"]:
             h, w = int(image["height"]), int(image["width"])
             el = _sub(root, "image", id=str(frame), name=str(image["file_name"]), width=str(w), height=str(h))

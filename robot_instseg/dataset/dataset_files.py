@@ -41,6 +41,28 @@ def read_coco(path: Path) -> dict:
     return data
 
 
+def annotations_by_image(coco: dict) -> dict[int, list[dict]]:
+    """A COCO file's annotations grouped by image id, in file order."""
+    out: dict[int, list[dict]] = {}
+    for ann in coco["annotations"]:
+        out.setdefault(int(ann["image_id"]), []).append(ann)
+    return out
+
+
+def write_split_files(out: Path, datasets: dict[str, dict[str, list]], info: dict,
+                      categories: list[dict]) -> dict[str, str]:
+    """OUT/annotations/instances_<split>.json of every split that has images; split -> the file written."""
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    written = {}
+    for split, dataset in datasets.items():
+        if dataset["images"]:
+            path = out / "annotations" / f"instances_{split}.json"
+            path.write_text(json.dumps({"info": info, "licenses": [], "images": dataset["images"],
+                                        "annotations": dataset["annotations"], "categories": categories}))
+            written[split] = str(path)
+    return written
+
+
 def image_source(image: dict) -> dict:
     """Where a frame came from (bag, topic, stamp), as bag2coco and pull record it."""
     return {k: image[k] for k in ("bag", "topic", "stamp") if k in image}

@@ -12,6 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from robot_instseg.dataset.evaluate import mask_iou
+from robot_instseg.tracking.masks import box_iou
+
 MIN_AREA = 50
 MAX_COMPONENTS = 10
 MAX_PERIMETER2_PER_AREA = 200.0
@@ -52,23 +55,9 @@ def qa_summary(entries: list[dict], decode) -> dict:
     return {"checked": len(entries), "counts": counts, "examples": examples}
 
 
-def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+def _box(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """IoU of two x0, y0, x1, y1 boxes."""
-    iw, ih = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two bool masks of one size."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
 
 
 class TemporalCheck:
@@ -86,7 +75,7 @@ class TemporalCheck:
                 continue
             before = self.last.get(track_id)
             if before is not None and before.shape == mask.shape and \
-                    box_iou(_box(before), _box(mask)) >= MIN_STILL_BOX_IOU and \
+                    box_iou(_box(before), _box(mask))[0, 0] >= MIN_STILL_BOX_IOU and \
                     mask_iou(before, mask) < MIN_TEMPORAL_MASK_IOU:
                 jumped.add(track_id)
             self.last[track_id] = mask

@@ -8,12 +8,19 @@ the first dataset that holds it (neighbouring frames of a bag are near-copies).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Sequence
 
-from robot_instseg.dataset.dataset_files import SPLITS, DatasetFolderError, read_coco, source_key, split_files
+from robot_instseg.dataset.dataset_files import (
+    SPLITS,
+    DatasetFolderError,
+    annotations_by_image,
+    read_coco,
+    source_key,
+    split_files,
+    write_split_files,
+)
 
 
 def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
@@ -32,9 +39,7 @@ def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
             names = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
             for name in names.values():
                 categories.setdefault(name, len(categories) + 1)
-            anns: dict[int, list[dict]] = {}
-            for ann in coco["annotations"]:
-                anns.setdefault(int(ann["image_id"]), []).append(ann)
+            anns = annotations_by_image(coco)
             for image in coco["images"]:
                 key = source_key(image)
                 if key in seen:
@@ -59,13 +64,8 @@ def merge_datasets(sources: Sequence[Path], out: Path) -> dict:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
     cats = [{"id": i, "name": n, "supercategory": "object"} for n, i in sorted(categories.items(), key=lambda kv: kv[1])]
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
-    summary = {}
-    for split, dataset in merged.items():
-        if dataset["images"]:
-            info = {"description": "robot_instseg dataset merge", "sources": [str(s) for s in sources]}
-            (out / "annotations" / f"instances_{split}.json").write_text(
-                json.dumps({"info": info, "licenses": [], "categories": cats, **dataset}))
-            summary[split] = {"images": len(dataset["images"]), "instances": len(dataset["annotations"]),
-                              "bags": sorted({str(i.get("bag")) for i in dataset["images"] if i.get("bag")})}
-    return summary
+    info = {"description": "robot_instseg dataset merge", "sources": [str(s) for s in sources]}
+    written = write_split_files(out, merged, info, cats)
+    return {split: {"images": len(merged[split]["images"]), "instances": len(merged[split]["annotations"]),
+                    "bags": sorted({str(i.get("bag")) for i in merged[split]["images"] if i.get("bag")})}
+            for split in written}

@@ -50,6 +50,12 @@ def default_params_file() -> Path:
     return config_file("params.yaml")
 
 
+def model_sha256(path: Path) -> str:
+    """The sha256 of a model file, or "" for a model that is not one file (recorded beside the model's path)."""
+    path = Path(path)
+    return file_sha256(path) if path.is_file() else ""
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes, read in ``chunk``-sized blocks (models are hundreds of MB)."""
     digest = hashlib.sha256()

@@ -16,12 +16,12 @@ from typing import Optional
 from urllib.parse import parse_qs, urlparse
 
 import cv2
-import httpx
 import numpy as np
 from fastapi import FastAPI, Request  # module level: FastAPI resolves the handlers' annotations here
 from fastapi.responses import JSONResponse
 
 from robot_instseg.labelling.brush import region
+from robot_instseg.labelling.client import fetch_file
 from robot_instseg.labelling.errors import LabellingError
 
 LOG = logging.getLogger(__name__)
@@ -60,14 +60,7 @@ class Predictor:
                 raise LabellingError(f"{url}: outside the local-files root", "refused")
             data = path.read_bytes()
         else:
-            if not parsed.scheme:
-                if not self.settings.label_studio_url:
-                    raise LabellingError(f"{url}: a server path, and no Label Studio URL is known", "unreachable")
-                url = self.settings.label_studio_url.rstrip("/") + url
-            headers = {"Authorization": f"Token {self.settings.api_key}"} if self.settings.api_key else {}
-            r = httpx.get(url, headers=headers, timeout=60, follow_redirects=True)
-            r.raise_for_status()
-            data = r.content
+            data = fetch_file(self.settings.label_studio_url, self.settings.api_key, url, timeout=60)
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise LabellingError(f"{url}: not an image", "format")
@@ -122,7 +115,7 @@ def create_app(predictor: Predictor) -> FastAPI:
         for task in body.get("tasks") or []:
             try:
                 results.append(predictor.predict_task(task, kind, classes))
-            except (LabellingError, httpx.HTTPError, OSError) as exc:
+            except (LabellingError, OSError) as exc:
                 LOG.error("task %s: no prediction: %s", task.get("id"), exc)
                 results.append({"result": [], "score": 0.0, "model_version": predictor.model_version})
         return JSONResponse({"results": results, "model_version": predictor.model_version})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Optional
+from urllib.parse import unquote, urlparse
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -98,17 +99,16 @@ class LabelStudioClient:
     def upload(self, project: int, image: Path) -> str:
         """Upload one image without making a task; returns the URL a task uses for it.
         (The SDK has no call for a plain upload, so this one goes through httpx with the same key.)"""
-        headers = {"Authorization": f"Token {self.api_key}"}
-        try:
+        def post(authorization: str) -> httpx.Response:
             with image.open("rb") as fh:
-                r = httpx.post(f"{self.url}/api/projects/{project}/import", params={"commit_to_project": "false"},
-                               files={"file": (image.name, fh)}, headers=headers, timeout=120)
-            if r.status_code in (401, 403):
-                headers = {"Authorization": f"Bearer {self._access_token()}"}
-                with image.open("rb") as fh:
-                    r = httpx.post(f"{self.url}/api/projects/{project}/import",
-                                   params={"commit_to_project": "false"}, files={"file": (image.name, fh)},
-                                   headers=headers, timeout=120)
+                return httpx.post(f"{self.url}/api/projects/{project}/import", params={"commit_to_project": "false"},
+                                  files={"file": (image.name, fh)}, headers={"Authorization": authorization},
+                                  timeout=120)
+
+        try:
+            r = post(f"Token {self.api_key}")
+            if r.status_code in (401, 403):  # a personal access token: trade it for an access token
+                r = post(f"Bearer {self._access_token()}")
             r.raise_for_status()
             upload_id = int(r.json()["file_upload_ids"][0])
             with self._call(f"read upload {upload_id}"):
@@ -134,3 +134,21 @@ class LabelStudioClient:
                                                 is_interactive=False).id)
             self.sdk.projects.update(project, show_collab_predictions=True, evaluate_predictions_automatically=True)
         return backend_id
+
+
+def fetch_file(server_url: Optional[str], api_key: Optional[str], url: str, timeout: float = 120) -> bytes:
+    """The bytes behind a task's file URL: a server path (/data/...) on ``server_url``, or an http(s) address,
+    with the API key. LabellingError when it cannot be fetched."""
+    if url.startswith("/"):
+        if not server_url:
+            raise LabellingError(f"{url}: a server path, and no Label Studio URL is known", "unreachable")
+        url = server_url.rstrip("/") + url
+    if urlparse(url).scheme not in ("http", "https"):
+        raise LabellingError(f"file {url!r}: only http(s) and server paths can be fetched", "format")
+    try:
+        r = httpx.get(url, headers={"Authorization": f"Token {api_key}"} if api_key else {}, timeout=timeout,
+                      follow_redirects=True)
+        r.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise LabellingError(f"cannot fetch {unquote(url)}: {exc}", "unreachable") from exc
+    return r.content

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from robot_instseg.dataset.mask_qa import mask_iou
+from robot_instseg.dataset.evaluate import mask_iou
 
 ACCEPTED, CORRECTED, ADDED, DELETED = "accepted", "corrected", "added", "deleted"
 MIN_REDRAWN_IOU = 0.5

@@ -12,15 +12,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
-from urllib.parse import unquote, urlparse
 
-import httpx
-from pycocotools import mask as mask_utils
-
-from robot_instseg.dataset.bag2coco import rle_of
-from robot_instseg.dataset.dataset_files import SPLITS
+from robot_instseg.dataset.bag2coco import mask_fields
+from robot_instseg.dataset.dataset_files import SPLITS, write_split_files
 from robot_instseg.labelling.brush import region_label, region_mask
-from robot_instseg.labelling.client import LabelStudioClient
+from robot_instseg.labelling.client import LabelStudioClient, fetch_file
 from robot_instseg.labelling.errors import LabellingError
 from robot_instseg.labelling.provenance import DELETED, Outcome, Region, compare
 from robot_instseg.labelling.review_report import review_report
@@ -123,10 +119,8 @@ def _pull_into(client: LabelStudioClient, project_title: str, out: Path, previou
             if outcome.provenance == DELETED:
                 continue
             assert outcome.reviewed is not None
-            rle = rle_of(outcome.reviewed.mask)
             ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
-                   "category_id": cat_id[outcome.reviewed.label], "segmentation": rle,
-                   "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                   "category_id": cat_id[outcome.reviewed.label], **mask_fields(outcome.reviewed.mask),
                    "iscrowd": 0, "provenance": outcome.provenance, "ls_region_id": outcome.reviewed.region_id}
             if outcome.predicted is not None:
                 ann["iou_to_prediction"] = round(float(outcome.iou_to_prediction or 0.0), 5)
@@ -134,13 +128,8 @@ def _pull_into(client: LabelStudioClient, project_title: str, out: Path, previou
                 ann["score"] = pred_info.get("score")
                 ann["track_id"] = pred_info.get("track_id", -1)
             dataset["annotations"].append(ann)
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
     info = {"description": f"robot_instseg label pull of Label Studio project {project_title!r} at {client.url}"}
-    for split, dataset in datasets.items():
-        if dataset["images"]:
-            path = out / "annotations" / f"instances_{split}.json"
-            path.write_text(json.dumps({"info": info, "licenses": [], "categories": categories, **dataset}))
-            report.files[split] = str(path)
+    report.files.update(write_split_files(out, datasets, info, categories))
     report.report = review_report(outcomes_all, report.images)
     (out / "review.json").write_text(json.dumps(report.report, indent=2))
     report.files["review"] = str(out / "review.json")
@@ -175,15 +164,5 @@ def _fetch_image(client: LabelStudioClient, url: str, target: Path, earlier: Pat
     if earlier.is_file():
         shutil.copy2(earlier, target)
         return
-    if url.startswith("/"):
-        url = client.url + url
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https"):
-        raise LabellingError(f"image {url!r}: only http(s) and server paths can be fetched", "format")
-    try:
-        r = httpx.get(url, headers={"Authorization": f"Token {client.api_key}"}, timeout=120, follow_redirects=True)
-        r.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise LabellingError(f"cannot fetch image {unquote(url)}: {exc}", "unreachable") from exc
-    target.write_bytes(r.content)
+    target.write_bytes(fetch_file(client.url, client.api_key, url))
 

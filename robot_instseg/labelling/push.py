@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import quote
 
-from robot_instseg.dataset.dataset_files import annotation_mask, image_source, read_coco, split_files
+from robot_instseg.dataset.dataset_files import (
+    annotation_mask,
+    annotations_by_image,
+    image_source,
+    read_coco,
+    split_files,
+)
 from robot_instseg.labelling.brush import region
 from robot_instseg.labelling.client import LabelStudioClient
 from robot_instseg.labelling.errors import LabellingError
@@ -47,21 +53,29 @@ class PushReport:
     task_ids: list[int] = field(default_factory=list)
 
 
-def dataset_classes(dataset: Path) -> list[str]:
+Splits = list[tuple[str, Path, Path, dict]]  # (split, COCO file, image folder, its COCO), read once
+
+
+def read_splits(dataset: Path) -> Splits:
+    """Every split of a dataset folder with its COCO file read."""
+    return [(split, coco_file, image_dir, read_coco(coco_file)) for split, coco_file, image_dir in split_files(dataset)]
+
+
+def dataset_classes(splits: Splits) -> list[str]:
     """The class names of a dataset in category-id order (every split must agree)."""
     names: dict[int, str] = {}
-    for _, coco_file, _ in split_files(dataset):
-        for cat in read_coco(coco_file)["categories"]:
+    for _, coco_file, _, coco in splits:
+        for cat in coco["categories"]:
             if names.setdefault(int(cat["id"]), str(cat["name"])) != str(cat["name"]):
                 raise LabellingError(f"{coco_file}: category {cat['id']} is {cat['name']!r}, another split "
                                      f"calls it {names[int(cat['id'])]!r}", "dataset")
     return [names[i] for i in sorted(names)]
 
 
-def dataset_model_version(dataset: Path) -> str:
+def dataset_model_version(splits: Splits) -> str:
     """name:sha256-prefix of the model that made the pre-annotations, as bag2coco recorded it."""
-    for _, coco_file, _ in split_files(dataset):
-        info = read_coco(coco_file).get("info") or {}
+    for _, _, _, coco in splits:
+        info = coco.get("info") or {}
         if info.get("model_versions"):
             return ",".join(info["model_versions"])
         if info.get("models"):
@@ -86,21 +100,19 @@ def push_dataset(client: LabelStudioClient, dataset: Path, config: PushConfig,
                  progress: Optional[Callable[[str], None]] = None) -> PushReport:
     """Create or reuse the project, then import a task (with its prediction) per new image."""
     dataset = Path(dataset)
-    classes = dataset_classes(dataset)
+    splits = read_splits(dataset)
+    classes = dataset_classes(splits)
     storage = choose_storage(config, dataset)
     project, created = client.ensure_project(config.project, label_config(classes, config.kind))
-    version = config.model_version or dataset_model_version(dataset)
+    version = config.model_version or dataset_model_version(splits)
     report = PushReport(project_id=project, project_created=created, storage=storage, model_version=version)
     known = {str((t.get("data") or {}).get("file_name")) for t in client.tasks(project)}
     if storage == "local":
         assert config.document_root is not None
         client.ensure_local_storage(project, (dataset / "images").resolve())
-    for split, coco_file, image_dir in split_files(dataset):
-        coco = read_coco(coco_file)
+    for split, coco_file, image_dir, coco in splits:
         names = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
-        by_image: dict[int, list[dict]] = {}
-        for ann in coco["annotations"]:
-            by_image.setdefault(int(ann["image_id"]), []).append(ann)
+        by_image = annotations_by_image(coco)
         batch: list[dict] = []
         for image in coco["images"]:
             key = f"{split}/{image['file_name']}"

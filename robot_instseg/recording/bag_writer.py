@@ -31,6 +31,13 @@ BAG_VERSION: Literal[8, 9] = 8
 SIDECAR = "robot_instseg.json"
 
 
+def sidecar_custom_data(folder: Path) -> dict:
+    """The custom data our sidecar in a bag folder holds ({} without one); ValueError if it is not JSON."""
+    if not (folder / SIDECAR).is_file():
+        return {}
+    return dict(json.loads((folder / SIDECAR).read_text()).get("custom_data") or {})
+
+
 class BagWriteError(OSError):
     """Writing the bag failed (disk full, directory gone or unwritable, ...)."""
 

@@ -9,7 +9,6 @@ beside it as ``<bag>.damaged`` so nothing is ever deleted.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Iterator, Optional
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer
 
-from robot_instseg.recording.bag_writer import BAG_VERSION, SIDECAR, STORAGES
+from robot_instseg.recording.bag_writer import BAG_VERSION, SIDECAR, STORAGES, sidecar_custom_data
 from robot_instseg.recording.msg_types import typestore
 
 UNKNOWN_HASH = "RIHS01_" + "0" * 64
@@ -104,9 +103,7 @@ def repair_bag(path: Path) -> RepairReport:
         raise ValueError(f"{path}: no .mcap or .db3 file to repair")
     storage = "mcap" if files[0].suffix == ".mcap" else "sqlite3"
     report = RepairReport(path=path, storage=storage)
-    custom_data = {}
-    if (path / SIDECAR).is_file():
-        custom_data = json.loads((path / SIDECAR).read_text()).get("custom_data", {})
+    custom_data = sidecar_custom_data(path)
     work = path.with_name(f".{path.name}.repairing")
     if work.exists():
         shutil.rmtree(work)

@@ -23,7 +23,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_srvs.srv import SetBool, Trigger
 
 import robot_instseg
-from robot_instseg.engine.model_paths import file_sha256
+from robot_instseg.engine.model_paths import model_sha256
 from robot_instseg.node.depth_pairing import with_stamp_or_newest
 from robot_instseg.recording.msg_types import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
 from robot_instseg.recording.policy import CapturePolicy, PolicyConfig
@@ -66,7 +66,7 @@ class NodeRecording:
             "robot_instseg.version": robot_instseg.__version__,
             "robot_instseg.node": node.get_fully_qualified_name(),
             "robot_instseg.model": str(path),
-            "robot_instseg.model_sha256": file_sha256(path) if path.is_file() else "",
+            "robot_instseg.model_sha256": model_sha256(path),
             "robot_instseg.decoder": segmenter.decoder.name,
             "robot_instseg.classes": json.dumps(list(segmenter.class_names)),
         }

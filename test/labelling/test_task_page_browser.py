@@ -5,6 +5,7 @@ mask it shows the image unchanged, so no mask colour is there."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -54,8 +55,7 @@ def test_task_page_shows_our_masks(dataset, ls_url, token, tmp_path) -> None:
     cli("label", "push", str(dataset), "--url", ls_url, "--api-key", token, "--project", "browser", "--quiet")
     project, tasks = project_tasks(ls_url, token, "browser")
     task = min(tasks, key=lambda t: t["id"])
-    classes = [c["name"] for c in
-               __import__("json").loads((dataset / "annotations" / "instances_train.json").read_text())["categories"]]
+    classes = [c["name"] for c in json.loads((dataset / "annotations" / "instances_train.json").read_text())["categories"]]
     driver = browser()
     try:
         driver.get(ls_url + "/user/login/")

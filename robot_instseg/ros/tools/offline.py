@@ -18,7 +18,7 @@ from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
-from robot_instseg.engine.model_paths import file_sha256
+from robot_instseg.engine.model_paths import model_sha256
 from robot_instseg.geometry.fusion import fuse
 from robot_instseg.io.frame_sources import Frame, frame_depth, frame_image
 from robot_instseg.recording.bag_writer import BagWriter
@@ -81,7 +81,7 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
     if cameras:
         trackers = {name: (Tracker(tracker.config) if tracker is not None else None) for name in cameras.values()}
     writer = BagWriter(out, storage, {"robot_instseg.model": str(segmenter.model_path),
-                                      "robot_instseg.model_sha256": file_sha256(Path(segmenter.model_path)),
+                                      "robot_instseg.model_sha256": model_sha256(segmenter.model_path),
                                       "robot_instseg.classes": json.dumps(list(segmenter.class_names)),
                                       "robot_instseg.source": "robot-instseg run", "robot_instseg.masks": masks})
     try:
