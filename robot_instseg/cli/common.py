@@ -51,14 +51,20 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
 def make_segmenter(args: argparse.Namespace, weak_score_threshold: Optional[float] = None):
     """The Segmenter the model arguments describe (the bundled model when --model is not given);
     ``weak_score_threshold``: also decode down to it for a tracker (SegmenterConfig)."""
+    from robot_instseg.engine.segmenter import load_segmenter
+
+    return load_segmenter(args.model, segmenter_config(args, weak_score_threshold))
+
+
+def segmenter_config(args: argparse.Namespace, weak_score_threshold: Optional[float] = None):
+    """The SegmenterConfig of the model arguments (what a Ray worker rebuilds the driver's Segmenter from)."""
     from robot_instseg.engine.backends import BackendConfig, parse_providers
     from robot_instseg.engine.class_names import parse_class_filter
-    from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
+    from robot_instseg.engine.segmenter import SegmenterConfig
 
     runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
                             num_threads=args.threads, device_id=args.device_id)
-    config = SegmenterConfig(
+    return SegmenterConfig(
         model_format=args.format, labels_path=args.labels, runtime=runtime, pipeline=args.pipeline,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,
         class_filter=parse_class_filter(args.classes), weak_score_threshold=weak_score_threshold)
-    return load_segmenter(args.model, config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -21,11 +22,11 @@ from robot_instseg.cli.common import (
 from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
-def _tracker(args: argparse.Namespace):
+def _tracker(args: argparse.Namespace, source: str):
     """A Tracker for a sequence input (bag, video, scenes); None for a folder of unrelated images or --no-track."""
     from robot_instseg.tracking.tracker import Tracker
 
-    return None if args.no_track or Path(args.input).is_dir() and not _is_bag(args.input) else Tracker()
+    return None if args.no_track or Path(source).is_dir() and not _is_bag(source) else Tracker()
 
 
 def _is_bag(source: str) -> bool:
@@ -34,37 +35,29 @@ def _is_bag(source: str) -> bool:
     return is_bag(Path(source))
 
 
-def _run_to_json(args: argparse.Namespace, segmenter, frames, progress, tracker) -> int:
+def _run_to_json(args: argparse.Namespace, segmenter, segmented, tracker) -> int:
     """COCO results: image ids from --coco file_names (image folders) or by frame order (1..)."""
     from robot_instseg.dataset.coco_results import CocoIds, detections_to_results
-    from robot_instseg.engine.errors import InputError
-    from robot_instseg.engine.frame_pipeline import segment_frame
-    from robot_instseg.io.frame_sources import frame_image
+    from robot_instseg.offline.frame_stage import frame_stamp, track
 
     source = Path(args.input)
     ids = CocoIds.from_file(Path(args.coco), segmenter.class_names) if args.coco else None
     categories = CocoIds({}, ids.categories if ids else {i: i + 1 for i in range(len(segmenter.class_names))})
     results, skipped, count = [], [], 0
-    for index, frame in enumerate(frames):
-        progress.update(1)
+    for index, done in enumerate(segmented):
+        frame = done.frame
         image_id = index + 1
         if ids is not None:
             image_id = ids.image_id(source / frame.name, source) if source.is_dir() else None
             if image_id is None:
                 skipped.append(f"{frame.name} (not in {args.coco})")
                 continue
-        try:
-            image, order = frame_image(frame)
-        except InputError as exc:
-            skipped.append(f"{frame.name} #{index} ({exc})")
+        if done.output is None:
+            skipped.append(f"{frame.name} #{index} ({done.error})")
             continue
-        output = segment_frame(segmenter, image, order)
-        if tracker is not None:
-            sec, nanosec = frame.stamp if frame.stamp is not None else divmod(int(index * 1e9 / args.fps), 10**9)
-            output.visible.track_ids = tracker.update(output.visible, sec + nanosec * 1e-9, weak=output.weak)
-            output.result.detections.track_ids = output.visible.track_ids
-        detections = output.detections(args.masks)
-        results.extend(detections_to_results(detections, image_id, categories))
+        sec, nanosec = frame_stamp(frame, index, 1.0 / args.fps)
+        track(tracker, done, sec + nanosec * 1e-9)
+        results.extend(detections_to_results(done.output.detections(args.masks), image_id, categories))
         count += 1
     _report_skipped(skipped, count)
     out = Path(args.out)
@@ -89,19 +82,18 @@ def _report_skipped(skipped: list, done: int) -> None:
 BAG_FILE_STORAGE = {".mcap": "mcap", ".db3": "sqlite3"}
 
 
-def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker,
+def _run_to_bag(args: argparse.Namespace, segmenter, segmented, tracker, out: Path,
                 cameras: Optional[dict[str, str]] = None) -> int:
-    """A bag folder at --out, or one bag file when --out ends in .mcap / .db3.
+    """A bag folder at ``out``, or one bag file when it ends in .mcap / .db3.
 
-    It is written beside --out under a hidden .partial name and moved into place only when
-    complete; after a failure the partial bag stays there (named in the error) and --out
+    It is written beside ``out`` under a hidden .partial name and moved into place only when
+    complete; after a failure the partial bag stays there (named in the error) and ``out``
     does not exist.
     """
     import shutil
 
     from robot_instseg.ros.tools.offline import run_to_bag
 
-    out = Path(args.out)
     storage = BAG_FILE_STORAGE.get(out.suffix.lower(), args.storage)
     if out.suffix.lower() in BAG_FILE_STORAGE and args.storage not in (storage, "mcap"):
         raise CliError(f"--out {out} is a {storage} file but --storage is {args.storage}")
@@ -113,11 +105,9 @@ def _run_to_bag(args: argparse.Namespace, segmenter, frames, progress, tracker,
     staging.mkdir(parents=True)
     bag_dir = staging / (out.stem if out.suffix.lower() in BAG_FILE_STORAGE else out.name)
     try:
-        summary = run_to_bag(segmenter, frames, bag_dir, cameras=cameras, node_name=args.node_name, storage=storage,
-                             period_s=1.0 / args.fps, with_images=not args.no_images,
-                             on_frame=lambda: progress.update(1), masks=args.masks,
-                             depth=args.depth_topic is not None or args.input.startswith("scenes"),
-                             tracker=tracker, complete_masks=not args.no_completion)
+        summary = run_to_bag(segmenter, segmented, bag_dir, cameras=cameras, node_name=args.node_name,
+                             storage=storage, period_s=1.0 / args.fps, with_images=not args.no_images,
+                             masks=args.masks, tracker=tracker)
     except Exception as exc:
         raise CliError(f"{exc}; the frames written before the failure are in {bag_dir}",
                        EXIT_INPUT if isinstance(exc, (ValueError, OSError)) else EXIT_INTERNAL) from exc
@@ -169,35 +159,117 @@ def _open_cameras(args: argparse.Namespace, cameras: dict[str, str]):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Segment an image folder, a video or a bag into COCO results JSON or a bag of node outputs."""
-    from tqdm import tqdm
+    """Segment image folders, videos or bags into COCO results JSON or bags of node outputs, here or on Ray."""
+    from robot_instseg.offline.work_units import expand_inputs
 
-    from robot_instseg.io.frame_sources import frame_count, open_source
+    try:
+        inputs = expand_inputs(args.input)
+    except ValueError as exc:
+        raise CliError(f"{exc}")
+    ray = ray_options(args)
+    if len(inputs) > 1:
+        from robot_instseg.cli.run_many import run_many
 
+        return run_many(args, inputs, ray)
+    args.input = inputs[0]
     topics = args.topic or []
     cameras = _camera_topics(topics) if len(topics) > 1 else None
-    # a missing, empty or damaged input is refused here
-    if cameras is not None:
-        frames = _open_cameras(args, cameras)
-    else:
-        frames = open_source(args.input, bag_topic=topics[0] if topics else None,
-                             scene_depth=args.input.startswith("scenes"), depth_topic=args.depth_topic,
-                             camera_info_topic=args.camera_info_topic)
-    tracker = _tracker(args)  # it also sees the frame's detections under --conf (never written)
+    if cameras is not None and ray is not None:
+        raise CliError("--ray segments one camera per input; run once per --topic")
+    tracker = _tracker(args, args.input)  # it also sees the frame's detections under --conf (never written)
     segmenter = make_segmenter(args, tracker.config.low_score if tracker is not None else None)
-    total = sum(frame_count(args.input, topic) or 0 for topic in cameras) if cameras is not None else \
-        frame_count(args.input, topics[0] if topics else None)
-    with tqdm(total=total or None, desc="segmenting", unit="frame", disable=args.quiet,
-              file=sys.stderr) as progress:
+    with segmented_input(args, segmenter, tracker, ray, cameras) as segmented:
         if Path(args.out).suffix.lower() == ".json":
-            return _run_to_json(args, segmenter, frames, progress, tracker)
-        return _run_to_bag(args, segmenter, frames, progress, tracker, cameras)
+            return _run_to_json(args, segmenter, segmented, tracker)
+        return _run_to_bag(args, segmenter, segmented, tracker, Path(args.out), cameras)
+
+
+@contextmanager
+def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: Optional[dict[str, str]] = None):
+    """The input's frames through their stateless stage, in order, counted on a progress bar: read and
+    segmented here, or cut into units that Ray workers segment (``--ray``). A missing, empty or damaged
+    input is refused here, before any output."""
+    from robot_instseg.io.frame_sources import frame_count, open_source
+    from robot_instseg.offline.frame_stage import segment_all
+    from robot_instseg.offline.unit_runner import WorkerProgress, items_only
+
+    depth = args.depth_topic is not None or args.input.startswith("scenes")
+    topic = (args.topic or [None])[0]
+    if ray is None:
+        frames = _open_cameras(args, cameras) if cameras is not None else \
+            open_source(args.input, bag_topic=topic, scene_depth=args.input.startswith("scenes"),
+                        depth_topic=args.depth_topic, camera_info_topic=args.camera_info_topic)
+        total = sum(frame_count(args.input, t) or 0 for t in cameras) if cameras is not None else \
+            frame_count(args.input, topic)
+        with WorkerProgress(total, args.quiet) as progress:
+            yield progress.counted(segment_all(segmenter, frames, depth, not args.no_completion))
+        return
+    plan, job = _ray_plan(args, [args.input], segmenter, tracker, depth)
+    if plan.refused:
+        raise CliError(plan.refused[0])
+    from robot_instseg.offline.unit_runner import run_units
+
+    stream = run_units(job, plan.units, ray)
+    try:
+        with WorkerProgress(plan.total_frames, args.quiet) as progress:
+            yield items_only(stream, progress)
+            _print_rates(progress, args.quiet)
+    finally:
+        stream.close()  # stops the Ray this run started, also on an error or Ctrl-C
+
+
+def ray_options(args: argparse.Namespace):
+    """RayOptions of ``--ray [ADDRESS]`` and its options; None without --ray."""
+    from robot_instseg.offline.unit_runner import RayOptions
+
+    if args.ray is None:
+        return None
+    if args.workers < 1 or args.gpus_per_worker < 0 or args.window_s <= 0:
+        raise CliError(f"--workers must be >= 1, --gpus-per-worker >= 0 and --window-s > 0; got {args.workers}, "
+                       f"{args.gpus_per_worker}, {args.window_s}")
+    if args.input and any(i.startswith("scenes") for i in args.input):
+        raise CliError("--ray reads files (folders, videos, bags); scenes are generated here: drop --ray")
+    return RayOptions(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
+
+
+def _ray_plan(args: argparse.Namespace, inputs: list[str], segmenter, tracker, depth: bool):
+    """The inputs cut into units, and the job each Ray worker runs: the Segmenter the driver loaded, rebuilt
+    from its file and config."""
+    from robot_instseg.cli.common import segmenter_config
+    from robot_instseg.offline.jobs import ModelSpec, SegmentJob
+    from robot_instseg.offline.work_units import plan_units
+
+    config = segmenter_config(args, tracker.config.low_score if tracker is not None else None)
+    job = SegmentJob(ModelSpec(str(segmenter.model_path), config), depth, not args.no_completion)
+    plan = plan_units(inputs, args.window_s, args.fps, (args.topic or [None])[0], args.depth_topic,
+                      args.camera_info_topic)
+    return plan, job
+
+
+def _print_rates(progress, quiet: bool) -> None:
+    if not quiet:
+        print(f"frames per second by worker: {progress.rates()}", file=sys.stderr)
+
+
+def ray_args(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and its options, for every offline verb that can run on a cluster."""
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on Ray Data (make setup-ray): alone, a local Ray started for this run; 'auto' or "
+                             "ray://HOST:PORT joins a cluster (inputs and model must be at the same paths on every "
+                             "node). Output equals the single-process run's")
+    parser.add_argument("--workers", type=int, default=1, help="with --ray: worker actors, each with the model loaded")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --ray: GPUs each worker reserves")
+    parser.add_argument("--window-s", type=float, default=10.0,
+                        help="with --ray: seconds of a bag or video per task (folders: window x --fps images); a bag "
+                             "read with --depth-topic is one task")
 
 
 def register(sub) -> None:
     """Add this module's verbs to the ``robot-instseg`` parser."""
     run = sub.add_parser("run", help="segment images, a video or a bag into a bag of node outputs or COCO JSON")
-    run.add_argument("input", help="folder of images, video file, bag (folder or .mcap/.db3), image, or scenes[:SEED]")
+    run.add_argument("input", nargs="+",
+                     help="folder of images, video file, bag (folder or .mcap/.db3), image, or scenes[:SEED]; several, "
+                          "or a quoted pattern ('archive/**/*.mcap'): --out is a folder with one bag per input")
     segmenter_args(run)
     run.add_argument("--out", required=True,
                      help="*.json: COCO results (RLE masks); *.mcap / *.db3: one bag file; otherwise a new bag folder "
@@ -224,4 +296,5 @@ def register(sub) -> None:
                      help="visible: overlaps owned by mask evidence, as the node publishes; raw: the decoder's "
                           "overlapping masks")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    ray_args(run)
     run.set_defaults(func=cmd_run)

@@ -75,18 +75,27 @@ def _read_images(paths: list[Path]) -> Iterator[Frame]:
             Frame(name=path.name, error=f"{path}: not a readable image")
 
 
-def video(path: Path) -> Iterator[Frame]:
-    """The frames of a video file, decoded with OpenCV."""
+def video(path: Path, start: int = 0, stop: Optional[int] = None) -> Iterator[Frame]:
+    """The frames of a video file, decoded with OpenCV; ``start`` / ``stop``: only frames [start, stop) by
+    index (those before ``start`` are decoded and dropped, since seeking is not frame-exact in every codec)."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"{path}: not a video OpenCV can open")
+    return _video_frames(capture, path, start, stop)
+
+
+def _video_frames(capture, path: Path, start: int, stop: Optional[int]) -> Iterator[Frame]:
     index = 0
     try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{path.name}#{index}")
+        while stop is None or index < stop:
+            if index < start:
+                if not capture.grab():
+                    break
+            else:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                yield Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{path.name}#{index}")
             index += 1
     finally:
         capture.release()
@@ -167,10 +176,17 @@ def bag(path: Path, topic: Optional[str] = None, depth_topic: Optional[str] = No
     return _bag_frames(reader, [c for c in connections if c.topic == connections[0].topic])
 
 
-def _bag_frames(reader, connections) -> Iterator[Frame]:
+def bag_window(path: Path, topic: str, start: Optional[int], stop: Optional[int]) -> Iterator[Frame]:
+    """The frames of ``topic`` whose receive time is in [start, stop) ns (None: open end), in bag order:
+    one piece of ``bag(path, topic)`` (no depth), for workers that each read their own window."""
+    reader = open_bag(path)
+    return _bag_frames(reader, [c for c in reader.connections if c.topic == topic], start, stop)
+
+
+def _bag_frames(reader, connections, start: Optional[int] = None, stop: Optional[int] = None) -> Iterator[Frame]:
     try:
         chosen = connections[0].topic
-        for connection, timestamp, data in reader.messages(connections=connections):
+        for connection, timestamp, data in reader.messages(connections=connections, start=start, stop=stop):
             msg = reader.deserialize(data, connection.msgtype)
             fields = message_fields(msg, connection.msgtype)
             yield Frame(raw=fields, raw_type=connection.msgtype, name=f"{chosen}", topic=chosen,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from offline_inputs import rgbd_bag
 from ros_harness import publish, start_node, wait_for, wait_subscribed
 
 from robot_instseg.engine.model_paths import default_model_path
@@ -107,47 +108,10 @@ def test_run_on_a_video_writes_a_bag_and_coco_results(tmp_path) -> None:
                       max(i.score for i in instances[(0, 0)].instances), atol=1e-4)
 
 
-def _rgbd_bag(path: Path, scenes_n: int, skip_depth_of: int) -> list:
-    """A bag as an RGB-D camera driver records it: colour, registered depth (16UC1) and CameraInfo per
-    frame, same stamps; frame ``skip_depth_of`` has no depth. Returns the scenes."""
-    from rclpy.serialization import serialize_message
-    from sensor_msgs.msg import Image
-    from std_msgs.msg import Header
-
-    from robot_instseg.io.image_encodings import encode_raw
-    from robot_instseg.recording.bag_writer import BagWriter
-    from robot_instseg.ros.tools.play import camera_info_message, depth_message
-    from robot_instseg.synthetic.depth import render_depth, sensor_depth
-    from robot_instseg.synthetic.scenes import generate_scene, scene_seed
-
-    scenes = []
-    writer = BagWriter(path, "mcap")
-    try:
-        for i in range(scenes_n):
-            scene = generate_scene(scene_seed(5, i))
-            truth = render_depth(scene)
-            scenes.append((scene, truth))
-            header = Header(frame_id="camera_color_optical_frame")
-            header.stamp.sec, header.stamp.nanosec = 10 + i, 500
-            t = (10 + i) * 10**9 + 500
-            h, w, step, data = encode_raw(scene.render_rgb(), "rgb8")
-            rgb = Image(header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=step)
-            rgb.data = data
-            writer.write("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo", t,
-                         bytes(serialize_message(camera_info_message(truth.intrinsics, header))))
-            writer.write("/camera/color/image_raw", "sensor_msgs/msg/Image", t, bytes(serialize_message(rgb)))
-            if i != skip_depth_of:  # depth after colour in the bag, as it often is
-                writer.write("/camera/aligned_depth_to_color/image_raw", "sensor_msgs/msg/Image", t + 1000,
-                             bytes(serialize_message(depth_message(sensor_depth(truth, scene.seed), header))))
-    finally:
-        writer.close()
-    return scenes
-
-
 def test_run_fills_3d_from_a_bags_depth_topic(tmp_path) -> None:
     from robot_instseg.synthetic.depth import visible_surface_points
 
-    scenes = _rgbd_bag(tmp_path / "rgbd", 4, skip_depth_of=2)
+    scenes = rgbd_bag(tmp_path / "rgbd", 4, skip_depth_of=2)
     done = run_cli("run", str(tmp_path / "rgbd"), "--topic", "/camera/color/image_raw",
                    "--depth-topic", "/camera/aligned_depth_to_color/image_raw", "--out", str(tmp_path / "out.mcap"))
     assert "3D: 3 frames with depth fused; 1 without (no_depth)" in done.stdout, done.stdout

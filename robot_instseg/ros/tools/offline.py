@@ -16,13 +16,11 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from robot_instseg.engine.errors import InputError
-from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.engine.model_paths import model_sha256
-from robot_instseg.geometry.fusion import fuse
-from robot_instseg.io.frame_sources import Frame, frame_depth, frame_image
+from robot_instseg.io.frame_sources import Frame
+from robot_instseg.offline.frame_stage import SegmentedFrame, frame_stamp, track
 from robot_instseg.recording.bag_writer import BagWriter
-from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY
+from robot_instseg.recording.msg_types import COMPRESSED_IMAGE, IMAGE, INSTANCE_ARRAY, canonical_cdr
 from robot_instseg.ros.convert import image_msg, instances_msg, labels_msg
 from robot_instseg.ros.depth_input import DEPTH_OFF
 from robot_instseg.tracking.tracker import Tracker
@@ -52,6 +50,11 @@ def _input_message(frame: Frame, header: Header):
     return IMAGE, msg
 
 
+def _cdr(msg, msgtype: str) -> bytes:
+    """A message's CDR bytes, the same on every run (``canonical_cdr``)."""
+    return canonical_cdr(bytes(serialize_message(msg)), msgtype)
+
+
 def merged_by_time(streams: Sequence[Iterable[Frame]]) -> Iterator[Frame]:
     """Several cameras' frames (each stream in its own time order) as one stream in receive-time order, so a
     multi-camera bag is written as the node would have recorded it."""
@@ -59,18 +62,17 @@ def merged_by_time(streams: Sequence[Iterable[Frame]]) -> Iterator[Frame]:
     return (frame for _, _, frame in heapq.merge(*keyed, key=lambda item: (item[0], item[1])))
 
 
-def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "seg_node", storage: str = "mcap",
-               image_topic: str = "/camera/image_raw", period_s: float = 1 / 30, with_images: bool = True,
-               on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
-               depth: bool = False, tracker: Optional[Tracker] = None, complete_masks: bool = True,
-               cameras: Optional[dict[str, str]] = None) -> RunSummary:
-    """Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
+def run_to_bag(segmenter, segmented: Iterable[SegmentedFrame], out: Path, node_name: str = "seg_node",
+               storage: str = "mcap", image_topic: str = "/camera/image_raw", period_s: float = 1 / 30,
+               with_images: bool = True, on_frame: Optional[Callable[[], None]] = None, masks: str = "visible",
+               tracker: Optional[Tracker] = None, cameras: Optional[dict[str, str]] = None) -> RunSummary:
+    """Write frames that went through their stateless stage (``offline.frame_stage``: here, or on Ray
+    workers, in input order) as the node publishes them; ``segmenter`` names the model in the bag.
 
+    Frames without a stamp (folders, videos) get stamps ``period_s`` apart from t = 0.
     ``masks``: "visible" (what the node publishes) or "raw" (the decoder's overlapping masks)
-    in the InstanceArrays; the label image always holds the resolved owners. ``depth``: fill the
-    3D fields from the depth each frame carries (a bag read with its depth topic, or scenes), as
-    the node does (``complete_masks``: its depth_complete_masks); a frame whose depth is missing or
-    unusable gets has_3d false and its reason.
+    in the InstanceArrays; the label image always holds the resolved owners. Frames fused with depth
+    get their 3D fields; one whose depth is missing or unusable gets has_3d false and its reason.
     ``tracker``: track ids over the frames' stamps, as the node assigns them.
     ``cameras``: input topic -> camera name for a multi-camera bag (``merged_by_time``): each camera's outputs go
     to /NODE/CAMERA/instances and /NODE/CAMERA/labels, as the node with ``cameras`` publishes them, and each
@@ -85,48 +87,33 @@ def run_to_bag(segmenter, frames: Iterable[Frame], out: Path, node_name: str = "
                                       "robot_instseg.classes": json.dumps(list(segmenter.class_names)),
                                       "robot_instseg.source": "robot-instseg run", "robot_instseg.masks": masks})
     try:
-        for index, frame in enumerate(frames):
+        for index, done in enumerate(segmented):
+            frame = done.frame
             if on_frame is not None:
                 on_frame()
-            if frame.stamp is not None:
-                sec, nanosec = frame.stamp
-            else:
-                t_ns = int(round(index * period_s * 1e9))
-                sec, nanosec = divmod(t_ns, 10**9)
+            sec, nanosec = frame_stamp(frame, index, period_s)
             header = Header(frame_id=(frame.raw or {}).get("frame_id") or "camera")
             header.stamp.sec, header.stamp.nanosec = int(sec), int(nanosec)
             timestamp = frame.timestamp_ns if frame.timestamp_ns is not None else sec * 10**9 + nanosec
-            try:
-                image, order = frame_image(frame)
-            except InputError as exc:
-                summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {exc}")
+            if done.output is None:
+                summary.skipped.append(f"{frame.name} at {sec}.{nanosec:09d}: {done.error}")
                 continue
-            output = segment_frame(segmenter, image, order)
-            fusion, depth_status = None, DEPTH_OFF
-            if depth:
-                try:
-                    depth_m, k = frame_depth(frame, output.visible.image_shape)
-                    fusion, depth_status = fuse(output.visible, depth_m, k, complete=complete_masks), ""
-                    summary.with_3d += 1
-                except InputError as exc:
-                    depth_status = exc.reason
-                    summary.without_3d[exc.reason] = summary.without_3d.get(exc.reason, 0) + 1
+            output, fusion = done.output, done.fusion
+            depth_status = DEPTH_OFF if done.depth_reason is None else done.depth_reason
+            if done.depth_reason == "":
+                summary.with_3d += 1
+            elif done.depth_reason is not None:
+                summary.without_3d[done.depth_reason] = summary.without_3d.get(done.depth_reason, 0) + 1
             camera = cameras.get(frame.topic, "") if cameras else ""
-            stream_tracker = trackers.get(camera)
-            if stream_tracker is not None:  # after depth, as in the node: 3D centroids gate the matches
-                output.visible.track_ids = stream_tracker.update(output.visible, sec + nanosec * 1e-9,
-                                                          fusion.centroids() if fusion is not None else None,
-                                                          output.weak)
-                output.result.detections.track_ids = output.visible.track_ids  # the same instances, raw masks
+            track(trackers.get(camera), done, sec + nanosec * 1e-9)
             instances = output.detections(masks)
             if with_images:
                 msgtype, msg = _input_message(frame, header)
-                writer.write(frame.topic or image_topic, msgtype, timestamp, bytes(serialize_message(msg)))
+                writer.write(frame.topic or image_topic, msgtype, timestamp, _cdr(msg, msgtype))
             prefix = f"/{node_name}/{camera}" if camera else f"/{node_name}"
             writer.write(f"{prefix}/instances", INSTANCE_ARRAY, timestamp,
-                         bytes(serialize_message(instances_msg(instances, header, fusion, depth_status))))
-            writer.write(f"{prefix}/labels", IMAGE, timestamp, bytes(serialize_message(labels_msg(output.labels,
-                                                                                                  header))))
+                         _cdr(instances_msg(instances, header, fusion, depth_status), INSTANCE_ARRAY))
+            writer.write(f"{prefix}/labels", IMAGE, timestamp, _cdr(labels_msg(output.labels, header), IMAGE))
             summary.frames += 1
             summary.instances += len(instances)
     finally:

@@ -1,0 +1,97 @@
+"""Units of work on Ray Data: one actor per worker loads the model once, each unit reads and processes its
+own frames there, and the driver gets the items back in unit order (``preserve_order``), so whatever it
+does in order (tracking, writing) sees exactly the single-process sequence.
+
+Ray is imported here only (the extra ``make setup-ray``); nothing else in the package needs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import socket
+from typing import Any, Iterator, Sequence
+
+from robot_instseg.offline.unit_runner import RayOptions, UnitJob, process_guarded
+from robot_instseg.offline.work_units import WorkUnit
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or the cluster named cannot be joined."""
+
+
+class _UnitWorker:
+    """A Ray Data actor: the job's state (the Segmenter) built once, then whole units per call. The job is a
+    class attribute of a subclass made per run (``_worker_class``), not a constructor argument: Ray keeps
+    constructor arguments in the object store, where a restarted actor may no longer find them."""
+
+    job: UnitJob
+
+    def __init__(self) -> None:
+        self.state = self.job.setup()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: dict) -> dict:
+        out: dict[str, list] = {"seq": [], "pos": [], "payload": [], "worker": []}
+        for blob in batch["unit"]:
+            unit = pickle.loads(blob)  # written by our own driver, never a file
+            for pos, item in enumerate(process_guarded(self.job, self.state, unit)):
+                out["seq"].append(unit.seq)
+                out["pos"].append(pos)
+                out["payload"].append(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                out["worker"].append(self.name)
+        return out
+
+
+def _start(options: RayOptions) -> bool:
+    """Join the cluster named (``auto``, ``ray://host:port``, ``host:port``) or start a local Ray for this run;
+    True when this call started it (and must stop it)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves the machine
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable("--ray needs Ray Data: run 'make setup-ray' (requirements-ray.txt)") from None
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    try:
+        if options.address:
+            ray.init(address=options.address, **kwargs)
+        else:
+            need = max(1.0, options.workers * options.cpus_per_worker)
+            ray.init(num_cpus=max(int(need + 0.999), os.cpu_count() or 1), include_dashboard=False, **kwargs)
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError... by version
+        where = options.address or "a local Ray"
+        raise RayUnavailable(f"cannot start or join {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    return True
+
+
+def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> Iterator[tuple[WorkUnit, Any, str]]:
+    """(unit, item, worker) of every unit, processed on ``options.workers`` actors, in unit order."""
+    started = _start(options)
+    import ray
+    import ray.data
+
+    try:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # not "progress bars disabled" on every run
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # items come back in unit order
+        context.enable_progress_bars = False  # the verb's own bar counts frames, per worker
+        if not units:
+            return
+        rows = [{"seq": unit.seq, "unit": pickle.dumps(unit)} for unit in units]
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            type("UnitWorker", (_UnitWorker,), {"job": job}), batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=min(options.workers, len(rows))), num_cpus=options.cpus_per_worker,
+            num_gpus=options.gpus_per_worker or None)
+        by_seq = {unit.seq: unit for unit in units}
+        last = (-1, -1)
+        for row in dataset.iter_rows():
+            key = (int(row["seq"]), int(row["pos"]))
+            if key <= last:
+                raise RuntimeError(f"Ray returned unit item {key} after {last}: order lost")
+            last = key
+            yield by_seq[key[0]], pickle.loads(row["payload"]), str(row["worker"])
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,117 @@
+"""Run units of work in order: here, one after another, or on Ray Data actors (``ray_runner``), with the
+same jobs, so the two give the same items in the same order."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
+
+from robot_instseg.offline.work_units import WorkUnit
+
+
+class UnitJob(Protocol):
+    """What a worker does: ``setup`` once (load the model), then ``process`` each unit it is given."""
+
+    def setup(self) -> Any: ...
+
+    def process(self, state: Any, unit: WorkUnit) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True)
+class UnitError:
+    """A unit that failed part-way (a bag torn in the middle): its items so far stand, then this."""
+
+    unit: int
+    message: str
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """``--ray [ADDRESS]`` and its options: None address = a local Ray started for this run."""
+
+    address: Optional[str] = None
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+
+
+def process_guarded(job: UnitJob, state: Any, unit: WorkUnit) -> Iterator[Any]:
+    """``job.process`` of one unit whose failure ends in a UnitError item instead of an exception, so one
+    torn input never takes a whole archive's run with it."""
+    try:
+        yield from job.process(state, unit)
+    except Exception as exc:  # any reader or decoder failure of this unit; the caller names it
+        yield UnitError(unit.seq, f"{unit.path}: {exc}")
+
+
+def run_units(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions] = None,
+              state: Any = None) -> Iterator[tuple[WorkUnit, Any, str]]:
+    """(unit, item, worker) for every item of every unit, in unit order; ``ray`` None: here, with ``state``
+    (else ``job.setup()``), worker "local"."""
+    if ray is not None:
+        from robot_instseg.offline.ray_runner import ray_units
+
+        yield from ray_units(job, units, ray)
+        return
+    state = job.setup() if state is None else state
+    for unit in units:
+        for item in process_guarded(job, state, unit):
+            yield unit, item, "local"
+
+
+class WorkerProgress:
+    """Frames done / total and frames per second (tqdm, as the other verbs), with each worker's rate."""
+
+    def __init__(self, total: Optional[int], quiet: bool, desc: str = "segmenting") -> None:
+        import sys
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total or None, desc=desc, unit="frame", disable=quiet, file=sys.stderr)
+        self.start = time.monotonic()
+        self.per_worker: dict[str, int] = {}
+        self.shown = 0.0
+
+    def update(self, worker: str = "local") -> None:
+        self.bar.update(1)
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + 1
+        now = time.monotonic()
+        if len(self.per_worker) > 1 or worker != "local":
+            if now - self.shown > 1.0:
+                self.shown = now
+                self.bar.set_postfix_str(self.rates(now), refresh=False)
+
+    def counted(self, items: Iterable[Any]) -> Iterator[Any]:
+        """``items`` unchanged, each counted as one frame done here."""
+        for item in items:
+            self.update()
+            yield item
+
+    def rates(self, now: Optional[float] = None) -> str:
+        elapsed = max(1e-6, (now or time.monotonic()) - self.start)
+        return " ".join(f"{w} {n / elapsed:.1f}/s" for w, n in sorted(self.per_worker.items()))
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "WorkerProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def items_only(stream: Iterator[tuple[WorkUnit, Any, str]], progress: Optional[WorkerProgress] = None,
+               on_error: Optional[Callable[[UnitError], None]] = None) -> Iterator[Any]:
+    """The items of a ``run_units`` stream, counting each on ``progress``; a UnitError is raised as the
+    ValueError the single-process reader would have raised, unless ``on_error`` takes it."""
+    for _, item, worker in stream:
+        if isinstance(item, UnitError):
+            if on_error is None:
+                raise ValueError(item.message)
+            on_error(item)
+            continue
+        if progress is not None:
+            progress.update(worker)
+        yield item
