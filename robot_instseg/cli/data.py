@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from robot_instseg.cli.common import CliError, make_segmenter, segmenter_args
+from robot_instseg.cli.ray_args import model_spec, ray_args, ray_options
 from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
@@ -26,15 +27,20 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
     config = ExportConfig(image_topic=args.topic, instances_topic=args.instances_topic, stride=args.stride,
                           min_sharpness=args.min_sharpness, dedup_threshold=args.dedup, split=split, seed=args.seed,
                           image_format=args.image_format)
+    ray = ray_options(args)
     segmenter = None if args.no_model else make_segmenter(args)  # for frames recorded without predictions
     try:
         summary = export_bags([Path(b) for b in args.bags], Path(args.out), config, segmenter,
-                              repredict=args.repredict, progress=None if args.quiet else print)
+                              repredict=args.repredict, progress=None if args.quiet else print, ray=ray,
+                              model=model_spec(args, segmenter) if segmenter is not None else None)
     except ValueError as exc:
         raise CliError(f"{exc}")
+    for reason in summary["skipped_bags"]:
+        print(f"skipped {reason}", file=sys.stderr)
     for split, info in summary["splits"].items():
         print(f"{split:5} {info['images']:6d} images {info['instances']:7d} instances  bags: {', '.join(info['bags'])}")
-    print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png")
+    print(f"wrote {args.out}/annotations, images/, stats.json and mosaic.png"
+          + (f"; {len(summary['skipped_bags'])} bags skipped (named above)" if summary["skipped_bags"] else ""))
     if args.cvat:
         from robot_instseg.dataset.cvat_export import write_cvat
 
@@ -79,6 +85,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from robot_instseg.engine.postprocess import PostprocessSettings
 
         args.conf = PostprocessSettings().score_threshold if args.track else 0.01
+    if args.ray is not None and (args.track or args.pred):
+        raise CliError("--ray runs --model over --images; --pred and --track are scored here")
     gt = load_checked_coco(Path(gt_path))
     if args.track:
         return _eval_track(args, gt, gt_path)
@@ -94,8 +102,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         segmenter = make_segmenter(args)
         from robot_instseg.dataset.model_eval import segment_coco_images
 
+        ray = ray_options(args)
         detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet,
-                                         masks=args.masks)
+                                         masks=args.masks, ray=ray,
+                                         model=model_spec(args, segmenter) if ray is not None else None)
         results = results_for(detections, category_map(gt, segmenter.class_names))
         source = f"{segmenter.model_path} ({args.masks} masks)"
     report = evaluation_report(gt, results, tolerance=args.tolerance)
@@ -233,6 +243,7 @@ def register(sub) -> None:
     b2c.add_argument("--cvat", action="store_true",
                      help="also write cvat/annotations.xml (CVAT for images 1.1, attributes declared)")
     b2c.add_argument("--quiet", action="store_true")
+    ray_args(b2c)
     b2c.set_defaults(func=cmd_bag2coco)
 
     bag = sub.add_parser("bag", help="bag tools")
@@ -264,6 +275,7 @@ def register(sub) -> None:
     evaluate.add_argument("--track-high-score", type=float, default=None,
                           help="--track: our tracker starts tracks from this fixed score (track_high_score with "
                                "track_scene_share 0) instead of the node's scene-following start score")
+    ray_args(evaluate)
     evaluate.set_defaults(func=cmd_eval, conf=None)  # AP: 0.01 (integrates over every score); --track: 0.25
 
     eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis) against rendered depth with "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -19,6 +18,7 @@ from robot_instseg.cli.common import (
     make_segmenter,
     segmenter_args,
 )
+from robot_instseg.cli.ray_args import model_spec, print_rates, ray_args, ray_options
 from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 
@@ -213,55 +213,21 @@ def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: 
     try:
         with WorkerProgress(plan.total_frames, args.quiet) as progress:
             yield items_only(stream, progress)
-            _print_rates(progress, args.quiet)
+            print_rates(progress, args.quiet)
     finally:
         stream.close()  # stops the Ray this run started, also on an error or Ctrl-C
-
-
-def ray_options(args: argparse.Namespace):
-    """RayOptions of ``--ray [ADDRESS]`` and its options; None without --ray."""
-    from robot_instseg.offline.unit_runner import RayOptions
-
-    if args.ray is None:
-        return None
-    if args.workers < 1 or args.gpus_per_worker < 0 or args.window_s <= 0:
-        raise CliError(f"--workers must be >= 1, --gpus-per-worker >= 0 and --window-s > 0; got {args.workers}, "
-                       f"{args.gpus_per_worker}, {args.window_s}")
-    if args.input and any(i.startswith("scenes") for i in args.input):
-        raise CliError("--ray reads files (folders, videos, bags); scenes are generated here: drop --ray")
-    return RayOptions(address=args.ray or None, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
 
 
 def _ray_plan(args: argparse.Namespace, inputs: list[str], segmenter, tracker, depth: bool):
     """The inputs cut into units, and the job each Ray worker runs: the Segmenter the driver loaded, rebuilt
     from its file and config."""
-    from robot_instseg.cli.common import segmenter_config
-    from robot_instseg.offline.jobs import ModelSpec, SegmentJob
+    from robot_instseg.offline.jobs import SegmentJob
     from robot_instseg.offline.work_units import plan_units
 
-    config = segmenter_config(args, tracker.config.low_score if tracker is not None else None)
-    job = SegmentJob(ModelSpec(str(segmenter.model_path), config), depth, not args.no_completion)
+    job = SegmentJob(model_spec(args, segmenter, tracker), depth, not args.no_completion)
     plan = plan_units(inputs, args.window_s, args.fps, (args.topic or [None])[0], args.depth_topic,
-                      args.camera_info_topic)
+                      args.camera_info_topic, args.workers)
     return plan, job
-
-
-def _print_rates(progress, quiet: bool) -> None:
-    if not quiet:
-        print(f"frames per second by worker: {progress.rates()}", file=sys.stderr)
-
-
-def ray_args(parser: argparse.ArgumentParser) -> None:
-    """``--ray [ADDRESS]`` and its options, for every offline verb that can run on a cluster."""
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run on Ray Data (make setup-ray): alone, a local Ray started for this run; 'auto' or "
-                             "ray://HOST:PORT joins a cluster (inputs and model must be at the same paths on every "
-                             "node). Output equals the single-process run's")
-    parser.add_argument("--workers", type=int, default=1, help="with --ray: worker actors, each with the model loaded")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --ray: GPUs each worker reserves")
-    parser.add_argument("--window-s", type=float, default=10.0,
-                        help="with --ray: seconds of a bag or video per task (folders: window x --fps images); a bag "
-                             "read with --depth-topic is one task")
 
 
 def register(sub) -> None:

@@ -73,7 +73,8 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
             with WorkerProgress(None, args.quiet, desc=Path(path).name) as progress:
                 yield source, progress.counted(segment_all(segmenter, frames, depth, not args.no_completion))
         return
-    from robot_instseg.cli.run import _print_rates, _ray_plan
+    from robot_instseg.cli.ray_args import print_rates
+    from robot_instseg.cli.run import _ray_plan
 
     plan, job = _ray_plan(args, inputs, segmenter, tracker, depth)
     for reason in plan.refused:
@@ -84,6 +85,6 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
         with WorkerProgress(plan.total_frames, args.quiet) as progress:
             for source, group in itertools.groupby(stream, key=lambda row: row[0].source):
                 yield source, items_only(group, progress)
-            _print_rates(progress, args.quiet)
+            print_rates(progress, args.quiet)
     finally:
         stream.close()

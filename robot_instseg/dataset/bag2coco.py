@@ -16,7 +16,7 @@ import random
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -29,6 +29,9 @@ from robot_instseg.engine.frame_pipeline import segment_frame
 from robot_instseg.io.frame_sources import IMAGE_TYPES, message_fields, open_bag
 from robot_instseg.io.image_encodings import decode_fields
 from robot_instseg.io.overlay import write_mosaic
+from robot_instseg.offline.jobs import ModelSpec
+from robot_instseg.offline.unit_runner import RayOptions, UnitError, run_units
+from robot_instseg.offline.work_units import WorkUnit
 from robot_instseg.recording.bag_writer import sidecar_custom_data
 from robot_instseg.tracking.tracker import Tracker
 
@@ -189,11 +192,129 @@ def _pick(connections, types: Sequence[str], wanted: Optional[str], what: str, b
     return found[0]
 
 
+@dataclass
+class BagStart:
+    """First item of a bag's export: what the bag says of itself (model, classes)."""
+
+    bag: str
+    custom: dict
+
+
+@dataclass
+class KeptFrame:
+    """One frame kept for the dataset: its image file (encoded), its COCO image entry without an id, and its
+    instances (class id, class name, score, mask fields, track id, QA flags)."""
+
+    name: str
+    encoded: bytes
+    image: dict
+    instances: list
+
+
+@dataclass
+class BagDone:
+    """Last item of a bag's export: its counts."""
+
+    stats: BagStats
+
+
+@dataclass(frozen=True)
+class BagExportJob:
+    """One bag's frame selection and predictions, where a worker runs it (a unit = a whole bag: frame selection
+    is a chain, each kept frame compared with the last one kept)."""
+
+    config: ExportConfig
+    splits: dict
+    repredict: bool
+    model: Optional[ModelSpec] = None
+
+    def setup(self):
+        return self.model.load() if self.model is not None else None
+
+    def process(self, segmenter, unit: WorkUnit) -> Iterator:
+        return bag_items(Path(unit.path), self.splits[Path(unit.path).name], self.config, segmenter, self.repredict)
+
+
+def bag_items(bag: Path, split: str, config: ExportConfig, segmenter=None, repredict: bool = False) -> Iterator:
+    """BagStart, a KeptFrame per frame kept, then BagDone: one bag's share of the dataset, in bag order."""
+    bs = BagStats(bag=str(bag), split=split)
+    tracker = Tracker()  # a bag's frames are one camera's sequence (track ids are per bag)
+    temporal = TemporalCheck()
+    with closing(open_bag(bag)) as reader:
+        yield BagStart(str(bag), bag_custom_data(bag))
+        image_conn = _pick(reader.connections, IMAGE_TYPES, config.image_topic, "image topic", bag, True)
+        inst_conn = None if repredict else _pick(reader.connections, (INSTANCE_ARRAY,), config.instances_topic,
+                                                 "InstanceArray topic", bag, False)
+        recorded: dict[tuple[int, int], object] = {}
+        if inst_conn is not None:
+            for c, _, data in reader.messages(connections=[inst_conn]):
+                msg = reader.deserialize(data, c.msgtype)
+                recorded[(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))] = msg
+        last_thumb = None
+        for index, (c, _, data) in enumerate(reader.messages(connections=[image_conn])):
+            bs.frames += 1
+            if index % max(1, config.stride):
+                bs.skipped["stride"] += 1
+                continue
+            msg = reader.deserialize(data, c.msgtype)
+            try:
+                image, order = decode_fields(c.msgtype, message_fields(msg, c.msgtype))
+            except InputError:
+                bs.skipped["undecodable"] += 1
+                continue
+            rgb = image if image.ndim == 2 or order == "rgb" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            if rgb.ndim == 2:
+                rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            if config.min_sharpness > 0 and sharpness(gray) < config.min_sharpness:
+                bs.skipped["blurred"] += 1
+                continue
+            thumb = thumbnail(gray)
+            if config.dedup_threshold > 0 and last_thumb is not None and thumb.shape == last_thumb.shape \
+                    and float(np.abs(thumb - last_thumb).mean()) / 255.0 < config.dedup_threshold:
+                bs.skipped["duplicate"] += 1
+                continue
+            last_thumb = thumb
+            stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+            h, w = rgb.shape[:2]
+            instances = None
+            if stamp in recorded:
+                instances = instance_masks(recorded[stamp], h, w)
+                bs.predicted_by["recorded"] += 1
+            elif segmenter is not None:
+                visible = segment_frame(segmenter, image, order).visible
+                track_ids = tracker.update(visible, stamp[0] + stamp[1] * 1e-9)
+                instances = [(int(visible.class_ids[i]), visible.class_names[i], float(visible.scores[i]),
+                              visible.full_mask(i), int(track_ids[i])) for i in range(len(visible))]
+                bs.predicted_by["model"] += 1
+            else:
+                bs.predicted_by["none"] += 1
+            name = f"{bag.name}_{stamp[0]}_{stamp[1]:09d}.{config.image_format}"
+            ok, encoded = cv2.imencode(f".{config.image_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                                       [cv2.IMWRITE_JPEG_QUALITY, 95] if config.image_format == "jpg" else [])
+            if not ok:
+                raise ValueError(f"{bag}: cannot encode frame {name} as {config.image_format}")
+            jumps = temporal.update([(t, m) for _, _, _, m, t in instances or [] if m.any()])
+            kept = [(class_id, class_name, score, mask_fields(mask), track_id,
+                     mask_flags(mask) + (["temporal"] if track_id in jumps else []))
+                    for class_id, class_name, score, mask, track_id in instances or [] if mask.any()]
+            bs.kept += 1
+            bs.annotations += len(kept)
+            yield KeptFrame(name, encoded.tobytes(), {"width": w, "height": h, "bag": bag.name,
+                                                      "topic": image_conn.topic,
+                                                      "stamp": {"sec": stamp[0], "nanosec": stamp[1]}}, kept)
+    yield BagDone(bs)
+
+
 def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportConfig(), segmenter=None,
-                repredict: bool = False, progress: Optional[Callable[[str], None]] = None) -> dict:
+                repredict: bool = False, progress: Optional[Callable[[str], None]] = None,
+                ray: Optional[RayOptions] = None, model: Optional[ModelSpec] = None) -> dict:
     """Write OUT/images/<split>/*, OUT/annotations/instances_<split>.json, OUT/stats.json and
-    OUT/mosaic.png; return the statistics."""
+    OUT/mosaic.png; return the statistics. A bag that cannot be read is named and skipped (``stats.json``:
+    ``skipped_bags``); ValueError when none can. ``ray``: each bag on a Ray worker, which loads ``model``
+    (the file and config of ``segmenter``); the output is the same."""
     out = Path(out)
+    bags = [Path(b) for b in bags]
     splits = assign_splits(bags, config.split, config.seed)
     categories = Categories()
     if segmenter is not None:
@@ -205,104 +326,69 @@ def export_bags(bags: Sequence[Path], out: Path, config: ExportConfig = ExportCo
     model_versions: set[str] = set()
     if segmenter is not None:
         model_versions.add(model_version_of(segmenter.model_path))
-    for bag in map(Path, bags):  # refuse a damaged bag before anything is written
-        open_bag(bag).close()
-    for bag in map(Path, bags):
-        split = splits[bag.name]
-        bs = BagStats(bag=str(bag), split=split)
-        stats.append(bs)
-        image_dir = out / "images" / split
-        image_dir.mkdir(parents=True, exist_ok=True)
-        tracker = Tracker()  # a bag's frames are one camera's sequence (track ids are per bag)
-        temporal = TemporalCheck()
-        with closing(open_bag(bag)) as reader:
-            custom = bag_custom_data(bag)
-            if custom.get("robot_instseg.classes"):
-                categories.add_model_classes(json.loads(custom["robot_instseg.classes"]))
-            if custom.get("robot_instseg.model"):
-                models.add(custom["robot_instseg.model"])
-                model_versions.add(model_version(custom["robot_instseg.model"],
-                                                 custom.get("robot_instseg.model_sha256", "")))
-            image_conn = _pick(reader.connections, IMAGE_TYPES, config.image_topic, "image topic", bag, True)
-            inst_conn = None if repredict else _pick(reader.connections, (INSTANCE_ARRAY,), config.instances_topic,
-                                                     "InstanceArray topic", bag, False)
-            recorded: dict[tuple[int, int], object] = {}
-            if inst_conn is not None:
-                for c, _, data in reader.messages(connections=[inst_conn]):
-                    msg = reader.deserialize(data, c.msgtype)
-                    recorded[(int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))] = msg
-            last_thumb = None
-            for index, (c, _, data) in enumerate(reader.messages(connections=[image_conn])):
-                bs.frames += 1
-                if index % max(1, config.stride):
-                    bs.skipped["stride"] += 1
-                    continue
-                msg = reader.deserialize(data, c.msgtype)
-                try:
-                    image, order = decode_fields(c.msgtype, message_fields(msg, c.msgtype))
-                except InputError:
-                    bs.skipped["undecodable"] += 1
-                    continue
-                rgb = image if image.ndim == 2 or order == "rgb" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-                if rgb.ndim == 2:
-                    rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
-                gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-                if config.min_sharpness > 0 and sharpness(gray) < config.min_sharpness:
-                    bs.skipped["blurred"] += 1
-                    continue
-                thumb = thumbnail(gray)
-                if config.dedup_threshold > 0 and last_thumb is not None and thumb.shape == last_thumb.shape \
-                        and float(np.abs(thumb - last_thumb).mean()) / 255.0 < config.dedup_threshold:
-                    bs.skipped["duplicate"] += 1
-                    continue
-                last_thumb = thumb
-                stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
-                h, w = rgb.shape[:2]
-                instances = None
-                if stamp in recorded:
-                    instances = instance_masks(recorded[stamp], h, w)
-                    bs.predicted_by["recorded"] += 1
-                elif segmenter is not None:
-                    visible = segment_frame(segmenter, image, order).visible
-                    track_ids = tracker.update(visible, stamp[0] + stamp[1] * 1e-9)
-                    instances = [(int(visible.class_ids[i]), visible.class_names[i], float(visible.scores[i]),
-                                  visible.full_mask(i), int(track_ids[i])) for i in range(len(visible))]
-                    bs.predicted_by["model"] += 1
-                else:
-                    bs.predicted_by["none"] += 1
-                name = f"{bag.name}_{stamp[0]}_{stamp[1]:09d}.{config.image_format}"
-                cv2.imwrite(str(image_dir / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 95] if config.image_format == "jpg" else [])
-                dataset = datasets[split]
-                image_id = len(dataset["images"]) + 1
-                dataset["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
-                                          "bag": bag.name, "topic": image_conn.topic,
-                                          "stamp": {"sec": stamp[0], "nanosec": stamp[1]}})
-                jumps = temporal.update([(t, m) for _, _, _, m, t in instances or [] if m.any()])
-                frame_anns = []
-                for class_id, class_name, score, mask, track_id in instances or []:
-                    if not mask.any():
-                        continue
-                    ann = {"id": len(dataset["annotations"]) + 1, "image_id": image_id,
-                           "category_id": categories.id_for(class_id, class_name), **mask_fields(mask),
-                           "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
-                           "attributes": {"qa": mask_flags(mask) + (["temporal"] if track_id in jumps else []),
-                                          "track_id": track_id}}
-                    dataset["annotations"].append(ann)
-                    frame_anns.append((class_id, mask))
-                bs.kept += 1
-                bs.annotations += len(frame_anns)
-                mosaic_pool.append((image_dir / name, frame_anns))
-        if progress is not None:
-            progress(f"{bag.name}: {bs.kept} of {bs.frames} frames kept -> {split}")
+    skipped_bags = []
+    readable = []
+    for bag in bags:  # a damaged bag is named and skipped before anything is written
+        try:
+            open_bag(bag).close()
+            readable.append(bag)
+        except ValueError as exc:
+            skipped_bags.append(str(exc))
+    if not readable:
+        raise ValueError("; ".join(skipped_bags))
+    units = [WorkUnit(seq=i, source=i, path=str(bag), kind="bag") for i, bag in enumerate(readable)]
+    job = BagExportJob(config, splits, repredict, model)
+    pending: list[KeptFrame] = []
+    for unit, item, _ in run_units(job, units, ray, state=segmenter):
+        if isinstance(item, UnitError):  # the bag tore part-way: none of it goes in
+            skipped_bags.append(item.message)
+            pending = []
+        elif isinstance(item, BagStart):
+            pending = []
+            if item.custom.get("robot_instseg.classes"):
+                categories.add_model_classes(json.loads(item.custom["robot_instseg.classes"]))
+            if item.custom.get("robot_instseg.model"):
+                models.add(item.custom["robot_instseg.model"])
+                model_versions.add(model_version(item.custom["robot_instseg.model"],
+                                                 item.custom.get("robot_instseg.model_sha256", "")))
+        elif isinstance(item, KeptFrame):
+            pending.append(item)
+        else:
+            bs = item.stats
+            stats.append(bs)
+            image_dir = out / "images" / bs.split
+            image_dir.mkdir(parents=True, exist_ok=True)
+            for kept in pending:
+                mosaic_pool.append(_add_frame(kept, datasets[bs.split], categories, image_dir))
+            pending = []
+            if progress is not None:
+                progress(f"{Path(bs.bag).name}: {bs.kept} of {bs.frames} frames kept -> {bs.split}")
+    if not stats:
+        raise ValueError("; ".join(skipped_bags))
     info = {"description": "robot_instseg bag2coco pre-annotations (model predictions, to be corrected)",
             "bags": [str(b) for b in bags], "models": sorted(models), "model_versions": sorted(model_versions)}
     written = write_split_files(out, datasets, info, categories.coco())
     summary = dataset_statistics(datasets, categories, stats)
     summary["files"] = written
+    summary["skipped_bags"] = skipped_bags
     (out / "stats.json").write_text(json.dumps(summary, indent=2))
     write_mosaic(out / "mosaic.png", mosaic_pool, config.mosaic_tiles)
     return summary
+
+
+def _add_frame(kept: KeptFrame, dataset: dict, categories: Categories, image_dir: Path) -> tuple[Path, list]:
+    """Write a kept frame's image and add it and its annotations to its split; its mosaic entry."""
+    (image_dir / kept.name).write_bytes(kept.encoded)
+    image_id = len(dataset["images"]) + 1
+    dataset["images"].append({"id": image_id, "file_name": kept.name, **kept.image})
+    frame_anns = []
+    for class_id, class_name, score, fields, track_id, qa in kept.instances:
+        dataset["annotations"].append({"id": len(dataset["annotations"]) + 1, "image_id": image_id,
+                                       "category_id": categories.id_for(class_id, class_name), **fields,
+                                       "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
+                                       "attributes": {"qa": qa, "track_id": track_id}})
+        frame_anns.append((class_id, fields["segmentation"]))
+    return image_dir / kept.name, frame_anns
 
 
 def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[BagStats]) -> dict:

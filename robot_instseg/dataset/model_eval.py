@@ -23,11 +23,35 @@ def evaluate_model(segmenter, coco_file: Path, images_dir: Path, progress: bool 
     return {**metrics, "images": len(detections), "masks": masks}
 
 
-def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible") -> dict:
+def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False, masks: str = "visible",
+                        ray=None, model=None) -> dict:
     """image id -> Detections (``masks``: "visible" as the node publishes, or "raw") for every image
-    of a COCO ground truth."""
+    of a COCO ground truth; ``ray`` (RayOptions): the images on Ray workers that load ``model`` (ModelSpec)."""
+    if ray is not None:
+        return {image_id: output.detections(masks)
+                for image_id, output in _ray_segmented(gt, images_dir, progress, ray, model)}
     return {image_id: output.detections(masks)
             for image_id, output in segmented_coco_images(segmenter, gt, images_dir, progress)}
+
+
+def _ray_segmented(gt, images_dir: Path, progress: bool, ray, model) -> Iterator[tuple[int, Any]]:
+    """(image id, FrameOutput) as ``segmented_coco_images`` gives them, segmented by Ray workers in runs of images."""
+    from robot_instseg.offline.jobs import SegmentJob
+    from robot_instseg.offline.unit_runner import WorkerProgress, items_only, run_units
+    from robot_instseg.offline.work_units import image_units, units_of_at_most
+
+    infos = gt.loadImgs(sorted(gt.getImgIds()))
+    paths = [str(Path(images_dir) / info["file_name"]) for info in infos]
+    units = image_units(paths, units_of_at_most(32, len(paths), ray.workers))
+    stream = run_units(SegmentJob(model), units, ray)
+    try:
+        with WorkerProgress(len(paths), not progress) as bar:
+            for info, done in zip(infos, items_only(stream, bar)):
+                if done.output is None:
+                    raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
+                yield int(info["id"]), done.output
+    finally:
+        stream.close()
 
 
 def segmented_coco_images(segmenter, gt, images_dir: Path, progress: bool = False) -> Iterator[tuple[int, Any]]:

@@ -86,6 +86,10 @@ def write_mosaic(path: Path, pool: list, tiles: int = 16, tile_size: tuple[int, 
             continue
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
         for n, (class_id, mask) in enumerate(anns):
+            if isinstance(mask, dict):  # a COCO RLE (bag2coco keeps masks encoded until a frame is drawn)
+                from pycocotools import mask as mask_utils
+
+                mask = mask_utils.decode(mask).astype(bool)
             rgb[mask] = 0.5 * rgb[mask] + 0.5 * np.array(colour(n), np.float32)
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(rgb, contours, -1, tuple(float(c) for c in colour(n)), 2)

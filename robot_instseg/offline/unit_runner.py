@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator, Optional, Protocol, Sequence
 
 from robot_instseg.offline.work_units import WorkUnit
 
@@ -46,7 +46,7 @@ def process_guarded(job: UnitJob, state: Any, unit: WorkUnit) -> Iterator[Any]:
 
 
 def run_units(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions] = None,
-              state: Any = None) -> Iterator[tuple[WorkUnit, Any, str]]:
+              state: Any = None) -> Generator[tuple[WorkUnit, Any, str], None, None]:
     """(unit, item, worker) for every item of every unit, in unit order; ``ray`` None: here, with ``state``
     (else ``job.setup()``), worker "local"."""
     if ray is not None:

@@ -76,10 +76,11 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 
 
 def plan_units(inputs: list[str], window_s: float, fps: float, topic: Optional[str] = None,
-               depth_topic: Optional[str] = None, camera_info_topic: Optional[str] = None) -> Plan:
-    """Cut every input into units: folders by ``window_s * fps`` images, videos by ``window_s * fps`` frames,
-    bags by ``window_s`` of receive time (whole when read with depth). A bag that cannot be opened, or an
-    input that is not one we read, is refused and named, not fatal: the others still run."""
+               depth_topic: Optional[str] = None, camera_info_topic: Optional[str] = None, workers: int = 1) -> Plan:
+    """Cut every input into units: folders and videos by ``window_s * fps`` frames, or fewer so that each of
+    ``workers`` gets four units of an input; bags by ``window_s`` of receive time (whole when read with depth).
+    A bag that cannot be opened, or an input that is not one we read, is refused and named, not fatal: the
+    others still run."""
     if window_s <= 0:
         raise ValueError(f"--window-s must be > 0, got {window_s}")
     units: list[WorkUnit] = []
@@ -87,17 +88,18 @@ def plan_units(inputs: list[str], window_s: float, fps: float, topic: Optional[s
     per_unit = max(1, int(round(window_s * fps)))
     for source, path in enumerate(inputs):
         try:
-            pieces = _units_of(Path(path), window_s, per_unit, topic, depth_topic, camera_info_topic)
+            pieces = _units_of(Path(path), window_s, per_unit, topic, depth_topic, camera_info_topic, workers)
         except ValueError as exc:
             refused.append(str(exc))
             continue
         for piece in pieces:
-            units.append(WorkUnit(seq=len(units), source=source, path=path, **piece))
+            piece.update(seq=len(units), source=source, path=path)
+            units.append(WorkUnit(**piece))
     return Plan(list(inputs), units, refused)
 
 
 def _units_of(path: Path, window_s: float, per_unit: int, topic: Optional[str], depth_topic: Optional[str],
-              camera_info_topic: Optional[str]) -> list[dict]:
+              camera_info_topic: Optional[str], workers: int) -> list[dict]:
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder")
     if is_bag(path):
@@ -108,10 +110,9 @@ def _units_of(path: Path, window_s: float, per_unit: int, topic: Optional[str], 
         images = [str(p) for p in list_images(path)]
         if not images:
             raise ValueError(f"{path}: no images")
-        return [{"kind": "images", "images": tuple(images[i:i + per_unit]), "frames": len(images[i:i + per_unit])}
-                for i in range(0, len(images), per_unit)]
+        return [dict(vars(unit)) for unit in image_units(images, units_of_at_most(per_unit, len(images), workers))]
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return _video_units(path, per_unit)
+        return _video_units(path, per_unit, workers)
     raise ValueError(f"{path}: not a folder of images, a video ({', '.join(VIDEO_SUFFIXES)}) or a bag")
 
 
@@ -138,7 +139,18 @@ def _bag_units(path: Path, window_s: float, topic: Optional[str], depth_topic: O
              "frames": int(round(share * (i + 1))) - int(round(share * i))} for i, t in enumerate(windows)]
 
 
-def _video_units(path: Path, per_unit: int) -> list[dict]:
+def units_of_at_most(per_unit: int, frames: int, workers: int) -> int:
+    """Frames per unit: ``per_unit``, or fewer so that every worker gets about four units."""
+    return max(1, min(per_unit, -(-frames // (4 * max(1, workers)))))
+
+
+def image_units(paths: list[str], per_unit: int) -> list[WorkUnit]:
+    """Image files in runs of ``per_unit`` (``seq`` and ``source`` 0: the caller places them)."""
+    return [WorkUnit(seq=i // per_unit, source=0, path="", kind="images", images=tuple(paths[i:i + per_unit]),
+                     frames=len(paths[i:i + per_unit])) for i in range(0, len(paths), per_unit)]
+
+
+def _video_units(path: Path, per_unit: int, workers: int) -> list[dict]:
     import cv2
 
     capture = cv2.VideoCapture(str(path))
@@ -146,6 +158,7 @@ def _video_units(path: Path, per_unit: int) -> list[dict]:
     capture.release()
     if not opened:
         raise ValueError(f"{path}: not a video OpenCV can open")
+    per_unit = units_of_at_most(per_unit, count, workers) if count > 0 else per_unit
     starts = list(range(0, max(count, 1), per_unit))  # the frame count is a container's claim: the last unit is open
     return [{"kind": "video", "start": s, "stop": None if s == starts[-1] else s + per_unit,
              "frames": min(per_unit, max(0, count - s))} for s in starts]
