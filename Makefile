@@ -5,6 +5,7 @@
 #   make demo    the main job on the bundled defaults
 #   make label-tools  the labelling round trip's outside components: Label Studio (.venv-labelstudio),
 #                  datumaro (.venv-datumaro), each in its own venv, and Debian's chromium for the browser check
+#   make setup-ray  Ray Data (requirements-ray.txt) into .venv, for the offline verbs' --ray; `make test` runs it
 #   make setup-gpu  GPU wheels (onnxruntime-gpu, tensorrt, CUDA torch) on a GPU machine; never in CI
 #   make shell   a bash inside the environment (or: source scripts/env.sh)
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ BUILD_INPUTS := package.xml setup.py setup.cfg resource/robot_instseg \
 	robot_instseg_msgs/package.xml robot_instseg_msgs/CMakeLists.txt \
 	$(wildcard robot_instseg_msgs/msg/*.msg launch/* config/* models/*)
 
-.PHONY: setup build test lint demo shell clean distclean bench-deps setup-gpu label-tools browser
+.PHONY: setup build test lint demo shell clean distclean bench-deps setup-gpu setup-ray label-tools browser
 
 setup: $(BUILD_STAMP)
 
@@ -60,6 +61,13 @@ browser:
 		chromium chromium-driver >/dev/null) || echo "make browser: chromium not installed (needs root and Debian's packages)"; }
 label-tools: $(LS_STAMP) $(DM_STAMP) browser
 
+# Ray Data for `--ray` on run / bag2coco / eval --model: an extra, never part of `make setup` (the node is Ray-free).
+RAY_STAMP := $(VENV)/.ray-installed
+$(RAY_STAMP): $(DEPS_STAMP) requirements-ray.txt
+	$(VENV)/bin/python -m pip install --quiet -r requirements-ray.txt
+	touch $@
+setup-ray: $(RAY_STAMP)
+
 # GPU machines only (requirements-gpu.txt; README "GPU and Jetson"); never run by `make setup` or CI.
 # TORCH_CUDA names the PyTorch wheel index for your driver's CUDA (cu126, cu128, cu130, ...).
 TORCH_CUDA ?= cu128
@@ -77,7 +85,7 @@ build: $(DEPS_STAMP)
 	# The host kernels (robot_instseg/jit.py) compiled once into their cache, not on a node's first frame.
 	$(ENV) python -m robot_instseg.jit
 
-test: setup lint label-tools
+test: setup lint label-tools setup-ray
 	$(ENV) python -m pytest -q test
 
 lint: setup

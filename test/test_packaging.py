@@ -116,13 +116,15 @@ def _imports_of(path: Path) -> list[str]:
 
 # subpackage -> the subpackages it must never import (ARCHITECTURE: dependencies point one way)
 FORBIDDEN = {
-    "engine": ("ros", "cli", "train", "node", "recording", "dataset", "labelling"),
-    "io": ("ros", "cli", "train", "node", "recording", "dataset", "labelling"),
-    "synthetic": ("ros", "cli", "train", "node", "recording", "dataset", "engine", "labelling"),
-    "geometry": ("ros", "cli", "train", "node", "recording", "dataset", "synthetic", "io", "tracking", "labelling"),
-    "tracking": ("ros", "cli", "train", "node", "recording", "dataset", "synthetic", "io", "labelling"),
-    "recording": ("ros", "cli", "train", "node", "dataset", "labelling"),
-    "node": ("ros", "cli", "train", "dataset", "labelling"),
+    "engine": ("ros", "cli", "train", "node", "recording", "dataset", "labelling", "offline"),
+    "io": ("ros", "cli", "train", "node", "recording", "dataset", "labelling", "offline"),
+    "synthetic": ("ros", "cli", "train", "node", "recording", "dataset", "engine", "labelling", "offline"),
+    "geometry": ("ros", "cli", "train", "node", "recording", "dataset", "synthetic", "io", "tracking", "labelling",
+                 "offline"),
+    "tracking": ("ros", "cli", "train", "node", "recording", "dataset", "synthetic", "io", "labelling", "offline"),
+    "recording": ("ros", "cli", "train", "node", "dataset", "labelling", "offline"),
+    "node": ("ros", "cli", "train", "dataset", "labelling", "offline"),
+    "offline": ("ros", "cli", "train", "node", "recording", "dataset", "labelling"),
     "dataset": ("ros", "cli", "train", "labelling"),
     "labelling": ("ros", "cli", "train"),
     "train": ("ros", "cli"),
@@ -142,14 +144,23 @@ def test_dependencies_point_one_way() -> None:
     assert offenders == []
 
 
+def test_ray_is_imported_by_the_ray_runner_only() -> None:
+    """Ray is an extra (make setup-ray): the node, the engine and the plain verbs never import it."""
+    importers = sorted(str(path.relative_to(REPO)) for path in (REPO / "robot_instseg").rglob("*.py")
+                       if any(name.split(".")[0] == "ray" for name in _imports_of(path)))
+    assert importers == ["robot_instseg/offline/ray_runner.py"]
+
+
 def test_every_subpackage_names_its_public_api_and_imports_it_lazily() -> None:
     """``__all__`` of each subpackage resolves; importing a subpackage loads none of its heavy modules."""
-    subpackages = ["engine", "geometry", "tracking", "io", "synthetic", "node", "recording", "dataset", "labelling", "train", "ros", "ros.tools"]
+    subpackages = ["engine", "geometry", "tracking", "io", "synthetic", "node", "recording", "dataset", "labelling",
+                   "offline", "train", "ros", "ros.tools"]
     code = (
         "import importlib, sys\n"
         f"subs = {subpackages!r}\n"
         "for s in subs: importlib.import_module('robot_instseg.' + s)\n"
-        "heavy = sorted(m for m in ('onnxruntime', 'torch', 'rosbags', 'rclpy', 'pycocotools', 'scipy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('onnxruntime', 'torch', 'rosbags', 'rclpy', 'pycocotools', 'scipy', 'ray') "
+        "if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
         "for s in subs:\n"
         "    m = importlib.import_module('robot_instseg.' + s)\n"

@@ -47,6 +47,8 @@ def _start(options: RayOptions) -> bool:
     """Join the cluster named (``auto``, ``ray://host:port``, ``host:port``) or start a local Ray for this run;
     True when this call started it (and must stop it)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves the machine
+    if not options.address:  # Ray's switch for one-machine clusters: a Ray started for this run listens on loopback
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -59,7 +61,8 @@ def _start(options: RayOptions) -> bool:
             ray.init(address=options.address, **kwargs)
         else:
             need = max(1.0, options.workers * options.cpus_per_worker)
-            ray.init(num_cpus=max(int(need + 0.999), os.cpu_count() or 1), include_dashboard=False, **kwargs)
+            ray.init(address="local", num_cpus=max(int(need + 0.999), os.cpu_count() or 1), include_dashboard=False,
+                     **kwargs)  # "local": always a new Ray, never one that happens to run on this machine
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError... by version
         where = options.address or "a local Ray"
         raise RayUnavailable(f"cannot start or join {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
@@ -81,7 +84,7 @@ def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> I
             return
         rows = [{"seq": unit.seq, "unit": pickle.dumps(unit)} for unit in units]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            type("UnitWorker", (_UnitWorker,), {"job": job}), batch_size=1,
+            type("InstsegUnitWorker", (_UnitWorker,), {"job": job}), batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(options.workers, len(rows))), num_cpus=options.cpus_per_worker,
             num_gpus=options.gpus_per_worker or None)
         by_seq = {unit.seq: unit for unit in units}
