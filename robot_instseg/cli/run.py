@@ -213,7 +213,7 @@ def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: 
     try:
         with WorkerProgress(plan.total_frames, args.quiet) as progress:
             yield items_only(stream, progress)
-            print_rates(progress, args.quiet)
+        print_rates(progress, args.quiet)
     finally:
         stream.close()  # stops the Ray this run started, also on an error or Ctrl-C
 

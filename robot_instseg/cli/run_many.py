@@ -85,6 +85,6 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
         with WorkerProgress(plan.total_frames, args.quiet) as progress:
             for source, group in itertools.groupby(stream, key=lambda row: row[0].source):
                 yield source, items_only(group, progress)
-            print_rates(progress, args.quiet)
+        print_rates(progress, args.quiet)
     finally:
         stream.close()
