@@ -14,7 +14,8 @@ from robot_instseg.engine.frame_pipeline import MASK_KINDS
 
 def cmd_bag2coco(args: argparse.Namespace) -> int:
     """Bags -> COCO pre-annotations (see robot_instseg.dataset.bag2coco)."""
-    from robot_instseg.dataset.bag2coco import ExportConfig, export_bags
+    from robot_instseg.dataset.bag2coco import export_bags
+    from robot_instseg.dataset.bag_frames import ExportConfig
 
     try:
         split = tuple(float(v) for v in args.split.split(","))
@@ -32,7 +33,7 @@ def cmd_bag2coco(args: argparse.Namespace) -> int:
     try:
         summary = export_bags([Path(b) for b in args.bags], Path(args.out), config, segmenter,
                               repredict=args.repredict, progress=None if args.quiet else print, ray=ray,
-                              model=model_spec(args, segmenter) if segmenter is not None else None)
+                              model=model_spec(args, segmenter, ray=ray) if segmenter is not None else None)
     except ValueError as exc:
         raise CliError(f"{exc}")
     for reason in summary["skipped_bags"]:
@@ -105,7 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ray = ray_options(args)
         detections = segment_coco_images(segmenter, gt, Path(args.images), progress=not args.quiet,
                                          masks=args.masks, ray=ray,
-                                         model=model_spec(args, segmenter) if ray is not None else None)
+                                         model=model_spec(args, segmenter, ray=ray) if ray is not None else None)
         results = results_for(detections, category_map(gt, segmenter.class_names))
         source = f"{segmenter.model_path} ({args.masks} masks)"
     report = evaluation_report(gt, results, tolerance=args.tolerance)

@@ -203,8 +203,9 @@ def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: 
             frame_count(args.input, topic)
         with WorkerProgress(total, args.quiet) as progress:
             yield progress.counted(segment_all(segmenter, frames, depth, not args.no_completion))
+        print_rates(progress, args.quiet)
         return
-    plan, job = _ray_plan(args, [args.input], segmenter, tracker, depth)
+    plan, job = _ray_plan(args, [args.input], segmenter, tracker, depth, ray)
     if plan.refused:
         raise CliError(plan.refused[0])
     from robot_instseg.offline.unit_runner import run_units
@@ -218,13 +219,15 @@ def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: 
         stream.close()  # stops the Ray this run started, also on an error or Ctrl-C
 
 
-def _ray_plan(args: argparse.Namespace, inputs: list[str], segmenter, tracker, depth: bool):
+def _ray_plan(args: argparse.Namespace, inputs: list[str], segmenter, tracker, depth: bool, ray):
     """The inputs cut into units, and the job each Ray worker runs: the Segmenter the driver loaded, rebuilt
     from its file and config."""
     from robot_instseg.offline.jobs import SegmentJob
     from robot_instseg.offline.work_units import plan_units
 
-    job = SegmentJob(model_spec(args, segmenter, tracker), depth, not args.no_completion)
+    to_bag = Path(args.out).suffix.lower() != ".json"  # pixels and label images are shipped back only to be written
+    job = SegmentJob(model_spec(args, segmenter, tracker, ray), depth, not args.no_completion,
+                     keep_pixels=to_bag and not args.no_images, keep_labels=to_bag)
     plan = plan_units(inputs, args.window_s, args.fps, (args.topic or [None])[0], args.depth_topic,
                       args.camera_info_topic, args.workers)
     return plan, job

@@ -76,7 +76,7 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
     from robot_instseg.cli.ray_args import print_rates
     from robot_instseg.cli.run import _ray_plan
 
-    plan, job = _ray_plan(args, inputs, segmenter, tracker, depth)
+    plan, job = _ray_plan(args, inputs, segmenter, tracker, depth, ray)
     for reason in plan.refused:
         failed.append(reason)
         LOG.warning("skipped %s", reason)

@@ -4,7 +4,8 @@ written, merged for training, evaluation (COCOeval, boundary F1), model evaluati
 from robot_instseg._exports import public_api
 
 __all__, __getattr__ = public_api(__name__, """
-    bag2coco:      ExportConfig export_bags
+    bag2coco:      export_bags
+    bag_frames:    ExportConfig bag_items
     coco_check:    CocoFileError load_checked_coco
     coco_results:  detections_to_results
     evaluate:      evaluate_detections

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from robot_instseg.dataset.bag2coco import mask_fields
+from robot_instseg.dataset.bag_frames import mask_fields
 from robot_instseg.dataset.dataset_files import SPLITS, write_split_files
 from robot_instseg.labelling.brush import region_label, region_mask
 from robot_instseg.labelling.client import LabelStudioClient, fetch_file

@@ -10,10 +10,13 @@ import logging
 import os
 import pickle
 import socket
+import time
 from typing import Any, Iterator, Sequence
 
-from robot_instseg.offline.unit_runner import RayOptions, UnitJob, process_guarded
+from robot_instseg.offline.unit_runner import RayOptions, Row, UnitJob, process_guarded
 from robot_instseg.offline.work_units import WorkUnit
+
+BLOCK_ITEMS = 8  # frames per block a worker hands back (about 12 MB for a bag's frames with their images)
 
 
 class RayUnavailable(RuntimeError):
@@ -31,8 +34,10 @@ class _UnitWorker:
         self.state = self.job.setup()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
-    def __call__(self, batch: dict) -> dict:
-        out: dict[str, list] = {"seq": [], "pos": [], "payload": [], "worker": []}
+    def __call__(self, batch: dict) -> Iterator[dict]:
+        """Items in blocks of ``BLOCK_ITEMS`` as they are made, so a long unit streams back to the driver
+        instead of sitting whole in the object store."""
+        out = _empty_block()
         for blob in batch["unit"]:
             unit = pickle.loads(blob)  # written by our own driver, never a file
             for pos, item in enumerate(process_guarded(self.job, self.state, unit)):
@@ -40,7 +45,16 @@ class _UnitWorker:
                 out["pos"].append(pos)
                 out["payload"].append(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
                 out["worker"].append(self.name)
-        return out
+                out["made_at"].append(time.time())
+                if len(out["seq"]) == BLOCK_ITEMS:
+                    yield out
+                    out = _empty_block()
+        if out["seq"]:
+            yield out
+
+
+def _empty_block() -> dict[str, list]:
+    return {"seq": [], "pos": [], "payload": [], "worker": [], "made_at": []}
 
 
 def _start(options: RayOptions) -> bool:
@@ -69,8 +83,8 @@ def _start(options: RayOptions) -> bool:
     return True
 
 
-def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> Iterator[tuple[WorkUnit, Any, str]]:
-    """(unit, item, worker) of every unit, processed on ``options.workers`` actors, in unit order."""
+def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> Iterator[Row]:
+    """(unit, item, worker, made at) of every unit, processed on ``options.workers`` actors, in unit order."""
     started = _start(options)
     import ray
     import ray.data
@@ -94,7 +108,7 @@ def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> I
             if key <= last:
                 raise RuntimeError(f"Ray returned unit item {key} after {last}: order lost")
             last = key
-            yield by_seq[key[0]], pickle.loads(row["payload"]), str(row["worker"])
+            yield by_seq[key[0]], pickle.loads(row["payload"]), str(row["worker"]), float(row["made_at"])
     finally:
         if started:
             ray.shutdown()

@@ -45,10 +45,13 @@ def process_guarded(job: UnitJob, state: Any, unit: WorkUnit) -> Iterator[Any]:
         yield UnitError(unit.seq, f"{unit.path}: {exc}")
 
 
+Row = tuple[WorkUnit, Any, str, float]  # unit, item, worker ("host:pid" or "local"), when it was made (its clock)
+
+
 def run_units(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions] = None,
-              state: Any = None) -> Generator[tuple[WorkUnit, Any, str], None, None]:
-    """(unit, item, worker) for every item of every unit, in unit order; ``ray`` None: here, with ``state``
-    (else ``job.setup()``), worker "local"."""
+              state: Any = None) -> Generator[Row, None, None]:
+    """(unit, item, worker, made at) for every item of every unit, in unit order; ``ray`` None: here, with
+    ``state`` (else ``job.setup()``), worker "local"."""
     if ray is not None:
         from robot_instseg.offline.ray_runner import ray_units
 
@@ -57,11 +60,13 @@ def run_units(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions]
     state = job.setup() if state is None else state
     for unit in units:
         for item in process_guarded(job, state, unit):
-            yield unit, item, "local"
+            yield unit, item, "local", time.time()
 
 
 class WorkerProgress:
-    """Frames done / total and frames per second (tqdm, as the other verbs), with each worker's rate."""
+    """Frames done / total and frames per second (tqdm, as the other verbs), with each worker's rate measured
+    on its own clock from its first frame to its last: the throughput once started, without the start-up
+    (Ray, actors, model loads) that a whole-run average would hide it behind."""
 
     def __init__(self, total: Optional[int], quiet: bool, desc: str = "segmenting") -> None:
         import sys
@@ -69,18 +74,18 @@ class WorkerProgress:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total or None, desc=desc, unit="frame", disable=quiet, file=sys.stderr)
-        self.start = time.monotonic()
-        self.per_worker: dict[str, int] = {}
+        self.start = time.time()
+        self.made: dict[str, list[float]] = {}  # worker -> [first, last, count]
         self.shown = 0.0
 
-    def update(self, worker: str = "local") -> None:
+    def update(self, worker: str = "local", made_at: Optional[float] = None) -> None:
         self.bar.update(1)
-        self.per_worker[worker] = self.per_worker.get(worker, 0) + 1
-        now = time.monotonic()
-        if len(self.per_worker) > 1 or worker != "local":
-            if now - self.shown > 1.0:
-                self.shown = now
-                self.bar.set_postfix_str(self.rates(now), refresh=False)
+        made_at = time.time() if made_at is None else made_at
+        seen = self.made.setdefault(worker, [made_at, made_at, 0])
+        seen[1], seen[2] = max(seen[1], made_at), seen[2] + 1
+        if worker != "local" and time.monotonic() - self.shown > 1.0:
+            self.shown = time.monotonic()
+            self.bar.set_postfix_str(self.rates(), refresh=False)
 
     def counted(self, items: Iterable[Any]) -> Iterator[Any]:
         """``items`` unchanged, each counted as one frame done here."""
@@ -88,9 +93,21 @@ class WorkerProgress:
             self.update()
             yield item
 
-    def rates(self, now: Optional[float] = None) -> str:
-        elapsed = max(1e-6, (now or time.monotonic()) - self.start)
-        return " ".join(f"{w} {n / elapsed:.1f}/s" for w, n in sorted(self.per_worker.items()))
+    def worker_rates(self) -> dict[str, float]:
+        """Frames per second of each worker, from its first frame to its last (0 with fewer than two)."""
+        return {w: (n - 1) / (last - first) if n > 1 and last > first else 0.0
+                for w, (first, last, n) in sorted(self.made.items())}
+
+    def rates(self) -> str:
+        return " ".join(f"{w} {r:.1f}/s" for w, r in self.worker_rates().items())
+
+    def summary(self) -> str:
+        """The start-up (until the first frame came back) and the throughput after it, then each worker's."""
+        if not self.made:
+            return "no frame done"
+        first = min(first for first, _, _ in self.made.values())
+        return f"first frame after {max(0.0, first - self.start):.1f} s, then " \
+               f"{sum(self.worker_rates().values()):.1f} frames/s; by worker: {self.rates()}"
 
     def close(self) -> None:
         self.bar.close()
@@ -102,16 +119,16 @@ class WorkerProgress:
         self.close()
 
 
-def items_only(stream: Iterator[tuple[WorkUnit, Any, str]], progress: Optional[WorkerProgress] = None,
+def items_only(stream: Iterator[Row], progress: Optional[WorkerProgress] = None,
                on_error: Optional[Callable[[UnitError], None]] = None) -> Iterator[Any]:
     """The items of a ``run_units`` stream, counting each on ``progress``; a UnitError is raised as the
     ValueError the single-process reader would have raised, unless ``on_error`` takes it."""
-    for _, item, worker in stream:
+    for _, item, worker, made_at in stream:
         if isinstance(item, UnitError):
             if on_error is None:
                 raise ValueError(item.message)
             on_error(item)
             continue
         if progress is not None:
-            progress.update(worker)
+            progress.update(worker, made_at)
         yield item

@@ -20,7 +20,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from robot_instseg.dataset.bag2coco import assign_splits, instance_masks
+from robot_instseg.dataset.bag2coco import assign_splits
+from robot_instseg.dataset.bag_frames import instance_masks
 from robot_instseg.dataset.mask_qa import mask_flags
 from robot_instseg.synthetic.scenes import generate_scene
 

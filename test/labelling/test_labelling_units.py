@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robot_instseg.dataset.bag2coco import bag_custom_data, rle_of
+from robot_instseg.dataset.bag_frames import bag_custom_data, rle_of
 from robot_instseg.dataset.dataset_files import DatasetFolderError
 from robot_instseg.dataset.mask_qa import TemporalCheck
 from robot_instseg.dataset.merge import merge_datasets

@@ -105,7 +105,7 @@ class _TornAfterTwo:
 
 def test_a_unit_that_tears_ends_in_a_unit_error_and_the_next_units_still_run(inputs) -> None:
     plan = plan_units([str(inputs / "clip")], 0.5, 30.0)
-    items = [item for _, item, _ in run_units(_TornAfterTwo(), plan.units[:3])]
+    items = [item for _, item, *_ in run_units(_TornAfterTwo(), plan.units[:3])]
     assert items[:3] == ["0-first", "0-second", "1-first"]
     assert isinstance(items[3], UnitError) and "truncated chunk" in items[3].message and items[3].unit == 1
     assert items[4:] == ["2-first", "2-second"]
