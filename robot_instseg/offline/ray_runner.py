@@ -11,7 +11,7 @@ import os
 import pickle
 import socket
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from robot_instseg.offline.unit_runner import RayOptions, Row, UnitJob, process_guarded
 from robot_instseg.offline.work_units import WorkUnit
@@ -69,6 +69,7 @@ def _start(options: RayOptions) -> bool:
         raise RayUnavailable("--ray needs Ray Data: run 'make setup-ray' (requirements-ray.txt)") from None
     if ray.is_initialized():
         return False
+    _check_reachable(options.address)
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if options.address:
@@ -81,6 +82,20 @@ def _start(options: RayOptions) -> bool:
         where = options.address or "a local Ray"
         raise RayUnavailable(f"cannot start or join {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     return True
+
+
+def _check_reachable(address: Optional[str], timeout_s: float = 5.0) -> None:
+    """RayUnavailable now when HOST:PORT (or ray://HOST:PORT) takes no connection: ``ray.init`` would retry
+    for minutes before it gave up."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--ray {address}: give auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayUnavailable(f"no Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def ray_units(job: UnitJob, units: Sequence[WorkUnit], options: RayOptions) -> Iterator[Row]:

@@ -185,3 +185,16 @@ def test_without_ray_installed_the_verb_says_how_to_get_it(inputs, tmp_path) -> 
     assert done.returncode != 0
     assert "make setup-ray" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_an_address_with_no_cluster_is_refused_in_one_line(inputs, tmp_path) -> None:
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    done = run_cli("run", str(inputs / "imgs"), "--out", str(tmp_path / "x.json"), "--ray", f"127.0.0.1:{port}",
+                   ok=False, timeout=60)
+    assert done.returncode != 0
+    assert f"no Ray cluster at 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.json").exists()
