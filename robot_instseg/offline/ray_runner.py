@@ -25,8 +25,8 @@ class RayUnavailable(RuntimeError):
 
 class _UnitWorker:
     """A Ray Data actor: the job's state (the Segmenter) built once, then whole units per call. The job is a
-    class attribute of a subclass made per run (``_worker_class``), not a constructor argument: Ray keeps
-    constructor arguments in the object store, where a restarted actor may no longer find them."""
+    class attribute of a subclass ``ray_units`` makes per run, shipped with the class, so a restarted actor
+    rebuilds itself from the class alone."""
 
     job: UnitJob
 
