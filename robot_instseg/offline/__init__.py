@@ -10,7 +10,8 @@ from robot_instseg._exports import public_api
 __all__, __getattr__ = public_api(__name__, """
     frame_stage:  SegmentedFrame segment_one segment_all frame_stamp track
     work_units:   WorkUnit Plan plan_units expand_inputs unit_frames image_units
-    unit_runner:  RayOptions UnitError WorkerProgress run_units items_only
+    unit_job:     RayOptions UnitError UnitJob
+    unit_runner:  WorkerProgress run_units items_only
     jobs:         ModelSpec SegmentJob
     ray_runner:   RayUnavailable ray_units
 """)

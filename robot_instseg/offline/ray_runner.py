@@ -13,7 +13,7 @@ import socket
 import time
 from typing import Any, Iterator, Optional, Sequence
 
-from robot_instseg.offline.unit_runner import RayOptions, Row, UnitJob, process_guarded
+from robot_instseg.offline.unit_job import RayOptions, Row, UnitJob, process_guarded
 from robot_instseg.offline.work_units import WorkUnit
 
 BLOCK_ITEMS = 8  # frames per block a worker hands back (about 12 MB for a bag's frames with their images)

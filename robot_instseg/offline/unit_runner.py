@@ -4,48 +4,12 @@ same jobs, so the two give the same items in the same order."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Generator, Iterable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator, Optional, Sequence
 
+from robot_instseg.offline.unit_job import RayOptions, Row, UnitError, UnitJob, process_guarded
 from robot_instseg.offline.work_units import WorkUnit
 
-
-class UnitJob(Protocol):
-    """What a worker does: ``setup`` once (load the model), then ``process`` each unit it is given."""
-
-    def setup(self) -> Any: ...
-
-    def process(self, state: Any, unit: WorkUnit) -> Iterator[Any]: ...
-
-
-@dataclass(frozen=True)
-class UnitError:
-    """A unit that failed part-way (a bag torn in the middle): its items so far stand, then this."""
-
-    unit: int
-    message: str
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """``--ray [ADDRESS]`` and its options: None address = a local Ray started for this run."""
-
-    address: Optional[str] = None
-    workers: int = 1
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-
-
-def process_guarded(job: UnitJob, state: Any, unit: WorkUnit) -> Iterator[Any]:
-    """``job.process`` of one unit whose failure ends in a UnitError item instead of an exception, so one
-    torn input never takes a whole archive's run with it."""
-    try:
-        yield from job.process(state, unit)
-    except Exception as exc:  # any reader or decoder failure of this unit; the caller names it
-        yield UnitError(unit.seq, f"{unit.path}: {exc}")
-
-
-Row = tuple[WorkUnit, Any, str, float]  # unit, item, worker ("host:pid" or "local"), when it was made (its clock)
+__all__ = ["RayOptions", "Row", "UnitError", "UnitJob", "WorkerProgress", "items_only", "process_guarded", "run_units"]
 
 
 def run_units(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions] = None,
