@@ -7,7 +7,26 @@ try:  # Iron and newer
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 
-__all__ = ["SubscriptionEventCallbacks"]
+__all__ = ["SubscriptionEventCallbacks", "spin_until_shutdown"]
+
+
+def spin_until_shutdown(node) -> None:  # type: ignore[no-untyped-def]
+    """``rclpy.spin`` that returns when ROS shuts down, whichever way the shutdown lands.
+
+    A signal's ``rcl_shutdown`` can fall between ``spin``'s ``context.ok()`` and its next wait set; rclpy then
+    raises ``RCLError: failed to initialize wait set: the given context is not valid`` (every distribution),
+    which is a shutdown, not a fault. An RCLError while the context is still valid stays an error."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except rclpy_implementation.RCLError:
+        if node.context.ok():
+            raise
 
 
 def camera_writer_profile() -> str:

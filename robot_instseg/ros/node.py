@@ -37,6 +37,7 @@ from robot_instseg.node.node_stats import ERROR, OK, WARN, Health, LogThrottle, 
 from robot_instseg.node.params import spec_for
 from robot_instseg.node.tracking import weak_score_threshold
 from robot_instseg.ros.camera_io import CameraIO, DecodedFrame
+from robot_instseg.ros.compat import spin_until_shutdown
 from robot_instseg.ros.parameters import declare_all, validate_update
 from robot_instseg.ros.recording import NodeRecording
 
@@ -385,9 +386,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rclpy.init(args=list(argv) if argv is not None else sys.argv)
     node = SegNode()
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+        spin_until_shutdown(node)
     finally:
         node._stop_work()
         node.destroy_node()
