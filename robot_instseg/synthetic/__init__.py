@@ -3,7 +3,8 @@
 from robot_instseg._exports import public_api
 
 __all__, __getattr__ = public_api(__name__, """
-    scenes:        Scene SceneObject generate_scene scene_annotations
+    scenes:        Scene SceneObject generate_scene scene_annotations object_annotations
+    occlusion:     Occlusion occlusions occlusion_rate
     dataset:       write_dataset
     sample_images: sample_frame
 """)

@@ -1,4 +1,4 @@
-"""Seeded synthetic tabletop scenes with exact visible-part instance masks, written as COCO.
+"""Seeded synthetic tabletop scenes with exact visible-part and amodal instance masks, written as COCO.
 
 A scene is a list of objects, each a few filled polygons (silhouette parts) of one class,
 painted back to front: later objects occlude earlier ones. An object's annotation is its
@@ -56,13 +56,17 @@ class Scene:
     seed: int
     style: Optional[Style] = None  # None: the default look; else synthetic.style renders it
 
-    def visible_masks(self) -> list[np.ndarray]:
-        """Mask algebra: each silhouette minus the union of all later ones."""
-        shape = (self.height, self.width)
-        covered = np.zeros(shape, bool)
+    def amodal_masks(self) -> list[np.ndarray]:
+        """Each object's whole silhouette within the image, occluded parts included."""
+        return [obj.silhouette((self.height, self.width)) for obj in self.objects]
+
+    def visible_masks(self, amodal: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
+        """Mask algebra: each silhouette minus the union of all later ones (``amodal``: the silhouettes,
+        when the caller has them)."""
+        silhouettes = self.amodal_masks() if amodal is None else amodal
+        covered = np.zeros((self.height, self.width), bool)
         visible = []
-        for obj in reversed(self.objects):
-            sil = obj.silhouette(shape)
+        for sil in reversed(silhouettes):
             visible.append(sil & ~covered)
             covered |= sil
         return visible[::-1]
@@ -228,18 +232,35 @@ def generate_scene(seed: int, height: int = 480, width: int = 640, min_objects: 
 
 
 def scene_annotations(scene: Scene, image_id: int, first_annotation_id: int) -> list[dict]:
-    """COCO annotations (RLE masks of the visible pixels) of one scene."""
+    """COCO annotations of one scene: RLE masks of the visible pixels, with the amodal ground truth
+    (``synthetic.occlusion``)."""
+    return [ann for _, ann in object_annotations(scene, image_id, first_annotation_id)]
+
+
+def object_annotations(scene: Scene, image_id: int, first_annotation_id: int,
+                       min_area: int = 0) -> list[tuple[int, dict]]:
+    """(object index, COCO annotation) of every object with at least ``min_area`` visible pixels, ids
+    consecutive from ``first_annotation_id``; ``occluded_by`` names only annotated objects."""
     from pycocotools import mask as mask_utils
 
-    annotations = []
-    for offset, (obj, mask) in enumerate(zip(scene.objects, scene.visible_masks())):
+    from robot_instseg.synthetic.occlusion import amodal_fields, occluded_by, occlusions
+
+    amodal = scene.amodal_masks()
+    visible = scene.visible_masks(amodal)
+    annotations: list[tuple[int, dict]] = []
+    for index, (obj, mask) in enumerate(zip(scene.objects, visible)):
         rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
         area = int(mask_utils.area(rle))
+        if area < min_area:
+            continue
         bbox = [float(v) for v in mask_utils.toBbox(rle)]
         rle["counts"] = rle["counts"].decode("ascii")
-        annotations.append({"id": first_annotation_id + offset, "image_id": image_id,
-                            "category_id": obj.class_id + 1, "segmentation": rle, "area": area, "bbox": bbox,
-                            "iscrowd": 0})
+        annotations.append((index, {"id": first_annotation_id + len(annotations), "image_id": image_id,
+                                    "category_id": obj.class_id + 1, "segmentation": rle, "area": area,
+                                    "bbox": bbox, "iscrowd": 0, **amodal_fields(amodal[index], area)}))
+    order = occluded_by(occlusions(amodal, visible), {index: ann["id"] for index, ann in annotations})
+    for index, ann in annotations:
+        ann["occluded_by"] = order[index]
     return annotations
 
 

@@ -28,9 +28,9 @@ from robot_instseg.synthetic.scenes import (
     Part,
     Scene,
     SceneObject,
+    object_annotations,
     object_parts,
     rotate_points,
-    scene_annotations,
 )
 from robot_instseg.synthetic.style import draw_style
 
@@ -111,13 +111,10 @@ def generate_clip(seed: int, frames: int = 150, objects: int = 10, height: int =
 
 def clip_annotations(frame: ClipFrame, image_id: int, first_id: int, track_offset: int) -> list[dict]:
     """COCO annotations of the objects visible enough in this frame, each with its ``track_id``."""
-    out: list[dict] = []
-    for ann, object_id in zip(scene_annotations(frame.scene, image_id, first_id), frame.object_ids):
-        if ann["area"] >= MIN_VISIBLE_PIXELS:
-            ann["track_id"] = track_offset + object_id
-            ann["id"] = first_id + len(out)
-            out.append(ann)
-    return out
+    out = object_annotations(frame.scene, image_id, first_id, min_area=MIN_VISIBLE_PIXELS)
+    for index, ann in out:
+        ann["track_id"] = track_offset + frame.object_ids[index]
+    return [ann for _, ann in out]
 
 
 def write_sequences(out: Path, clips: int, seed: int, frames: int = 150, objects: int = 10, height: int = 480,
