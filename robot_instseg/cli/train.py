@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
         lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
         train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
-        init=Path(args.init) if args.init else None,
+        init=Path(args.init) if args.init else None, amodal=args.amodal,
         progress=not args.quiet, augment=augment_recipe(args))
     trainer = Trainer(config)
     metrics = trainer.fit()
@@ -166,6 +166,9 @@ def register(sub) -> None:
                        help="fine-tune: start from the weights of MODEL with a new optimizer and --epochs schedule: "
                             "a best.pt or last.pt of the same classes and network (loaded weights-only), or one of "
                             "our ONNX exports such as models/instseg_tabletop.onnx (its weights read back)")
+    train.add_argument("--amodal", action="store_true",
+                       help="the amodal head: each instance's whole mask, occluded parts included, learnt from the "
+                            "annotations' amodal_segmentation (scenes writes it); --init may name a model without it")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
                        help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "

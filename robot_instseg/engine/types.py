@@ -34,6 +34,9 @@ class Detections:
     mask_logits: list[np.ndarray] = field(default_factory=list)
     # index of the stronger instance this one is another reading of (same object), -1 = none
     alternative_of: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    # whole (amodal) masks, occluded parts included, each over its own box: empty without an amodal head
+    amodal_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))  # x0 y0 x1 y1
+    amodal_masks: list[np.ndarray] = field(default_factory=list)  # bool, each (y1-y0, x1-x0)
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -50,11 +53,14 @@ class Detections:
         if not self.class_names and n:
             self.class_names = [""] * n
         self.mask_boxes = np.asarray(self.mask_boxes, np.int32).reshape(-1, 4)
+        self.amodal_boxes = np.asarray(self.amodal_boxes, np.int32).reshape(-1, 4)
         if (len(self.class_names) != n or len(self.masks) not in (0, n) or len(self.mask_boxes) != len(self.masks)
-                or len(self.mask_logits) not in (0, len(self.masks))):
+                or len(self.mask_logits) not in (0, len(self.masks)) or len(self.amodal_masks) not in (0, n)
+                or len(self.amodal_boxes) != len(self.amodal_masks)):
             raise ValueError(f"Detections fields disagree in length: {n} boxes, {len(self.class_names)} names, "
                              f"{len(self.masks)} masks, {len(self.mask_boxes)} mask boxes, "
-                             f"{len(self.mask_logits)} mask logits")
+                             f"{len(self.mask_logits)} mask logits, {len(self.amodal_masks)} amodal masks, "
+                             f"{len(self.amodal_boxes)} amodal boxes")
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -89,6 +95,11 @@ class Detections:
     def has_masks(self) -> bool:
         return len(self.masks) == len(self) and len(self) > 0
 
+    @property
+    def has_amodal(self) -> bool:
+        """Every instance carries its whole (amodal) mask (a model with the amodal head)."""
+        return len(self.amodal_masks) == len(self) and len(self) > 0
+
     def __getitem__(self, index: Index) -> "Detections":
         """Select instances by int, slice, index array or boolean array; returns Detections."""
         if isinstance(index, (int, np.integer)):
@@ -103,7 +114,9 @@ class Detections:
             track_ids=self.track_ids[idx], alternative_of=new_index[self.alternative_of[idx]],
             mask_boxes=self.mask_boxes[idx] if self.masks else np.zeros((0, 4), np.int32),
             masks=[self.masks[i] for i in idx] if self.masks else [],
-            mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [])
+            mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [],
+            amodal_boxes=self.amodal_boxes[idx] if self.amodal_masks else np.zeros((0, 4), np.int32),
+            amodal_masks=[self.amodal_masks[i] for i in idx] if self.amodal_masks else [])
 
     def split_at(self, score: float) -> tuple["Detections", "Detections"]:
         """(instances scoring at least ``score``, the rest), each in the original order."""
@@ -112,8 +125,8 @@ class Detections:
 
     @classmethod
     def concatenate(cls, first: "Detections", second: "Detections") -> "Detections":
-        """``first``'s instances then ``second``'s, of one image (``alternative_of`` re-pointed); masks and
-        logits are kept only where both have them or one is empty."""
+        """``first``'s instances then ``second``'s, of one image (``alternative_of`` re-pointed); masks, logits
+        and amodal masks are kept only where both have them or one is empty."""
         if first.image_shape != second.image_shape:
             raise ValueError(f"cannot join detections of a {first.image_shape} and a {second.image_shape} image")
         if not len(second):
@@ -123,6 +136,7 @@ class Detections:
         masks = first.masks + second.masks if first.has_masks and second.has_masks else []
         logits = first.mask_logits + second.mask_logits if masks and first.mask_logits and second.mask_logits else []
         shifted = np.where(second.alternative_of >= 0, second.alternative_of + len(first), -1)
+        amodal = first.has_amodal and second.has_amodal
         return cls(image_shape=first.image_shape, boxes=np.concatenate([first.boxes, second.boxes]),
                    scores=np.concatenate([first.scores, second.scores]),
                    class_ids=np.concatenate([first.class_ids, second.class_ids]),
@@ -130,7 +144,10 @@ class Detections:
                    track_ids=np.concatenate([first.track_ids, second.track_ids]),
                    mask_boxes=np.concatenate([first.mask_boxes, second.mask_boxes]) if masks else np.zeros((0, 4)),
                    masks=masks, mask_logits=logits,
-                   alternative_of=np.concatenate([first.alternative_of, shifted]))
+                   alternative_of=np.concatenate([first.alternative_of, shifted]),
+                   amodal_boxes=np.concatenate([first.amodal_boxes, second.amodal_boxes]) if amodal else
+                   np.zeros((0, 4), np.int32),
+                   amodal_masks=first.amodal_masks + second.amodal_masks if amodal else [])
 
     def filter(self, min_score: float = 0.0, class_ids: Optional[Iterable[int]] = None,
                class_names: Optional[Iterable[str]] = None, max_count: Optional[int] = None) -> "Detections":

@@ -128,21 +128,26 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, hsv_gains: tuple[
 
 def copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, donor_image: np.ndarray,
                donor_masks: np.ndarray, donor_classes: np.ndarray, rng: np.random.Generator,
-               most: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               most: int, amodal: Optional[np.ndarray] = None,
+               donor_amodal: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Paste up to ``most`` instances of a donor image (same size) on top: their pixels replace the
-    image's, the masks underneath lose what the pasted ones cover, and the pasted ones are appended."""
+    image's, the masks underneath lose what the pasted ones cover, and the pasted ones are appended.
+    ``amodal`` (whole masks, one per instance) keep what is covered; the pasted ones bring the donor's
+    (``donor_amodal``, else their visible masks)."""
     if not len(donor_masks) or donor_image.shape != image.shape:
-        return image, masks, classes
+        return image, masks, classes, amodal
     count = int(rng.integers(1, min(most, len(donor_masks)) + 1))
     chosen = np.sort(rng.choice(len(donor_masks), count, replace=False))
     pasted, pasted_classes = donor_masks[chosen], donor_classes[chosen]
+    pasted_amodal = donor_amodal[chosen] if donor_amodal is not None else pasted
     if rng.random() < 0.5:  # mirrored, so a pasted object does not sit where it was photographed
-        donor_image, pasted = donor_image[:, ::-1], pasted[:, :, ::-1]
+        donor_image, pasted, pasted_amodal = donor_image[:, ::-1], pasted[:, :, ::-1], pasted_amodal[:, :, ::-1]
     cover = pasted.any(axis=0)
     out = image.copy()
     out[cover] = donor_image[cover]
     kept = masks & ~cover[None] if len(masks) else masks
-    return out, np.concatenate([kept, pasted]).astype(bool), np.concatenate([classes, pasted_classes])
+    joined = None if amodal is None else np.concatenate([amodal, pasted_amodal]).astype(bool)
+    return out, np.concatenate([kept, pasted]).astype(bool), np.concatenate([classes, pasted_classes]), joined
 
 
 def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
@@ -150,16 +155,32 @@ def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.r
                                                                                           np.ndarray]:
     """One random augmentation of an image and its instance masks; ``donor`` = (image, masks, classes)
     of another sample for copy-paste. Deterministic for a given ``rng`` state."""
+    image, masks, classes, _ = augment_instances(image, masks, classes, None, rng, config, donor)
+    return image, masks, classes
+
+
+def augment_instances(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, amodal: Optional[np.ndarray],
+                      rng: np.random.Generator, config: AugmentConfig,
+                      donor: Optional[Sequence[Any]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                      Optional[np.ndarray]]:
+    """``augment`` with each instance's amodal mask (or None) moved alike: every warp moves it with its
+    visible mask; copy-paste and cut-out hide only visible pixels (cut-out's holes, filled on every mask
+    channel, also clip the amodal one: a small disagreement, kept for one warp call). ``donor`` may carry
+    a fourth item, its amodal masks."""
     masks = np.asarray(masks, bool)
     if donor is not None and config.copy_paste and rng.random() < config.copy_paste:
-        image, masks, classes = copy_paste(image, masks, classes, donor[0], np.asarray(donor[1], bool),
-                                           np.asarray(donor[2]), rng, config.copy_paste_max)
+        donor_amodal = np.asarray(donor[3], bool) if len(donor) > 3 and donor[3] is not None else None
+        image, masks, classes, amodal = copy_paste(image, masks, classes, donor[0], np.asarray(donor[1], bool),
+                                                   np.asarray(donor[2]), rng, config.copy_paste_max, amodal,
+                                                   donor_amodal)
     pipeline = _pipeline(config, image.shape[:2])
     if pipeline is not None:
         pipeline.set_random_seed(int(rng.integers(2 ** 31 - 1)))
         if len(masks):  # one H x W x N mask: each warp moves every instance in one OpenCV call
-            result = pipeline(image=image, mask=np.ascontiguousarray(masks.transpose(1, 2, 0), np.uint8))
-            masks = np.asarray(result["mask"]).reshape(*image.shape[:2], len(masks)).transpose(2, 0, 1) > 0
+            stack = masks if amodal is None else np.concatenate([masks, np.asarray(amodal, bool)])
+            result = pipeline(image=image, mask=np.ascontiguousarray(stack.transpose(1, 2, 0), np.uint8))
+            moved = np.asarray(result["mask"]).reshape(*image.shape[:2], len(stack)).transpose(2, 0, 1) > 0
+            masks, amodal = (moved, None) if amodal is None else (moved[:len(masks)], moved[len(masks):])
         else:
             result = pipeline(image=image)
         image = result["image"]
@@ -167,4 +188,5 @@ def augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.r
     if len(masks):
         keep = masks.reshape(len(masks), -1).sum(1) >= config.min_pixels
         masks, classes = masks[keep], classes[keep]
-    return image, masks, classes
+        amodal = None if amodal is None else amodal[keep]
+    return image, masks, classes, amodal

@@ -9,12 +9,12 @@ or shrink below ``min_pixels`` are dropped with their class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
-from robot_instseg.train.augment import AugmentConfig, augment, colour_jitter
+from robot_instseg.train.augment import AugmentConfig, augment_instances, colour_jitter
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ def random_affine(rng: np.random.Generator, shape: tuple[int, int], config: Basi
 def basic_augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
             config: BasicAugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One random augmentation applied to an image and its instance masks alike."""
+    image, masks, classes, _ = basic_augment_instances(image, masks, classes, None, rng, config)
+    return image, masks, classes
+
+
+def basic_augment_instances(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, amodal: Optional[np.ndarray],
+                            rng: np.random.Generator, config: BasicAugmentConfig
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """``basic_augment`` with each instance's amodal mask (or None) warped alike."""
     h, w = image.shape[:2]
     matrix = random_affine(rng, (h, w), config)
     identity = np.allclose(matrix, [[1, 0, 0], [0, 1, 0]])
@@ -70,12 +78,14 @@ def basic_augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng
         image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
                                borderValue=(config.pad_value,) * 3)
         if len(masks):
+            both = masks if amodal is None else np.concatenate([masks, amodal])
             # Up to 512 channels per call; warp the stack as HxWxn.
-            stack = np.ascontiguousarray(masks.transpose(1, 2, 0).astype(np.uint8))
+            stack = np.ascontiguousarray(both.transpose(1, 2, 0).astype(np.uint8))
             warped = [cv2.warpAffine(stack[..., i:i + 256], matrix, (w, h), flags=cv2.INTER_NEAREST,
                                      borderValue=0) for i in range(0, stack.shape[2], 256)]
             warped = [x[..., None] if x.ndim == 2 else x for x in warped]
-            masks = np.concatenate(warped, 2).transpose(2, 0, 1).astype(bool)
+            moved = np.concatenate(warped, 2).transpose(2, 0, 1).astype(bool)
+            masks, amodal = (moved, None) if amodal is None else (moved[:len(masks)], moved[len(masks):])
     image = colour_jitter(image, rng, config.hsv)
     if config.blur and rng.random() < config.blur:
         k = int(rng.choice([3, 5]))
@@ -88,14 +98,17 @@ def basic_augment(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng
     if len(masks):
         keep = masks.reshape(len(masks), -1).sum(1) >= config.min_pixels
         masks, classes = masks[keep], classes[keep]
-    return image, masks, classes
+        amodal = None if amodal is None else amodal[keep]
+    return image, masks, classes, amodal
 
 
 def augment_with(config: Union[AugmentConfig, BasicAugmentConfig], image: np.ndarray, masks: np.ndarray,
                  classes: np.ndarray, rng: np.random.Generator,
-                 pick_donor: Callable[[], Optional[Sequence[np.ndarray]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Either recipe on one sample. ``pick_donor`` (another sample's image, masks, classes, for
-    copy-paste) is called only by the full recipe, so the basic one draws from ``rng`` as it always did."""
+                 pick_donor: Callable[[], Optional[Sequence[Any]]], amodal: Optional[np.ndarray] = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Either recipe on one sample, amodal masks (or None) moved alike. ``pick_donor`` (another sample's
+    image, masks, classes and amodal masks, for copy-paste) is called only by the full recipe, so the basic
+    one draws from ``rng`` as it always did."""
     if isinstance(config, BasicAugmentConfig):
-        return basic_augment(image, masks, classes, rng, config)
-    return augment(image, masks, classes, rng, config, pick_donor())
+        return basic_augment_instances(image, masks, classes, amodal, rng, config)
+    return augment_instances(image, masks, classes, amodal, rng, config, pick_donor())

@@ -3,7 +3,8 @@
 Any COCO instance file works (our synthetic scenes, or annotations of frames exported from
 bags): polygons and RLE both load through pycocotools, ``iscrowd`` regions are left out,
 and categories become contiguous class ids in category-id order. Several files can be
-joined if their category names agree.
+joined if their category names agree. An annotation's ``amodal_segmentation`` (KINS / COCOA
+key, as ``scenes`` writes it) is its whole mask, for the amodal head.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class Sample:
     classes: np.ndarray  # (n,) int64
     image_id: int
     transform: LetterboxTransform  # original image <-> input pixels
+    # (n, H, W) bool whole (amodal) masks, or None when no annotation of the image has one; an instance
+    # without one (``has_amodal`` False) holds its visible mask there and teaches nothing amodal
+    amodal: Optional[np.ndarray] = None
+    has_amodal: Optional[np.ndarray] = None  # (n,) bool
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,25 @@ def letterbox_mask(mask: np.ndarray, transform: LetterboxTransform) -> np.ndarra
     return letterbox_rgb(mask.astype(np.uint8) * 255, transform, 0) >= 128
 
 
+def _decode_segmentation(segm, h: int, w: int) -> np.ndarray:
+    """A COCO segmentation (polygons, uncompressed or compressed RLE) as an (h, w) bool mask."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segm, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+    elif isinstance(segm.get("counts"), list):
+        rle = mask_utils.frPyObjects(segm, h, w)
+    else:
+        rle = segm
+    return mask_utils.decode(rle).astype(bool)
+
+
 class CocoSegDataset:
     """All images of one or more COCO files, cached at the input size (fast epochs on a CPU)."""
 
     def __init__(self, sources: Sequence[DatasetSource], input_size: tuple[int, int],
                  names: Optional[Sequence[str]] = None, limit: Optional[int] = None,
                  progress: Optional[Callable[[int], None]] = None) -> None:
-        from pycocotools import mask as mask_utils
-
         self.input_size = tuple(input_size)
         self.samples: list[Sample] = []
         self.names: list[str] = list(names) if names else []
@@ -107,26 +123,24 @@ class CocoSegDataset:
                 h, w = bgr.shape[:2]
                 transform = make_transform((h, w), config)
                 image = letterbox_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), transform)
-                masks, classes = [], []
+                masks, classes, amodal, has_amodal = [], [], [], []
                 for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)):
-                    segm = ann.get("segmentation")
-                    if not segm:
+                    if not ann.get("segmentation"):
                         continue
-                    if isinstance(segm, list):
-                        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
-                    elif isinstance(segm.get("counts"), list):
-                        rle = mask_utils.frPyObjects(segm, h, w)
-                    else:
-                        rle = segm
-                    full = mask_utils.decode(rle).astype(bool)
-                    small = letterbox_mask(full, transform)
+                    small = letterbox_mask(_decode_segmentation(ann["segmentation"], h, w), transform)
                     if small.any():
                         masks.append(small)
                         classes.append(class_of[int(ann["category_id"])])
+                        whole = ann.get("amodal_segmentation")
+                        has_amodal.append(bool(whole))
+                        amodal.append(letterbox_mask(_decode_segmentation(whole, h, w), transform) | small
+                                      if whole else small)
                 in_h, in_w = self.input_size
+                stacked = np.stack(masks) if masks else np.zeros((0, in_h, in_w), bool)
                 self.samples.append(Sample(
-                    image=image, masks=np.stack(masks) if masks else np.zeros((0, in_h, in_w), bool),
-                    classes=np.asarray(classes, np.int64), image_id=int(image_id), transform=transform))
+                    image=image, masks=stacked, classes=np.asarray(classes, np.int64), image_id=int(image_id),
+                    transform=transform, amodal=np.stack(amodal) if any(has_amodal) else None,
+                    has_amodal=np.asarray(has_amodal, bool) if any(has_amodal) else None))
                 if progress:
                     progress(1)
         if not self.samples:

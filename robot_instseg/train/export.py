@@ -13,7 +13,14 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from robot_instseg.train.model import STRIDES, CompactSeg, ModelConfig, input_hw
+from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT, DEFAULT_AMODAL_MARGIN
+from robot_instseg.train.model import (
+    OUTPUT_NAMES,
+    STRIDES,
+    CompactSeg,
+    ModelConfig,
+    input_hw,
+)
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
@@ -46,8 +53,8 @@ def names_literal(names: Sequence[str]) -> str:
 
 def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Optional[int | Sequence[int]]" = None,
                 extra_metadata: Optional[dict[str, str]] = None, atol: float = 1e-3) -> Path:
-    """Write ``model`` as ONNX (YOLO-seg outputs output0 / output1, class names in the metadata) and check
-    onnxruntime reproduces PyTorch within ``atol``."""
+    """Write ``model`` as ONNX (YOLO-seg outputs output0 / output1, then amodal_coefficients when the model has
+    the amodal head; class names in the metadata) and check onnxruntime reproduces PyTorch within ``atol``."""
     import onnx
     import onnxruntime as ort
 
@@ -57,11 +64,12 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
     model = model.eval()
     model.export_mode = True
     example = torch.rand(1, 3, in_h, in_w, generator=torch.Generator().manual_seed(0))
+    names_out = list(OUTPUT_NAMES) + ([AMODAL_OUTPUT] if model.config.amodal else [])
     try:
         with torch.no_grad():
             expected = [t.numpy() for t in model(example)]
             torch.onnx.export(model, (example,), str(out), input_names=["images"],
-                              output_names=["output0", "output1"], opset_version=OPSET, dynamo=False,
+                              output_names=names_out, opset_version=OPSET, dynamo=False,
                               do_constant_folding=True)
     finally:
         model.export_mode = False
@@ -69,6 +77,8 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
     metadata = {"names": names_literal(names), "imgsz": repr([in_h, in_w]), "stride": str(max(STRIDES)),
                 "task": "segment", "batch": "1", "author": "robot_instseg",
                 "description": "robot_instseg CompactSeg (Ultralytics YOLO-seg output layout)"}
+    if model.config.amodal:  # the decoder crops each whole mask to the visible box grown by this much per side
+        metadata["amodal_margin"] = str(DEFAULT_AMODAL_MARGIN)
     metadata.update(extra_metadata or {})
     del proto.metadata_props[:]
     for key, value in metadata.items():
@@ -76,8 +86,8 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = session.run(["output0", "output1"], {"images": example.numpy()})
-    for name, a, b in zip(("output0", "output1"), expected, got):
+    got = session.run(names_out, {"images": example.numpy()})
+    for name, a, b in zip(names_out, expected, got):
         if a.shape != b.shape or not np.allclose(a, b, atol=atol, rtol=1e-3):
             out.unlink(missing_ok=True)
             diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("nan")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT
 from robot_instseg.train.model import CompactSeg, ModelConfig
 
 
@@ -72,6 +73,8 @@ def _read(path: Path) -> tuple[dict[str, tuple[np.ndarray, "np.ndarray | None"]]
     for output in graph_model.graph.output:  # output1: 1 x num_masks x H/4 x W/4 prototypes
         if output.name == "output1" and len(output.type.tensor_type.shape.dim) == 4:
             metadata["num_masks"] = str(output.type.tensor_type.shape.dim[1].dim_value)
+        if output.name == AMODAL_OUTPUT:
+            metadata["amodal_head"] = "true"
     return convs, metadata
 
 
@@ -88,7 +91,8 @@ def compactseg_from_onnx(path: Path) -> tuple[CompactSeg, list[str]]:
     if "stem.0.0" not in convs:
         raise NotOurExport(f"{path}: no convolution traced from CompactSeg's stem.0.0")
     stem_width = 2 * convs["stem.0.0"][0].shape[0]  # the first convolution has width / 2 outputs
-    model = CompactSeg(ModelConfig(num_classes=len(names), num_masks=num_masks, width=stem_width, imgsz=imgsz))
+    model = CompactSeg(ModelConfig(num_classes=len(names), num_masks=num_masks, width=stem_width, imgsz=imgsz,
+                                   amodal=metadata.get("amodal_head") == "true"))
     ours = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     if set(ours) != set(convs):
         missing, extra = sorted(set(ours) - set(convs)), sorted(set(convs) - set(ours))

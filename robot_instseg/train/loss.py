@@ -13,10 +13,12 @@ its box, averaged per instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch.nn import functional as F
 
+from robot_instseg.engine.decoders.yolo_seg import DEFAULT_AMODAL_MARGIN
 from robot_instseg.train.model import STRIDES, CompactSeg
 
 
@@ -30,6 +32,8 @@ class LossConfig:
     box_weight: float = 5.0
     cls_weight: float = 1.0
     mask_weight: float = 4.0
+    amodal_weight: float = 2.0  # the amodal head's mask term (models with the head only)
+    amodal_margin: float = DEFAULT_AMODAL_MARGIN  # the whole mask is learnt within the box grown this much per side
     max_mask_positives: int = 12  # per instance, to bound the mask loss' cost
 
 
@@ -41,6 +45,8 @@ class Target:
     classes: torch.Tensor  # (n,) long
     masks: torch.Tensor  # (n, H, W) bool at input resolution
     proto_masks: torch.Tensor  # (n, Hp, Wp) float in [0, 1], area-averaged
+    amodal_proto_masks: Optional[torch.Tensor] = None  # (n, Hp, Wp) whole masks, like proto_masks
+    has_amodal: Optional[torch.Tensor] = None  # (n,) bool: the instance has amodal ground truth
 
 
 def box_iou_pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -75,7 +81,7 @@ class SegLoss:
         self._grid_key = None
 
     def _grid(self, raw, device, dtype):
-        key = tuple(box.shape[-2:] for box, _, _ in raw)
+        key = tuple(level[0].shape[-2:] for level in raw)
         if key != self._grid_key:
             centres, strides = [], []
             for (h, w), stride in zip(key, STRIDES):
@@ -89,14 +95,13 @@ class SegLoss:
         cfg = self.config
         device, dtype = protos.device, protos.dtype
         centres, strides = self._grid(raw, device, dtype)
-        box_logits = torch.cat([b.flatten(2) for b, _, _ in raw], 2).transpose(1, 2)  # (B, A, 4)
-        cls_logits = torch.cat([c.flatten(2) for _, c, _ in raw], 2).transpose(1, 2)  # (B, A, nc)
-        coefs = torch.cat([m.flatten(2) for _, _, m in raw], 2).transpose(1, 2)  # (B, A, nm)
+        box_logits, cls_logits, coefs, *amodal = [torch.cat([level[k].flatten(2) for level in raw], 2).transpose(1, 2)
+                                                  for k in range(len(raw[0]))]  # (B, A, 4 | nc | nm | nm)
         dist = F.softplus(box_logits) * strides[None, :, None]
         pred_boxes = torch.cat([centres[None] - dist[..., :2], centres[None] + dist[..., 2:]], -1)
 
         cls_target = torch.zeros_like(cls_logits)
-        box_terms, mask_terms = [], []
+        box_terms, mask_terms, amodal_terms = [], [], []
         weight_sum = torch.zeros((), device=device, dtype=dtype)
         in_h, in_w = targets[0].masks.shape[-2:] if targets else (0, 0)
         for b, target in enumerate(targets):
@@ -115,13 +120,26 @@ class SegLoss:
             weight_sum = weight_sum + weights.sum()
             giou = giou_aligned(pred_boxes[b, pos], target.boxes[gt])
             box_terms.append(((1.0 - giou) * weights).sum())
-            mask_terms.append(self._mask_loss(coefs[b, pos], protos[b], target, gt, weights))
+            keep = self._mask_positives(gt, weights)
+            mask_terms.append(self._mask_loss(coefs[b, pos[keep]], protos[b], target.proto_masks[gt[keep]],
+                                              target.boxes[gt[keep]], target.masks.shape[-2:], 0.0))
+            if amodal and target.amodal_proto_masks is not None and target.has_amodal is not None:
+                learnt = keep[target.has_amodal[gt[keep]]]
+                if len(learnt):
+                    amodal_terms.append(self._mask_loss(amodal[0][b, pos[learnt]], protos[b],
+                                                        target.amodal_proto_masks[gt[learnt]],
+                                                        target.boxes[gt[learnt]], target.masks.shape[-2:],
+                                                        cfg.amodal_margin))
         norm = weight_sum.clamp(min=1.0)
         loss_cls = F.binary_cross_entropy_with_logits(cls_logits, cls_target, reduction="sum") / norm
         loss_box = torch.stack(box_terms).sum() / norm if box_terms else pred_boxes.sum() * 0
         loss_mask = torch.stack(mask_terms).mean() if mask_terms else protos.sum() * 0
         total = cfg.cls_weight * loss_cls + cfg.box_weight * loss_box + cfg.mask_weight * loss_mask
         parts = {"cls": float(loss_cls.detach()), "box": float(loss_box.detach()), "mask": float(loss_mask.detach())}
+        if amodal:
+            loss_amodal = torch.stack(amodal_terms).mean() if amodal_terms else amodal[0].sum() * 0
+            total = total + cfg.amodal_weight * loss_amodal
+            parts["amodal"] = float(loss_amodal.detach())
         return total, parts
 
     def _assign(self, target: Target, pred_boxes, cls_logits, centres, strides, input_shape):
@@ -168,28 +186,31 @@ class SegLoss:
         norm_align = torch.where(assigned >= 0, norm_align.clamp(min=0.05), norm_align)
         return assigned, norm_align
 
-    def _mask_loss(self, coef, protos, target: Target, gt, weights):
-        cfg = self.config
-        # Bound the cost: the best-aligned few positives of each instance.
+    def _mask_positives(self, gt: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Indices into the positives: the best-aligned few of each instance, to bound the mask terms' cost."""
         keep = []
         for g in torch.unique(gt):
             idx = torch.nonzero(gt == g).squeeze(1)
-            if len(idx) > cfg.max_mask_positives:
-                idx = idx[weights[idx].topk(cfg.max_mask_positives).indices]
+            if len(idx) > self.config.max_mask_positives:
+                idx = idx[weights[idx].topk(self.config.max_mask_positives).indices]
             keep.append(idx)
-        keep = torch.cat(keep)
-        coef, gt = coef[keep], gt[keep]
+        return torch.cat(keep)
+
+    @staticmethod
+    def _mask_loss(coef, protos, truth, boxes, input_shape, margin: float):
+        """Per-pixel BCE of coef . protos against ``truth`` inside each box, grown by one prototype cell and by
+        ``margin`` of its size per side (0: the visible mask; the amodal one reaches past the visible box)."""
         nm, hp, wp = protos.shape
         logits = (coef @ protos.reshape(nm, -1)).reshape(-1, hp, wp)
-        truth = target.proto_masks[gt]
-        in_h, in_w = target.masks.shape[-2:]
+        in_h, in_w = input_shape
         sx, sy = wp / in_w, hp / in_h
-        boxes = target.boxes[gt]
+        grow_x = (boxes[:, 2:3] - boxes[:, 0:1]) * margin
+        grow_y = (boxes[:, 3:4] - boxes[:, 1:2]) * margin
         xs = torch.arange(wp, device=protos.device, dtype=protos.dtype) + 0.5
         ys = torch.arange(hp, device=protos.device, dtype=protos.dtype) + 0.5
         # Box in prototype cells, grown by one cell so the boundary itself is learnt.
-        x0, x1 = boxes[:, 0:1] * sx - 1, boxes[:, 2:3] * sx + 1
-        y0, y1 = boxes[:, 1:2] * sy - 1, boxes[:, 3:4] * sy + 1
+        x0, x1 = (boxes[:, 0:1] - grow_x) * sx - 1, (boxes[:, 2:3] + grow_x) * sx + 1
+        y0, y1 = (boxes[:, 1:2] - grow_y) * sy - 1, (boxes[:, 3:4] + grow_y) * sy + 1
         in_box = ((xs[None] >= x0) & (xs[None] <= x1))[:, None, :] & ((ys[None] >= y0) & (ys[None] <= y1))[:, :, None]
         bce = F.binary_cross_entropy_with_logits(logits, truth, reduction="none") * in_box
         per_instance = bce.flatten(1).sum(1) / in_box.flatten(1).sum(1).clamp(min=1)

@@ -3,7 +3,8 @@ YOLO-seg output layout, so one decoder serves our model and users' Ultralytics m
 
 Outputs (inference): ``output0`` [B, 4 + nc + nm, N] with boxes as cx, cy, w, h in input
 pixels, class scores after sigmoid and nm mask coefficients, over N = sum of the stride-8,
-16 and 32 grid cells; ``output1`` prototypes [B, nm, H/4, W/4].
+16 and 32 grid cells; ``output1`` prototypes [B, nm, H/4, W/4]; with the amodal head,
+``amodal_coefficients`` [B, nm, N]: each cell's coefficients of its instance's whole mask.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 STRIDES = (8, 16, 32)
+OUTPUT_NAMES = ("output0", "output1")  # the Ultralytics YOLO-seg layout
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class ModelConfig:
     num_masks: int = 32
     width: int = 32  # channels of the stride-4 stage; deeper stages are multiples
     imgsz: Union[int, tuple[int, int]] = 640  # input (height, width), or one side of a square
+    amodal: bool = False  # a second set of mask coefficients for each instance's whole (amodal) mask
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,17 +74,30 @@ class Stage(nn.Sequential):
 
 
 class Head(nn.Module):
-    """Per-level branches: box distances (l, t, r, b), class logits, mask coefficients."""
+    """Per-level branches: box distances (l, t, r, b), class logits, mask coefficients and, with ``amodal``,
+    amodal mask coefficients: a 1x1 convolution beside the visible one on the same hidden features, over the
+    same prototypes (the extra cost is one small matrix product per cell)."""
 
-    def __init__(self, c_in: int, num_classes: int, num_masks: int, hidden: int) -> None:
+    def __init__(self, c_in: int, num_classes: int, num_masks: int, hidden: int, amodal: bool = False) -> None:
         super().__init__()
         self.box = nn.Sequential(ConvBNAct(c_in, hidden), ConvBNAct(hidden, hidden), nn.Conv2d(hidden, 4, 1))
         self.cls = nn.Sequential(ConvBNAct(c_in, hidden), ConvBNAct(hidden, hidden), nn.Conv2d(hidden, num_classes, 1))
         self.coef = nn.Sequential(ConvBNAct(c_in, hidden), nn.Conv2d(hidden, num_masks, 1))
+        self.amodal = nn.Conv2d(hidden, num_masks, 1) if amodal else None
         nn.init.constant_(self.cls[-1].bias, -4.6)  # start near p = 0.01: stable focal-style training
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.box(x), self.cls(x), self.coef(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        hidden = self.coef[0](x)
+        if self.amodal is None:
+            return self.box(x), self.cls(x), self.coef[1](hidden)
+        return self.box(x), self.cls(x), self.coef[1](hidden), self.amodal(hidden)
+
+    def start_amodal_from_visible(self) -> None:
+        """The amodal coefficients start as the visible ones: a whole mask is at least its visible part."""
+        if self.amodal is not None:
+            with torch.no_grad():
+                self.amodal.weight.copy_(self.coef[1].weight)
+                self.amodal.bias.copy_(self.coef[1].bias)
 
 
 class CompactSeg(nn.Module):
@@ -103,7 +119,7 @@ class CompactSeg(nn.Module):
         self.pan16 = nn.Sequential(ConvBNAct(6 * w, 4 * w, 1), Residual(4 * w))
         self.down16 = ConvBNAct(4 * w, 4 * w, 3, 2)
         self.pan32 = nn.Sequential(ConvBNAct(10 * w, 6 * w, 1), Residual(6 * w))
-        self.heads = nn.ModuleList([Head(c, config.num_classes, config.num_masks, 2 * w)
+        self.heads = nn.ModuleList([Head(c, config.num_classes, config.num_masks, 2 * w, config.amodal)
                                     for c in (2 * w, 4 * w, 6 * w)])
         self.proto = nn.Sequential(ConvBNAct(2 * w + w, 2 * w), ConvBNAct(2 * w, 2 * w),
                                    nn.Conv2d(2 * w, config.num_masks, 1))
@@ -124,11 +140,14 @@ class CompactSeg(nn.Module):
         return (p8, n16, n32), self.proto(proto_in)
 
     def forward(self, x: torch.Tensor):
-        """Training: raw per-level maps. Export mode: the Ultralytics-layout tensors."""
+        """Training: raw per-level maps. Export mode: the Ultralytics-layout tensors, then (amodal) the amodal
+        coefficients [B, nm, N] in the same cell order."""
         levels, protos = self.features(x)
         raw = [head(feat) for head, feat in zip(self.heads, levels)]
         if not self.export_mode:
             return raw, protos
+        if self.config.amodal:
+            return self.decode(raw), protos, torch.cat([level[3].flatten(2) for level in raw], 2)
         return self.decode(raw), protos
 
     @staticmethod
@@ -146,7 +165,7 @@ class CompactSeg(nn.Module):
 
     def decode(self, raw) -> torch.Tensor:
         outs = []
-        for (box, cls, coef), stride in zip(raw, STRIDES):
+        for (box, cls, coef, *_), stride in zip(raw, STRIDES):
             b, _, h, w = box.shape
             centres = self.grid(h, w, stride, box.device, box.dtype).T.unsqueeze(0)  # (1, 2, hw)
             dist = self.distances(box.flatten(2), stride)  # (b, 4, hw)

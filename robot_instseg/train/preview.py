@@ -23,8 +23,8 @@ def augmented_tiles(samples: Sequence[Sample], names: Sequence[str], count: int,
     tiles = []
     for _ in range(count):
         sample, donor = samples[int(rng.integers(len(samples)))], samples[int(rng.integers(len(samples)))]
-        image, masks, classes = augment_with(config, sample.image, sample.masks, sample.classes, rng,
-                                             lambda: (donor.image, donor.masks, donor.classes))
+        image, masks, classes, _ = augment_with(config, sample.image, sample.masks, sample.classes, rng,
+                                                lambda: (donor.image, donor.masks, donor.classes))
         if len(masks):
             detections = Detections.from_full_masks(masks, [1.0] * len(masks), classes.tolist(),
                                                     [names[int(c)] for c in classes])

@@ -9,6 +9,7 @@ sequence of batches and augmentations; resuming continues that sequence from the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -65,6 +66,7 @@ class TrainConfig:
     train_limit: Optional[int] = None
     resume: bool = False
     init: Optional[Path] = None  # fine-tune: start from this checkpoint's weights, fresh optimizer and schedule
+    amodal: bool = False  # the amodal head, learnt from annotations' amodal_segmentation
     amp: str = "auto"  # "auto" (bfloat16 autocast), "bf16" or "off"
     augment: Union[AugmentConfig, BasicAugmentConfig] = field(default_factory=AugmentConfig)  # full or basic
     loss: LossConfig = field(default_factory=LossConfig)
@@ -92,28 +94,52 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
+def _instances(sample: Sample, amodal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """(image, masks, classes, amodal masks) as the augmentations take them. With ``amodal``, classes become
+    (n, 2) rows of (class, has amodal ground truth), so the flag rides through copy-paste and every filter with
+    its instance; an image without amodal ground truth lends its visible masks, flagged 0."""
+    if not amodal:
+        return sample.image, sample.masks, sample.classes, None
+    if sample.amodal is None or sample.has_amodal is None:
+        flags = np.zeros(len(sample.classes), np.int64)
+        return sample.image, sample.masks, np.stack([sample.classes, flags], 1), sample.masks
+    return sample.image, sample.masks, np.stack([sample.classes, sample.has_amodal.astype(np.int64)], 1), sample.amodal
+
+
+def _proto_masks(masks: np.ndarray, hp: int, wp: int) -> np.ndarray:
+    """(n, hp, wp) float32 area-averaged masks at prototype resolution."""
+    return np.stack([cv2.resize(m.astype(np.float32), (wp, hp), interpolation=cv2.INTER_AREA)
+                     for m in masks]) if len(masks) else np.zeros((0, hp, wp), np.float32)
+
+
 def make_batch(samples: Sequence[Sample], rng: np.random.Generator,
                augment_config: Union[AugmentConfig, BasicAugmentConfig],
-               device: torch.device) -> tuple[torch.Tensor, list[Target]]:
-    """Augment each sample and build the input tensor and per-image targets."""
+               device: torch.device, amodal: bool = False) -> tuple[torch.Tensor, list[Target]]:
+    """Augment each sample and build the input tensor and per-image targets (``amodal``: with the whole
+    masks the amodal head learns from)."""
     images, targets = [], []
     for k, sample in enumerate(samples):
         def donor(k: int = k) -> Optional[tuple]:  # copy-paste: another sample of the batch
             if len(samples) < 2:
                 return None
-            other = samples[(k + 1 + int(rng.integers(len(samples) - 1))) % len(samples)]
-            return other.image, other.masks, other.classes
+            return _instances(samples[(k + 1 + int(rng.integers(len(samples) - 1))) % len(samples)], amodal)
 
-        image, masks, classes = augment_with(augment_config, sample.image, sample.masks, sample.classes, rng, donor)
+        image, masks, classes, whole = _instances(sample, amodal)
+        image, masks, classes, whole = augment_with(augment_config, image, masks, classes, rng, donor, amodal=whole)
+        flags = None
+        if classes.ndim == 2:
+            classes, flags = classes[:, 0], classes[:, 1].astype(bool)
         h, w = image.shape[:2]
         hp, wp = h // PROTO_STRIDE, w // PROTO_STRIDE
-        proto = np.stack([cv2.resize(m.astype(np.float32), (wp, hp), interpolation=cv2.INTER_AREA)
-                          for m in masks]) if len(masks) else np.zeros((0, hp, wp), np.float32)
         images.append(image)
+        extra = {}
+        if whole is not None and flags is not None:
+            extra = {"amodal_proto_masks": torch.from_numpy(_proto_masks(whole | masks, hp, wp)).to(device),
+                     "has_amodal": torch.from_numpy(flags).to(device)}
         targets.append(Target(boxes=torch.from_numpy(boxes_from_masks(masks)).to(device),
                               classes=torch.from_numpy(classes.astype(np.int64)).to(device),
                               masks=torch.from_numpy(masks).to(device),
-                              proto_masks=torch.from_numpy(proto).to(device)))
+                              proto_masks=torch.from_numpy(_proto_masks(masks, hp, wp)).to(device), **extra))
     batch = torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
     return batch, targets
 
@@ -131,7 +157,7 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
         for start in range(0, len(samples), batch):
             chunk = samples[start:start + batch]
             x = torch.from_numpy(np.stack([s.image for s in chunk])).to(device).permute(0, 3, 1, 2).float() / 255
-            preds, protos = model(x)
+            preds, protos = model(x)[:2]
             preds, protos = preds.float().cpu().numpy(), protos.float().cpu().numpy()
             for i, sample in enumerate(chunk):
                 raw = {"output0": preds[i:i + 1], "output1": protos[i:i + 1]}
@@ -160,9 +186,11 @@ class Trainer:
         self.val_set = self._load([config.val], self.names, config.val_limit, "caching val images") \
             if config.val else None
         self.val_gt = load_checked_coco(config.val.coco) if config.val else None
+        if config.amodal and all(sample.amodal is None for sample in self.train_set.samples):
+            raise ValueError("--amodal: no training annotation has an amodal_segmentation (scenes writes them)")
         torch.manual_seed(config.seed)
         self.model_config = ModelConfig(num_classes=len(self.names), num_masks=config.num_masks,
-                                        width=config.width, imgsz=tuple(config.imgsz))
+                                        width=config.width, imgsz=tuple(config.imgsz), amodal=config.amodal)
         self.model = CompactSeg(self.model_config)
         if config.init is not None:
             self._load_weights(Path(config.init))
@@ -223,7 +251,8 @@ class Trainer:
             raise ValueError(f"{flag}: {path} was trained on classes {names}, the data has {self.names}")
 
     def _refuse_other_network(self, path: Path, theirs: ModelConfig) -> None:
-        if theirs != self.model_config:
+        """Refuse a network other than this run's; one without the amodal head may start a run with it."""
+        if theirs != self.model_config and theirs != dataclasses.replace(self.model_config, amodal=False):
             raise ValueError(f"--init: {path} is a network {theirs.to_dict()}, this run builds "
                              f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")
 
@@ -235,8 +264,18 @@ class Trainer:
             return
         state = self._checkpoint_for_this_data(path, "--init")
         self._refuse_other_network(path, model_config_of(state))
-        self.model.load_state_dict(state["model"])
+        self._load_state(state["model"])
         LOG.info("initialised from the weights of %s (epoch %d of its run)", path, int(state["epoch"]) + 1)
+
+    def _load_state(self, state: dict) -> None:
+        """Weights into this run's model; a head it lacks (amodal) starts from the visible coefficients."""
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected or any(".amodal." not in name for name in missing):
+            self.model.load_state_dict(state)  # raises, naming what differs
+        if missing:
+            for head in self.model.heads:
+                head.start_amodal_from_visible()
+            LOG.info("the amodal head starts from the visible mask coefficients")
 
     def _load_onnx_weights(self, path: Path, calibration_images: int = 64) -> None:
         """Fine-tuning a shipped model: the weights of our own ONNX export (the bundled model), its batch
@@ -250,7 +289,7 @@ class Trainer:
         batches = [torch.from_numpy(np.stack([s.image for s in samples[k:k + self.config.batch]]))
                    .permute(0, 3, 1, 2).float().div_(255.0) for k in range(0, len(samples), self.config.batch)]
         seen = reopen_batch_norms(model, batches)
-        self.model.load_state_dict(model.state_dict())
+        self._load_state(model.state_dict())
         LOG.info("initialised from the weights of %s (batch norms re-opened on %d training images)", path, seen)
 
     def _resume(self, path: Path) -> None:
@@ -282,13 +321,14 @@ class Trainer:
             self.model.train()
             bar = tqdm(range(self.iters_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it",
                        disable=not cfg.progress, file=sys.stderr)
-            sums = {"cls": 0.0, "box": 0.0, "mask": 0.0}
+            sums = {"cls": 0.0, "box": 0.0, "mask": 0.0, **({"amodal": 0.0} if self.model_config.amodal else {})}
             steps = 0
             for step in bar:
                 if cfg.max_iters is not None and self.iteration >= cfg.max_iters:
                     break
                 idx = order[step * cfg.batch:(step + 1) * cfg.batch]
-                images, targets = make_batch([self.train_set[i] for i in idx], rng, cfg.augment, self.device)
+                images, targets = make_batch([self.train_set[i] for i in idx], rng, cfg.augment, self.device,
+                                             self.model_config.amodal)
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.learning_rate(self.iteration)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,

@@ -39,6 +39,7 @@ class Selection:
     threshold: float  # in map units: a pixel is in where the sampled map is above it
     crop_to_box: bool  # the reference keeps only pixels inside the box (YOLO) or the whole map
     probabilities: bool = False  # maps hold probabilities (else logits)
+    amodal: Optional["Selection"] = None  # the same instances' whole (amodal) masks, when the model has the head
 
 
 class Decoder:
@@ -76,8 +77,11 @@ def masks_for(selection: Selection, transform: LetterboxTransform) -> Detections
     masks, values = sample_in_boxes(sampler, mask_boxes, selection.region, selection.threshold)
     if selection.probabilities:
         values = [probability_logits(v) for v in values]
+    amodal = masks_for(selection.amodal, transform) if selection.amodal is not None else None
     return Detections(image_shape=shape, boxes=selection.boxes, scores=selection.scores,
-                      class_ids=selection.class_ids, mask_boxes=mask_boxes, masks=masks, mask_logits=values)
+                      class_ids=selection.class_ids, mask_boxes=mask_boxes, masks=masks, mask_logits=values,
+                      amodal_boxes=amodal.mask_boxes if amodal is not None else np.zeros((0, 4), np.int32),
+                      amodal_masks=amodal.masks if amodal is not None else [])
 
 
 def probability_logits(p: np.ndarray) -> np.ndarray:

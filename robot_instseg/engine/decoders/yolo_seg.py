@@ -6,6 +6,11 @@ End-to-end (NMS-free): [1, K, 6+nm] rows of x1, y1, x2, y2, score, class, coeffi
 A pixel is in the mask where sigmoid(coefficients . prototypes) > mask_threshold, sampled
 as Ultralytics' ``process_mask_native`` does (see ``engine.mask_sampling``), and only inside
 the box: pixel column u is kept when x1 <= u < x2 (rows alike).
+
+Amodal head (our CompactSeg with ``train --amodal``): a third output ``amodal_coefficients``
+[1, nm, N], each cell's coefficients of its instance's whole mask over the same prototypes.
+That mask is decoded the same way inside the box grown by ``amodal_margin`` (metadata) of its
+size per side: the visible box does not hold what lies behind. Models without it are unchanged.
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ from robot_instseg.engine.postprocess import (
 )
 from robot_instseg.engine.preprocess import LetterboxTransform
 
+AMODAL_OUTPUT = "amodal_coefficients"
+DEFAULT_AMODAL_MARGIN = 0.5
+
 
 def _split(outputs: list[TensorInfo]) -> Optional[tuple[TensorInfo, TensorInfo, int]]:
-    """(predictions, prototypes, number of mask coefficients) when the outputs look like YOLO-seg."""
-    groups = outputs_by_rank(outputs, {3: 1, 4: 1})
+    """(predictions, prototypes, number of mask coefficients) when the outputs look like YOLO-seg (an amodal
+    head's output aside)."""
+    groups = outputs_by_rank([o for o in outputs if o.name != AMODAL_OUTPUT], {3: 1, 4: 1})
     if groups is None:
         return None
     preds, protos = groups[3], groups[4]
@@ -43,6 +52,16 @@ class _YoloDecoder(Decoder):
 
     def __init__(self, preds: str, protos: str, num_masks: int) -> None:
         self.preds, self.protos, self.num_masks = preds, protos, num_masks
+
+
+def _amodal_head(outputs: list[TensorInfo], metadata: dict[str, str], nm: int) -> tuple[Optional[str], float]:
+    """(the amodal coefficients' output name or None, the margin its masks are decoded within)."""
+    found = [o for o in outputs if o.name == AMODAL_OUTPUT and len(o.shape) == 3 and o.shape[1] == nm]
+    try:
+        margin = float(metadata.get("amodal_margin", DEFAULT_AMODAL_MARGIN))
+    except ValueError:
+        margin = DEFAULT_AMODAL_MARGIN
+    return (found[0].name if found else None), margin
 
 
 class YoloSegDecoder(_YoloDecoder):
@@ -61,7 +80,12 @@ class YoloSegDecoder(_YoloDecoder):
             return None
         if preds.shape[2] is not None and preds.shape[2] < channels:
             return None  # candidates run along the last axis here; [1, K, 6+nm] is end-to-end
-        return cls(preds.name, protos.name, nm)
+        decoder = cls(preds.name, protos.name, nm)
+        decoder.amodal, decoder.amodal_margin = _amodal_head(outputs, metadata, nm)
+        return decoder
+
+    amodal: Optional[str] = None  # the amodal coefficients' output, when the model has the head
+    amodal_margin: float = DEFAULT_AMODAL_MARGIN
 
     def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
                settings: PostprocessSettings) -> Selection:
@@ -71,7 +95,12 @@ class YoloSegDecoder(_YoloDecoder):
         class_scores = preds[4:4 + nc]
         keep, scores, class_ids = candidates_above(class_scores, settings.score_threshold, settings.class_ids)
         anchors, boxes, scores, class_ids = choose_anchors(keep, scores, class_ids, lambda a: preds[:4, a].T, settings)
-        return _assemble(boxes, scores, class_ids, preds[4 + nc:, anchors].T, protos, transform, settings)
+        selection = _assemble(boxes, scores, class_ids, preds[4 + nc:, anchors].T, protos, transform, settings)
+        if self.amodal is not None and self.amodal in raw:
+            grown = grow_boxes(selection.boxes, self.amodal_margin, transform.image_shape)
+            selection.amodal = _assemble(grown, scores, class_ids, raw[self.amodal][0][:, anchors].T, protos,
+                                         None, settings)
+        return selection
 
 
 class YoloSegEndToEndDecoder(_YoloDecoder):
@@ -119,10 +148,21 @@ def choose_anchors(anchors: np.ndarray, scores: np.ndarray, class_ids: np.ndarra
     return anchors[chosen], boxes[chosen], scores[chosen], class_ids[chosen]
 
 
+def grow_boxes(boxes: np.ndarray, margin: float, image_shape: tuple[int, int]) -> np.ndarray:
+    """xyxy image boxes grown by ``margin`` of their width and height on each side, clipped to the image."""
+    size = boxes[:, 2:] - boxes[:, :2]
+    grown = np.concatenate([boxes[:, :2] - size * margin, boxes[:, 2:] + size * margin], 1).astype(np.float32)
+    h, w = image_shape
+    np.clip(grown[:, 0::2], 0, w, out=grown[:, 0::2])
+    np.clip(grown[:, 1::2], 0, h, out=grown[:, 1::2])
+    return grown
+
+
 def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, coefficients: np.ndarray,
-              protos: np.ndarray, transform: LetterboxTransform, settings: PostprocessSettings) -> Selection:
-    """Boxes to image pixels; mask logits = coefficients . prototypes, computed per window on demand."""
-    boxes = transform.clip_boxes(transform.to_image(boxes_input))
+              protos: np.ndarray, transform: Optional[LetterboxTransform], settings: PostprocessSettings) -> Selection:
+    """Boxes to image pixels (``transform`` None: they are already); mask logits = coefficients . prototypes,
+    computed per window on demand."""
+    boxes = boxes_input if transform is None else transform.clip_boxes(transform.to_image(boxes_input))
     nm, mh, mw = protos.shape
     coefficients = np.ascontiguousarray(coefficients, np.float32)
 
