@@ -9,6 +9,9 @@
 # overwrites models/: compare, then copy the export there yourself. PARENT=FILE.onnx starts from
 # another of our exports (default: the parent, read from this clone's git history); DEVICE=cuda
 # trains on a GPU (numbers then differ slightly); EPOCHS (default 6) sets the strong phase.
+# Phase C (issue 32) adds the amodal head: AMODAL_EPOCHS (default 3) more from phase B's weights, on the
+# same scenes plus a clutter set (--min-visible 0.1), exported as RUN/instseg_tabletop_amodal.onnx.
+# FROM=FILE.onnx skips phases A and B and starts phase C from that export (the bundled model is phase B's).
 set -eo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
@@ -17,6 +20,8 @@ set -u
 RUN="${1:-runs/bundled}"
 DEVICE="${DEVICE:-auto}"
 EPOCHS="${EPOCHS:-6}"
+AMODAL_EPOCHS="${AMODAL_EPOCHS:-3}"
+FROM="${FROM:-}"
 PARENT_REV=5148200  # the commit that bundled the parent (val AP 0.769, basic augmentation, from scratch)
 mkdir -p "$RUN"
 PARENT="${PARENT:-$RUN/parent.onnx}"
@@ -42,6 +47,7 @@ pair "train_default 101 1000" "train_random 103 1000 --style randomised"
 pair "train_clips 4242 200 --sequence --frames 6" "val 201 100"
 pair "test_default 90210 150" "test_random 9200 150 --style randomised"
 pair "test_heldout 9100 150 --style heldout" "track_clips 42 10 --sequence --frames 160"
+pair "train_clutter 107 600 --min-visible 0.1" "test_clutter 31337 150 --min-visible 0.1"
 
 TRAIN=()
 for set in train_default train_random train_clips; do
@@ -51,6 +57,7 @@ train() {  # the settings of both phases
   robot-instseg train "${TRAIN[@]}" --val-coco "$RUN/val/annotations.json" --val-images "$RUN/val" \
     --out "$RUN/model" --batch 16 --imgsz 288 384 --seed 0 --device "$DEVICE" --quiet "$@"
 }
+if [ -z "$FROM" ]; then
 # Phase A: from the parent's weights (batch norms re-opened on the first training images), the full
 # augmentation (albumentations + copy-paste) over a cosine schedule of EPOCHS at a tenth of the
 # from-scratch peak learning rate.
@@ -59,11 +66,20 @@ train --init "$PARENT" --epochs "$EPOCHS" --lr 1e-3 --augment full
 # mosaic for its last epochs; the resumed cosine restarts low and anneals to its floor.
 train --resume --epochs "$((EPOCHS + 1))" --augment basic
 robot-instseg export "$RUN/model/best.pt" --out "$RUN/instseg_tabletop.onnx" --dynamic-batch
-for set in test_default test_random test_heldout; do
+FROM="$RUN/model/best.pt"
+fi
+# Phase C: the amodal head grown on phase B's network (it starts as the visible coefficients), the clutter
+# set added so whole objects hide behind slivers, basic augmentation at half phase A's learning rate.
+robot-instseg train "${TRAIN[@]}" --coco "$RUN/train_clutter/annotations.json" --images "$RUN/train_clutter" \
+  --val-coco "$RUN/val/annotations.json" --val-images "$RUN/val" --out "$RUN/amodal" --batch 16 \
+  --imgsz 288 384 --seed 0 --device "$DEVICE" --quiet --init "$FROM" --amodal --epochs "$AMODAL_EPOCHS" \
+  --lr 5e-4 --augment basic
+robot-instseg export "$RUN/amodal/best.pt" --out "$RUN/instseg_tabletop_amodal.onnx" --dynamic-batch
+for set in test_default test_random test_heldout test_clutter; do
   echo "== $set"
-  robot-instseg eval --model "$RUN/instseg_tabletop.onnx" --gt "$RUN/$set/annotations.json" \
+  robot-instseg eval --model "$RUN/instseg_tabletop_amodal.onnx" --gt "$RUN/$set/annotations.json" \
     --images "$RUN/$set" --conf 0.01 --quiet
 done
 echo "== tracking clips"
-robot-instseg eval --track --model "$RUN/instseg_tabletop.onnx" --gt "$RUN/track_clips/annotations.json" \
+robot-instseg eval --track --model "$RUN/instseg_tabletop_amodal.onnx" --gt "$RUN/track_clips/annotations.json" \
   --images "$RUN/track_clips" --keep-every 2 --no-baseline --quiet

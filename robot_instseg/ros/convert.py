@@ -17,6 +17,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from robot_instseg.engine.occlusion import OcclusionOrder, occlusion_order
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import FrameFusion, Instance3D
 from robot_instseg.io.image_encodings import decode_compressed, decode_raw
@@ -82,7 +83,9 @@ def _set_3d(inst: Instance, geo: Optional[Instance3D]) -> None:
 
 def instances_msg(detections: Detections, header: Header, fusion: Optional[FrameFusion] = None,
                   depth_status: str = "") -> InstanceArray:
-    """InstanceArray of ``detections`` (already cut to their visible masks), with their 3D from ``fusion``."""
+    """InstanceArray of ``detections`` (already cut to their visible masks), with their 3D from ``fusion`` and,
+    from a model with the amodal head, their whole masks and occlusion order (``engine.occlusion``)."""
+    order = occlusion_order(detections) if detections.has_amodal else None
     h, w = detections.image_shape
     out = InstanceArray(header=header, image_width=int(w), image_height=int(h),
                         depth_status=depth_status if fusion is None else "")
@@ -104,8 +107,21 @@ def instances_msg(detections: Detections, header: Header, fusion: Optional[Frame
             inst.depth_coverage = 0.0
         mask = detections.masks[i] if detections.masks else np.zeros((y1 - y0, x1 - x0), bool)
         _fill_image(inst.mask, np.multiply(mask, 255, dtype=np.uint8), "mono8", header)
+        if order is not None:
+            _set_amodal(inst, order, i, header)
         out.instances.append(inst)
     return out
+
+
+def _set_amodal(inst: Instance, order: OcclusionOrder, i: int, header: Header) -> None:
+    """The whole-object fields of instance ``i``."""
+    x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
+    inst.has_amodal = True
+    box = inst.amodal_bbox
+    box.x_offset, box.y_offset, box.width, box.height = x0, y0, x1 - x0, y1 - y0
+    _fill_image(inst.amodal_mask, np.multiply(order.amodal_masks[i], 255, dtype=np.uint8), "mono8", header)
+    inst.occluded_fraction = float(order.occluded_fraction[i])
+    inst.occluded_by = [k + 1 for k in order.occluded_by[i]]
 
 
 OUTLINE_TOLERANCE_PX = 1.0

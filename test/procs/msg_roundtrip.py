@@ -32,6 +32,12 @@ def sample_instance(index: int, with_3d: bool) -> Instance:
                     score=0.5 + index / 16, bbox=RegionOfInterest(x_offset=10 + index, y_offset=20, width=w,
                                                                   height=h, do_rectify=False),
                     mask=mask, same_object_as=index, has_3d=with_3d)
+    if index % 2:  # the whole-object fields of a model with the amodal head
+        inst.has_amodal, inst.occluded_fraction, inst.occluded_by = True, 0.25, [index + 2, 1]
+        inst.amodal_bbox.x_offset, inst.amodal_bbox.y_offset, inst.amodal_bbox.width = 8, 19, w + 2
+        inst.amodal_bbox.height = h + 1
+        inst.amodal_mask.height, inst.amodal_mask.width, inst.amodal_mask.encoding = h + 1, w + 2, "mono8"
+        inst.amodal_mask.step, inst.amodal_mask.data = w + 2, bytes([255]) * ((h + 1) * (w + 2))
     if with_3d:
         inst.centroid.x, inst.centroid.y, inst.centroid.z = 0.1, -0.2, 0.75 + index
         inst.size.x, inst.size.y, inst.size.z = 0.05, 0.06, 0.07

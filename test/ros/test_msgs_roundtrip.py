@@ -39,3 +39,6 @@ def test_every_message_type_arrives_field_for_field_equal(domain_id: int) -> Non
     assert array["instances"][1]["centroid"]["x"] == "nan" and array["instances"][0]["has_3d"]
     assert sum(array["instances"][2]["mask"]["data"]) > 0
     assert [i["same_object_as"] for i in array["instances"]] == [0, 1, 2]
+    whole = array["instances"][1]
+    assert whole["has_amodal"] and whole["occluded_by"] == [3, 1] and whole["occluded_fraction"] == 0.25
+    assert len(whole["amodal_mask"]["data"]) == whole["amodal_bbox"]["width"] * whole["amodal_bbox"]["height"]

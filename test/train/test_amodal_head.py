@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from robot_instseg.engine import Segmenter  # noqa: E402
-from robot_instseg.engine.segmenter import SegmenterConfig  # noqa: E402
 from robot_instseg.engine.decoders.base import masks_for  # noqa: E402
 from robot_instseg.engine.reference_decode import parity_ious, reference_masks  # noqa: E402
+from robot_instseg.engine.segmenter import SegmenterConfig  # noqa: E402
 from robot_instseg.synthetic.dataset import write_dataset  # noqa: E402
 from robot_instseg.train.augment import AugmentConfig, augment_instances  # noqa: E402
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource  # noqa: E402

@@ -1,0 +1,68 @@
+"""The occlusion order of a frame, checked against the generator's ground truth (who covers whom)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from robot_instseg.engine.occlusion import occlusion_order, whole_mask
+from robot_instseg.engine.types import Detections
+from robot_instseg.synthetic.scenes import generate_scene, object_annotations, scene_seed
+
+
+def _with_whole_masks(seed: int, grow_px: int = 0) -> tuple[Detections, list[dict]]:
+    """Detections holding a clutter scene's true visible masks and whole masks (grown by ``grow_px``, as a
+    decoder that bleeds past the outline), and the scene's annotations."""
+    scene = generate_scene(scene_seed(seed, 0), 240, 320, min_visible=0.1)
+    visible, amodal = scene.visible_masks(), scene.amodal_masks()
+    detections = Detections.from_full_masks(np.stack(visible), [0.9] * len(visible), [0] * len(visible))
+    boxes, crops = [], []
+    for whole in amodal:
+        if grow_px:
+            whole = cv2.dilate(whole.astype(np.uint8), np.ones((2 * grow_px + 1,) * 2, np.uint8)).astype(bool)
+        ys, xs = np.nonzero(whole)
+        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        boxes.append(box)
+        crops.append(whole[box[1]:box[3], box[0]:box[2]])
+    detections.amodal_boxes, detections.amodal_masks = np.asarray(boxes, np.int32), crops
+    return detections, [ann for _, ann in object_annotations(scene, 1, 1)]
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_true_whole_masks_give_the_ground_truth_order_pixel_for_pixel(seed: int) -> None:
+    detections, annotations = _with_whole_masks(seed)
+    order = occlusion_order(detections, min_pixels=1, min_fraction=0.0)
+    for i, ann in enumerate(annotations):
+        pairs = list(zip([k + 1 for k in order.occluded_by[i]], order.cover_pixels[i]))
+        assert sorted(pairs) == sorted((o["id"], o["pixels"]) for o in ann["occluded_by"])
+        assert order.cover_pixels[i] == sorted(order.cover_pixels[i], reverse=True)  # most covering first
+        assert order.occluded_fraction[i] == pytest.approx(ann["occlusion_rate"], abs=1e-6)
+        x, y, w, h = ann["amodal_bbox"]
+        assert order.amodal_boxes[i].tolist() == [x, y, x + w, y + h]
+
+
+def test_a_whole_mask_that_bleeds_past_the_outline_names_no_neighbour_it_only_touches() -> None:
+    for seed in (3, 4, 5):
+        detections, annotations = _with_whole_masks(seed, grow_px=1)
+        order = occlusion_order(detections)
+        for i, ann in enumerate(annotations):
+            truth = {o["id"] - 1: o["pixels"] for o in ann["occluded_by"]}
+            assert set(order.occluded_by[i]) <= set(truth)  # nothing it merely touches
+            whole = ann["amodal_area"]
+            assert {k for k, n in truth.items() if n >= 0.1 * whole} <= set(order.occluded_by[i])
+
+
+def test_the_whole_mask_holds_the_visible_one_and_an_alternative_reading_covers_nothing() -> None:
+    full = np.zeros((2, 40, 60), bool)
+    full[0, 5:30, 5:30] = True
+    full[1, 10:20, 10:20] = True  # inside the first: another reading of it
+    detections = Detections.from_full_masks(full, [0.9, 0.5], [0, 1])
+    detections.alternative_of = np.array([-1, 0])
+    detections.amodal_boxes = np.array([[5, 5, 20, 20], [10, 10, 20, 20]], np.int32)  # narrower than visible
+    detections.amodal_masks = [np.ones((15, 15), bool), np.ones((10, 10), bool)]
+    order = occlusion_order(detections)
+    box, mask = whole_mask(detections, 0)
+    assert box == (5, 5, 30, 30) and mask.all() and order.occluded_by == [[], []]
+    with pytest.raises(ValueError, match="amodal"):
+        occlusion_order(Detections.from_full_masks(full, [0.9, 0.5], [0, 1]))
