@@ -88,6 +88,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.conf = PostprocessSettings().score_threshold if args.track else 0.01
     if args.ray is not None and (args.track or args.pred):
         raise CliError("--ray runs --model over --images; --pred and --track are scored here")
+    if args.amodal and (args.track or args.pred):
+        raise CliError("--amodal scores a --model with the amodal head on --images; not --pred or --track")
     gt = load_checked_coco(Path(gt_path))
     if args.track:
         return _eval_track(args, gt, gt_path)
@@ -101,6 +103,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.images:
             raise CliError("give --pred P.json, or --images DIR (with --model M)")
         segmenter = make_segmenter(args)
+        if args.amodal and getattr(segmenter.decoder, "amodal", None) is None:
+            raise CliError(f"--amodal: {segmenter.model_path} has no amodal head (train --amodal adds one)")
         from robot_instseg.dataset.model_eval import segment_coco_images
 
         ray = ray_options(args)
@@ -113,9 +117,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report["predictions_from"] = source
     report["masks"] = args.masks if not args.pred else "as in --pred"
     report["ground_truth"] = str(gt_path)
+    text = format_report(report)
+    if args.amodal:
+        from robot_instseg.dataset.amodal_eval import amodal_report, format_amodal
+
+        try:
+            report["amodal"] = amodal_report(gt, results, detections)
+        except ValueError as exc:
+            raise CliError(f"--amodal: {exc}")
+        text += "\n" + format_amodal(report["amodal"])
     if args.out:
         write_metrics(Path(args.out), report)
-    print(json.dumps(report) if args.json else format_report(report))
+    print(json.dumps(report) if args.json else text)
     return 0
 
 
@@ -267,6 +280,9 @@ def register(sub) -> None:
     evaluate.add_argument("--out", default=None, help="also write the report JSON here")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--quiet", action="store_true")
+    evaluate.add_argument("--amodal", action="store_true",
+                          help="with --model (amodal head): also amodal AP on the whole masks and the accuracy of "
+                               "occlusion order on the ground truth's covering pairs (scenes writes both)")
     evaluate.add_argument("--track", action="store_true",
                           help="score tracking on a sequence dataset (scenes --sequence): HOTA, IDF1, MOTA, ID "
                                "switches of our tracker and the ByteTrack baseline, TrackEval")

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+
+from robot_instseg.engine.occlusion import OcclusionOrder, occlusion_order
 from robot_instseg.engine.types import Detections
 
 
@@ -39,14 +42,36 @@ class CocoIds:
 
 
 def detections_to_results(detections: Detections, image_id: int, ids: CocoIds) -> list[dict]:
-    """COCO results entries (plus ``track_id``, 0 = untracked); classes the COCO file lacks are left out."""
+    """COCO results entries (plus ``track_id``, 0 = untracked); classes the COCO file lacks are left out. From a
+    model with the amodal head each entry also holds the whole object (``amodal_segmentation``, ``amodal_bbox``,
+    ``occlusion_rate``) and the occlusion order: ``instance_id`` (index + 1, as Instance.id) and ``occluded_by``
+    (the instance ids lying on it, the one covering most first; ``engine.occlusion``)."""
+    order = occlusion_order(detections) if detections.has_amodal else None
     results = []
-    for rle, box, score, class_id, track_id in zip(detections.to_rle(), detections.xywh(), detections.scores,
-                                                   detections.class_ids, detections.track_ids):
+    for i, (rle, box, score, class_id, track_id) in enumerate(zip(detections.to_rle(), detections.xywh(),
+                                                                  detections.scores, detections.class_ids,
+                                                                  detections.track_ids)):
         category = ids.categories.get(int(class_id))
         if category is None:
             continue
-        results.append({"image_id": image_id, "category_id": category, "segmentation": rle,
-                        "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box],
-                        "track_id": int(track_id)})
+        entry = {"image_id": image_id, "category_id": category, "segmentation": rle,
+                 "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box],
+                 "track_id": int(track_id)}
+        if order is not None:
+            entry.update(_whole_object(order, i, detections.image_shape))
+        results.append(entry)
     return results
+
+
+def _whole_object(order: OcclusionOrder, i: int, image_shape: tuple[int, int]) -> dict:
+    """The amodal keys of instance ``i``'s results entry."""
+    from pycocotools import mask as mask_utils
+
+    x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
+    full = np.zeros(image_shape, np.uint8)
+    full[y0:y1, x0:x1] = order.amodal_masks[i]
+    rle = mask_utils.encode(np.asfortranarray(full))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {"amodal_segmentation": rle, "amodal_bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+            "occlusion_rate": round(float(order.occluded_fraction[i]), 5), "instance_id": i + 1,
+            "occluded_by": [k + 1 for k in order.occluded_by[i]]}

@@ -6,7 +6,7 @@ extent; the occluders of an instance are the instances whose visible pixels lie 
 A whole mask decoded a pixel or two past an object's outline reaches into its neighbours, along the whole
 outline of one lying on it; so j lies on i only where j's visible pixels cover more of i's whole mask than
 i's cover of j's (each pair is ordered one way), and at least ``MIN_COVER_PIXELS`` and ``MIN_COVER_FRACTION``
-of it. An instance nothing lies on (``occluded_by`` empty) is the one a picker takes first.
+of the smaller of the two whole objects. An instance nothing lies on (``occluded_by`` empty) is the one a picker takes first.
 """
 
 from __future__ import annotations
@@ -72,12 +72,14 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
         cover[i, [0, i + 1]] = 0
         if detections.alternative_of[i] >= 0:  # another reading of the same object does not lie on it
             cover[i, detections.alternative_of[i] + 1] = 0
+    areas = np.array([int(m.sum()) for m in masks], np.int64)
     occluders, covers = [], []
     for i in range(n):
         counts = cover[i, 1:]
-        # j lies on i when it covers more of i's whole mask than i covers of j's: the other way round is a
-        # whole mask decoded past its outline into the object on top of it
-        on_top = (counts >= max(min_pixels, min_fraction * masks[i].sum())) & (counts > cover[:, i + 1])
+        # j lies on i when it covers more of i's whole mask than i covers of j's (the other way round is a
+        # whole mask decoded past its outline into the object on top of it), by enough of the smaller object
+        enough = np.maximum(min_pixels, min_fraction * np.minimum(areas[i], areas))
+        on_top = (counts >= enough) & (counts > cover[:, i + 1])
         order = np.flatnonzero(on_top)
         order = order[np.argsort(-counts[order], kind="stable")]
         occluders.append([int(k) for k in order])

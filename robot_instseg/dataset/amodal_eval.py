@@ -1,0 +1,124 @@
+"""What lies behind, scored: amodal AP (COCOeval on the whole masks) and the accuracy of occlusion order.
+
+Amodal AP is pycocotools' segm AP with both sides' ``amodal_segmentation`` standing in for their
+masks (the KINS / COCOA protocol). Occlusion order is scored on the ground truth's covering pairs
+(``synthetic.occlusion``) that overlap by at least ``MIN_PAIR_OVERLAP`` of the smaller whole object:
+each ground-truth object is matched to the published instance whose visible mask overlaps it most (IoU
+at least ``MATCH_IOU``, one instance per object, highest score first), and a pair is right when the
+prediction says the same one lies on the other (``engine.occlusion``), wrong when it says the reverse or
+nothing. Pairs with an unmatched object count as wrong in ``order_accuracy`` and are left out of
+``order_accuracy_matched``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from robot_instseg.engine.occlusion import occlusion_order
+from robot_instseg.engine.types import Detections
+
+MIN_PAIR_OVERLAP = 0.05
+MATCH_IOU = 0.5
+PUBLISHED_SCORE = 0.25  # the node's default score threshold: occlusion order is read from what it publishes
+
+
+def amodal_ground_truth(gt):
+    """A copy of a COCO ground truth whose masks, boxes and areas are the amodal ones; ValueError when an
+    annotation has none."""
+    from pycocotools.coco import COCO
+
+    doc = copy.deepcopy(gt.dataset)
+    for ann in doc["annotations"]:
+        if "amodal_segmentation" not in ann:
+            raise ValueError(f"annotation {ann.get('id')} has no amodal_segmentation: amodal ground truth needed "
+                             "(scenes writes it)")
+        ann["segmentation"], ann["bbox"], ann["area"] = ann["amodal_segmentation"], ann["amodal_bbox"], \
+            ann["amodal_area"]
+    whole = COCO()
+    whole.dataset = doc
+    whole.createIndex()
+    return whole
+
+
+def amodal_results(results: Sequence[dict]) -> list[dict]:
+    """Results entries with their whole masks as the masks (entries without one are left out)."""
+    return [{**r, "segmentation": r["amodal_segmentation"], "bbox": r["amodal_bbox"]} for r in results
+            if "amodal_segmentation" in r]
+
+
+def _matches(gt, image_id: int, detections: Detections) -> dict[int, int]:
+    """Ground-truth annotation id -> index of the published instance it is matched to."""
+    from pycocotools import mask as mask_utils
+
+    anns = gt.loadAnns(gt.getAnnIds(imgIds=[image_id], iscrowd=False))
+    if not anns or not len(detections):
+        return {}
+    truth = [gt.annToRLE(a) for a in anns]
+    found = detections.to_rle()
+    for rle in found:
+        rle["counts"] = rle["counts"].encode()
+    ious = mask_utils.iou(found, truth, [0] * len(truth))  # (detections, annotations)
+    matched: dict[int, int] = {}
+    taken: set[int] = set()
+    for d in np.argsort(-detections.scores, kind="stable"):
+        options = [(ious[d, k], k) for k in range(len(anns)) if anns[k]["id"] not in matched]
+        if not options:
+            break
+        best, k = max(options)
+        if best >= MATCH_IOU and int(d) not in taken:
+            matched[anns[k]["id"]] = int(d)
+            taken.add(int(d))
+    return matched
+
+
+def order_accuracy(gt, detections: Mapping[int, Detections], min_overlap: float = MIN_PAIR_OVERLAP,
+                   min_score: float = PUBLISHED_SCORE) -> dict:
+    """Occlusion order of each image's published instances (score >= ``min_score``) on the ground truth's
+    covering pairs (see the module docstring)."""
+    pairs = matched = right = reversed_ = 0
+    for image_id, found in detections.items():
+        published = found[np.flatnonzero(found.scores >= min_score)]
+        if not published.has_amodal and len(published):
+            raise ValueError("occlusion order needs a model with the amodal head")
+        order = occlusion_order(published) if len(published) else None
+        match = _matches(gt, int(image_id), published)
+        anns = {a["id"]: a for a in gt.loadAnns(gt.getAnnIds(imgIds=[int(image_id)], iscrowd=False))}
+        for ann in anns.values():
+            for cover in ann.get("occluded_by", []):
+                top = anns.get(cover["id"])
+                if top is None or cover["pixels"] < min_overlap * min(ann["amodal_area"], top["amodal_area"]):
+                    continue
+                pairs += 1
+                below, above = match.get(ann["id"]), match.get(top["id"])
+                if below is None or above is None or order is None:
+                    continue
+                matched += 1
+                right += above in order.occluded_by[below] and below not in order.occluded_by[above]
+                reversed_ += below in order.occluded_by[above]
+    return {"pairs": pairs, "matched_pairs": matched, "right": right, "reversed": reversed_,
+            "order_accuracy": right / pairs if pairs else 0.0,
+            "order_accuracy_matched": right / matched if matched else 0.0,
+            "min_overlap": min_overlap, "min_score": min_score}
+
+
+def amodal_report(gt, results: Sequence[dict], detections: Mapping[int, Detections]) -> dict:
+    """Amodal AP (and visible AP on the same images, to compare) and occlusion order, as one dict."""
+    from robot_instseg.dataset.evaluate import coco_segm_metrics
+
+    whole = coco_segm_metrics(amodal_ground_truth(gt), amodal_results(results), detections.keys())
+    seen = coco_segm_metrics(gt, results, detections.keys())
+    return {"amodal_AP": whole["AP"], "amodal_AP50": whole["AP50"], "amodal_AP75": whole["AP75"],
+            "visible_AP": seen["AP"], "visible_AP50": seen["AP50"], "occlusion": order_accuracy(gt, detections)}
+
+
+def format_amodal(report: dict) -> str:
+    """The amodal part of a report as text lines."""
+    order = report["occlusion"]
+    return (f"amodal      AP {report['amodal_AP']:.4f}  AP50 {report['amodal_AP50']:.4f}  AP75 "
+            f"{report['amodal_AP75']:.4f}   (visible AP {report['visible_AP']:.4f})\n"
+            f"occlusion order: {order['right']} of {order['pairs']} ground-truth pairs right "
+            f"({order['order_accuracy']:.3f}); {order['matched_pairs']} pairs matched, {order['right']} right "
+            f"({order['order_accuracy_matched']:.3f}), {order['reversed']} reversed")
