@@ -174,7 +174,17 @@ def _add_frame(kept: KeptFrame, dataset: dict, categories: Categories, image_dir
                                        "iscrowd": 0, "score": round(score, 5), "track_id": track_id,
                                        "attributes": {"qa": qa, "track_id": track_id}})
         frame_anns.append((class_id, fields["segmentation"]))
+    _ids_for_occluders(dataset["annotations"][len(dataset["annotations"]) - len(kept.instances):])
     return image_dir / kept.name, frame_anns
+
+
+def _ids_for_occluders(frame: list[dict]) -> None:
+    """A frame's ``occluded_by`` (Instance ids, as recorded) as the annotation ids of the same frame; an
+    occluder whose mask was left out is dropped."""
+    by_instance = {ann["instance_id"]: ann["id"] for ann in frame if "instance_id" in ann}
+    for ann in frame:
+        if "occluded_by" in ann:
+            ann["occluded_by"] = [by_instance[k] for k in ann["occluded_by"] if k in by_instance]
 
 
 def dataset_statistics(datasets: dict, categories: Categories, stats: Sequence[BagStats]) -> dict:

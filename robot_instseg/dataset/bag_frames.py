@@ -83,6 +83,48 @@ def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, 
     return out
 
 
+def recorded_whole_objects(msg, height: int, width: int) -> list[dict]:
+    """Per instance of an InstanceArray: its whole-object keys (``whole_object_keys``), {} where it has none."""
+    out: list[dict] = []
+    for inst in msg.instances:
+        m = inst.amodal_mask
+        if not inst.has_amodal or not (m.width and m.height):
+            out.append({})
+            continue
+        full = np.zeros((height, width), bool)
+        crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
+        x, y = int(inst.amodal_bbox.x_offset), int(inst.amodal_bbox.y_offset)
+        full[y:y + m.height, x:x + m.width] = crop[:max(0, height - y), :max(0, width - x)]
+        out.append(whole_object_keys(full, float(inst.occluded_fraction), int(inst.id), list(inst.occluded_by)))
+    return out
+
+
+def predicted_whole_objects(visible) -> list[dict]:
+    """Per instance of a frame's published Detections: its whole-object keys, {} without an amodal head."""
+    if not visible.has_amodal:
+        return [{} for _ in range(len(visible))]
+    from robot_instseg.engine.occlusion import occlusion_order
+
+    order = occlusion_order(visible)
+    out = []
+    for i in range(len(visible)):
+        x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
+        full = np.zeros(visible.image_shape, bool)
+        full[y0:y1, x0:x1] = order.amodal_masks[i]
+        out.append(whole_object_keys(full, float(order.occluded_fraction[i]), i + 1,
+                                     [k + 1 for k in order.occluded_by[i]]))
+    return out
+
+
+def whole_object_keys(whole: np.ndarray, occluded_fraction: float, instance_id: int, occluded_by: list) -> dict:
+    """The amodal layer of a pre-annotation (KINS / COCOA keys, as ``scenes`` writes them); ``occluded_by`` holds
+    Instance ids until bag2coco turns them into the frame's annotation ids."""
+    fields = mask_fields(whole)
+    return {"amodal_segmentation": fields["segmentation"], "amodal_area": fields["area"],
+            "amodal_bbox": fields["bbox"], "occlusion_rate": round(occluded_fraction, 5),
+            "instance_id": instance_id, "occluded_by": [int(k) for k in occluded_by]}
+
+
 def bag_custom_data(bag: Path) -> dict:
     """The custom data a bag was written with (model, classes): metadata.yaml's custom_data, else
     our sidecar (a repaired or half-written bag); {} when neither says anything."""
@@ -210,15 +252,17 @@ def bag_items(bag: Path, split: str, config: ExportConfig, segmenter=None, repre
             last_thumb = thumb
             stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
             h, w = rgb.shape[:2]
-            instances = None
+            instances, wholes = None, []
             if stamp in recorded:
                 instances = instance_masks(recorded[stamp], h, w)
+                wholes = recorded_whole_objects(recorded[stamp], h, w)
                 bs.predicted_by["recorded"] += 1
             elif segmenter is not None:
                 visible = segment_frame(segmenter, image, order).visible
                 track_ids = tracker.update(visible, stamp[0] + stamp[1] * 1e-9)
                 instances = [(int(visible.class_ids[i]), visible.class_names[i], float(visible.scores[i]),
                               visible.full_mask(i), int(track_ids[i])) for i in range(len(visible))]
+                wholes = predicted_whole_objects(visible)
                 bs.predicted_by["model"] += 1
             else:
                 bs.predicted_by["none"] += 1
@@ -228,9 +272,10 @@ def bag_items(bag: Path, split: str, config: ExportConfig, segmenter=None, repre
             if not ok:
                 raise ValueError(f"{bag}: cannot encode frame {name} as {config.image_format}")
             jumps = temporal.update([(t, m) for _, _, _, m, t in instances or [] if m.any()])
-            kept = [(class_id, class_name, score, mask_fields(mask), track_id,
+            kept = [(class_id, class_name, score, {**mask_fields(mask), **whole}, track_id,
                      mask_flags(mask) + (["temporal"] if track_id in jumps else []))
-                    for class_id, class_name, score, mask, track_id in instances or [] if mask.any()]
+                    for (class_id, class_name, score, mask, track_id), whole in zip(instances or [], wholes)
+                    if mask.any()]
             bs.kept += 1
             bs.annotations += len(kept)
             yield KeptFrame(name, encoded.tobytes(), {"width": w, "height": h, "bag": bag.name,

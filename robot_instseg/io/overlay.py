@@ -33,7 +33,8 @@ def colour_hex(index: int) -> str:
 
 def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
          labels: Optional[np.ndarray] = None, captions: Optional[list[str]] = None) -> np.ndarray:
-    """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn.
+    """A new RGB image with each instance's visible mask tinted and outlined, box and label drawn, and from
+    a model with the amodal head the whole object's outline dashed.
 
     ``labels``: ``detections.to_label_image()`` when the caller already has it. ``captions``: text
     appended to each instance's label (its distance, when depth was fused).
@@ -48,6 +49,8 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         out[region] = (out[region] * (1 - alpha) + tint * alpha).astype(np.uint8)
         contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, tuple(int(v) for v in tint), 1)
+        if detections.has_amodal:
+            draw_whole_outline(out, detections, i, tuple(int(v) for v in tint))
         x0, y0, x1, y1 = (int(round(v)) for v in detections.boxes[i])
         cv2.rectangle(out, (x0, y0), (x1, y1), tuple(int(v) for v in tint), 1)
         name = detections.class_names[i] if i < len(detections.class_names) else str(int(detections.class_ids[i]))
@@ -58,6 +61,25 @@ def draw(image_rgb: np.ndarray, detections: Detections, alpha: float = 0.45,
         cv2.putText(out, text, (x0, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return out
+
+
+DASH_PX = 5
+
+
+def draw_whole_outline(out: np.ndarray, detections: Detections, i: int, rgb: tuple[int, ...],
+                       dash: int = DASH_PX) -> None:
+    """Instance ``i``'s whole (amodal) outline, dashed: ``dash`` outline pixels drawn, then as many skipped."""
+    from robot_instseg.engine.occlusion import whole_mask
+
+    (x0, y0, _, _), whole = whole_mask(detections, i)
+    if not whole.size:
+        return
+    contours, _ = cv2.findContours(whole.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE,
+                                   offset=(x0, y0))
+    for contour in contours:
+        points = contour.reshape(-1, 2)
+        for start in range(0, len(points), 2 * dash):
+            cv2.polylines(out, [points[start:start + dash].reshape(-1, 1, 2)], False, rgb, 1)
 
 
 def tile_grid(tiles: list[np.ndarray]) -> np.ndarray:
