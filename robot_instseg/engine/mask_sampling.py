@@ -188,6 +188,31 @@ def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: 
     return masks, values
 
 
+def support_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: RegionFn,
+                  threshold: float) -> np.ndarray:
+    """``mask_boxes`` each cut to the pixels that can be positive: a bilinear sample lies between its taps'
+    values, so only pixels with a tap above ``threshold`` can be in. The map is read over each box's window
+    only (a small product at map resolution), and the masks sampled in the cut boxes are the same pixels."""
+    out = mask_boxes.copy()
+    rows, cols = sampler.rows, sampler.cols
+    for i, (x0, y0, x1, y1) in enumerate(mask_boxes.tolist()):
+        if x1 <= x0 or y1 <= y0:
+            continue
+        my0, my1 = int(rows.lower[y0]), int(rows.upper[y1 - 1]) + 1
+        mx0, mx1 = int(cols.lower[x0]), int(cols.upper[x1 - 1]) + 1
+        positive = np.asarray(region_values(i, my0, my1, mx0, mx1)) > threshold
+        hit_rows, hit_cols = np.flatnonzero(positive.any(axis=1)), np.flatnonzero(positive.any(axis=0))
+        if not len(hit_rows):
+            out[i] = (x0, y0, x0, y0)
+            continue
+        ty0 = max(y0, int(np.searchsorted(rows.upper, hit_rows[0] + my0, "left")))
+        ty1 = min(y1, int(np.searchsorted(rows.lower, hit_rows[-1] + my0, "right")))
+        tx0 = max(x0, int(np.searchsorted(cols.upper, hit_cols[0] + mx0, "left")))
+        tx1 = min(x1, int(np.searchsorted(cols.lower, hit_cols[-1] + mx0, "right")))
+        out[i] = (tx0, ty0, max(tx0, tx1), max(ty0, ty1))
+    return out
+
+
 def full_map_boxes(sampler: MapSampler, boxes: np.ndarray, image_shape: tuple[int, int],
                    positive_map: Callable[[int], np.ndarray]) -> np.ndarray:
     """For decoders whose reference does not crop to the box (DETR-seg, Mask R-CNN): each

@@ -20,6 +20,7 @@ from robot_instseg.engine.mask_sampling import (
     crop_boxes,
     full_map_boxes,
     sample_in_boxes,
+    support_boxes,
 )
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.preprocess import LetterboxTransform
@@ -40,6 +41,7 @@ class Selection:
     crop_to_box: bool  # the reference keeps only pixels inside the box (YOLO) or the whole map
     probabilities: bool = False  # maps hold probabilities (else logits)
     amodal: Optional["Selection"] = None  # the same instances' whole (amodal) masks, when the model has the head
+    tight: bool = False  # cut each crop box to where the map can be positive (same pixels, fewer sampled)
 
 
 class Decoder:
@@ -69,6 +71,8 @@ def masks_for(selection: Selection, transform: LetterboxTransform) -> Detections
     sampler = MapSampler.for_frame(selection.map_shape, transform)
     if selection.crop_to_box:
         mask_boxes = crop_boxes(selection.boxes, shape)
+        if selection.tight:
+            mask_boxes = support_boxes(sampler, mask_boxes, selection.region, selection.threshold)
     elif len(selection.boxes):
         maps = selection.full_maps()
         mask_boxes = full_map_boxes(sampler, selection.boxes, shape, lambda i: maps[i] > selection.threshold)

@@ -100,6 +100,7 @@ class YoloSegDecoder(_YoloDecoder):
             grown = grow_boxes(selection.boxes, self.amodal_margin, transform.image_shape)
             selection.amodal = _assemble(grown, scores, class_ids, raw[self.amodal][0][:, anchors].T, protos,
                                          None, settings)
+            selection.amodal.tight = True  # the grown window is mostly background
         return selection
 
 
