@@ -1,7 +1,7 @@
 """What the amodal head costs (issue 32): raw ``session.run`` and host decode of a model with the head against
 the same network without it, interleaved in one run so the ratio survives a shared machine.
 
-The pair is the bundled model and the bundled network with the head grown on (``test/amodal_model.py``), or
+The pair is the bundled model and the bundled network with the head grown on (``test/amodal_fixtures.py``), or
 ``--with-head M`` (a trained export) against ``--without-head`` (default: the bundled model).
 
     python scripts/bench_amodal_head.py [--with-head runs/amodal/instseg_tabletop_amodal.onnx] [--runs 200]
@@ -36,7 +36,7 @@ def main() -> int:
         with_head = args.with_head
         if with_head is None:
             sys.path.insert(0, str(REPO / "test"))
-            from amodal_model import grown_bundled_model
+            from amodal_fixtures import grown_bundled_model
 
             with_head = str(grown_bundled_model(Path(tmp) / "grown.onnx"))
         models = {"without": load_segmenter(args.without_head, SegmenterConfig()),

@@ -13,7 +13,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from amodal_model import grown_bundled_model  # noqa: E402
+from amodal_fixtures import grown_bundled_model  # noqa: E402
 
 
 def cli(*args: str) -> str:

@@ -10,12 +10,12 @@ from std_msgs.msg import Header
 
 from robot_instseg.ros.convert import instances_msg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from test_occlusion import _with_whole_masks  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from amodal_fixtures import scene_with_whole_masks  # noqa: E402
 
 
 def test_whole_masks_boxes_fractions_and_occluders_reach_the_message() -> None:
-    detections, annotations = _with_whole_masks(5)
+    detections, annotations = scene_with_whole_masks(5)
     msg = instances_msg(detections, Header(frame_id="camera"))
     occluded = 0
     for inst, ann in zip(msg.instances, annotations):
@@ -31,7 +31,7 @@ def test_whole_masks_boxes_fractions_and_occluders_reach_the_message() -> None:
 
 
 def test_without_an_amodal_head_the_fields_stay_empty() -> None:
-    detections, _ = _with_whole_masks(5)
+    detections, _ = scene_with_whole_masks(5)
     detections.amodal_boxes, detections.amodal_masks = np.zeros((0, 4), np.int32), []
     inst = instances_msg(detections, Header(frame_id="camera")).instances[0]
     assert not inst.has_amodal and len(inst.occluded_by) == 0 and inst.amodal_mask.width == 0

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import cv2
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from robot_instseg.engine.occlusion import occlusion_order, whole_mask
 from robot_instseg.engine.types import Detections
-from robot_instseg.synthetic.scenes import generate_scene, object_annotations, scene_seed
 
-
-def _with_whole_masks(seed: int, grow_px: int = 0) -> tuple[Detections, list[dict]]:
-    """Detections holding a clutter scene's true visible masks and whole masks (grown by ``grow_px``, as a
-    decoder that bleeds past the outline), and the scene's annotations."""
-    scene = generate_scene(scene_seed(seed, 0), 240, 320, min_visible=0.1)
-    visible, amodal = scene.visible_masks(), scene.amodal_masks()
-    detections = Detections.from_full_masks(np.stack(visible), [0.9] * len(visible), [0] * len(visible))
-    boxes, crops = [], []
-    for whole in amodal:
-        if grow_px:
-            whole = cv2.dilate(whole.astype(np.uint8), np.ones((2 * grow_px + 1,) * 2, np.uint8)).astype(bool)
-        ys, xs = np.nonzero(whole)
-        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        boxes.append(box)
-        crops.append(whole[box[1]:box[3], box[0]:box[2]])
-    detections.amodal_boxes, detections.amodal_masks = np.asarray(boxes, np.int32), crops
-    return detections, [ann for _, ann in object_annotations(scene, 1, 1)]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from amodal_fixtures import scene_with_whole_masks  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_true_whole_masks_give_the_ground_truth_order_pixel_for_pixel(seed: int) -> None:
-    detections, annotations = _with_whole_masks(seed)
+    detections, annotations = scene_with_whole_masks(seed)
     order = occlusion_order(detections, min_pixels=1, min_fraction=0.0)
     for i, ann in enumerate(annotations):
         pairs = list(zip([k + 1 for k in order.occluded_by[i]], order.cover_pixels[i]))
@@ -44,7 +30,7 @@ def test_true_whole_masks_give_the_ground_truth_order_pixel_for_pixel(seed: int)
 
 def test_a_whole_mask_that_bleeds_past_the_outline_names_no_neighbour_it_only_touches() -> None:
     for seed in (3, 4, 5):
-        detections, annotations = _with_whole_masks(seed, grow_px=1)
+        detections, annotations = scene_with_whole_masks(seed, grow_px=1)
         order = occlusion_order(detections)
         for i, ann in enumerate(annotations):
             truth = {o["id"] - 1: o["pixels"] for o in ann["occluded_by"]}
