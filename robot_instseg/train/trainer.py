@@ -25,7 +25,7 @@ import torch
 
 from robot_instseg.dataset.coco_check import load_checked_coco
 from robot_instseg.dataset.evaluate import evaluate_detections
-from robot_instseg.engine.decoders.yolo_seg import YoloSegDecoder
+from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT, YoloSegDecoder
 from robot_instseg.engine.postprocess import PostprocessSettings
 from robot_instseg.engine.types import Detections
 from robot_instseg.train.augment import AugmentConfig, describe_augment
@@ -150,6 +150,7 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
                                                                 max_detections=100)) -> dict[int, Detections]:
     """Detections per image id through the deployment decoder (same maths as the ONNX path)."""
     decoder = YoloSegDecoder("output0", "output1", model.config.num_masks)
+    decoder.amodal = AMODAL_OUTPUT if model.config.amodal else None
     was_training, model.export_mode = model.training, True
     model.eval()
     out: dict[int, Detections] = {}
@@ -157,10 +158,9 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
         for start in range(0, len(samples), batch):
             chunk = samples[start:start + batch]
             x = torch.from_numpy(np.stack([s.image for s in chunk])).to(device).permute(0, 3, 1, 2).float() / 255
-            preds, protos = model(x)[:2]
-            preds, protos = preds.float().cpu().numpy(), protos.float().cpu().numpy()
+            outputs = [t.float().cpu().numpy() for t in model(x)]
             for i, sample in enumerate(chunk):
-                raw = {"output0": preds[i:i + 1], "output1": protos[i:i + 1]}
+                raw = dict(zip(("output0", "output1", AMODAL_OUTPUT), (t[i:i + 1] for t in outputs)))
                 out[sample.image_id] = decoder.decode(raw, sample.transform, settings)
     finally:
         model.export_mode = False
@@ -307,7 +307,17 @@ class Trainer:
         if not self.val_set:
             return {}
         detections = predict(self.ema.ema, self.val_set.samples, self.device)
-        return evaluate_detections(self.val_gt, detections, self.names)
+        metrics = evaluate_detections(self.val_gt, detections, self.names)
+        if self.model_config.amodal and all("amodal_segmentation" in a for a in self.val_gt.dataset["annotations"]):
+            from robot_instseg.dataset.amodal_eval import amodal_report
+            from robot_instseg.dataset.evaluate import category_map, results_for
+
+            published = {i: d.visible_masks() for i, d in detections.items()}
+            report = amodal_report(self.val_gt, results_for(published, category_map(self.val_gt, self.names)),
+                                   published)
+            metrics.update(amodal_AP=report["amodal_AP"], amodal_AP50=report["amodal_AP50"],
+                           order_accuracy=report["occlusion"]["order_accuracy"])
+        return metrics
 
     def fit(self) -> dict:
         from tqdm import tqdm

@@ -76,6 +76,7 @@ def test_amodal_training_exports_a_third_output_decoded_like_the_torch_reference
     trainer.fit()
     epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert epochs[-1]["loss_amodal"] < 0.8 * epochs[0]["loss_amodal"]  # the amodal term is learnt
+    assert {"amodal_AP", "amodal_AP50", "order_accuracy"} <= set(epochs[-1])  # validated every epoch
     path = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "amodal.onnx")
     segmenter = Segmenter(path, SegmenterConfig(score_threshold=0.01))
     assert segmenter.decoder.amodal == "amodal_coefficients" and segmenter.decoder.amodal_margin == 0.5
