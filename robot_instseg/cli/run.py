@@ -208,15 +208,11 @@ def segmented_input(args: argparse.Namespace, segmenter, tracker, ray, cameras: 
     plan, job = _ray_plan(args, [args.input], segmenter, tracker, depth, ray)
     if plan.refused:
         raise CliError(plan.refused[0])
-    from robot_instseg.offline.unit_runner import run_units
+    from robot_instseg.offline.unit_runner import unit_stream
 
-    stream = run_units(job, plan.units, ray)
-    try:
-        with WorkerProgress(plan.total_frames, args.quiet) as progress:
-            yield items_only(stream, progress)
-        print_rates(progress, args.quiet)
-    finally:
-        stream.close()  # stops the Ray this run started, also on an error or Ctrl-C
+    with unit_stream(job, plan.units, ray, plan.total_frames, args.quiet) as (stream, progress):
+        yield items_only(stream, progress)
+    print_rates(progress, args.quiet)
 
 
 def _ray_plan(args: argparse.Namespace, inputs: list[str], segmenter, tracker, depth: bool, ray):
@@ -279,7 +275,7 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
     """(input index, its segmented frames) per readable input, in input order; refusals go to ``failed``."""
     from robot_instseg.io.frame_sources import open_source
     from robot_instseg.offline.frame_stage import segment_all
-    from robot_instseg.offline.unit_runner import WorkerProgress, items_only, run_units
+    from robot_instseg.offline.unit_runner import WorkerProgress, items_only, unit_stream
 
     topic = (args.topic or [None])[0]
     depth = args.depth_topic is not None
@@ -300,14 +296,10 @@ def _per_input(args: argparse.Namespace, inputs: list[str], segmenter, tracker, 
     for reason in plan.refused:
         failed.append(reason)
         LOG.warning("skipped %s", reason)
-    stream = run_units(job, plan.units, ray)
-    try:
-        with WorkerProgress(plan.total_frames, args.quiet) as progress:
-            for source, group in itertools.groupby(stream, key=lambda row: row[0].source):
-                yield source, items_only(group, progress)
-        print_rates(progress, args.quiet)
-    finally:
-        stream.close()
+    with unit_stream(job, plan.units, ray, plan.total_frames, args.quiet) as (stream, progress):
+        for source, group in itertools.groupby(stream, key=lambda row: row[0].source):
+            yield source, items_only(group, progress)
+    print_rates(progress, args.quiet)
 
 
 def register(sub) -> None:

@@ -37,21 +37,17 @@ def segment_coco_images(segmenter, gt, images_dir: Path, progress: bool = False,
 def _ray_segmented(gt, images_dir: Path, progress: bool, ray, model) -> Iterator[tuple[int, Any]]:
     """(image id, FrameOutput) as ``segmented_coco_images`` gives them, segmented by Ray workers in runs of images."""
     from robot_instseg.offline.jobs import SegmentJob
-    from robot_instseg.offline.unit_runner import WorkerProgress, items_only, run_units
+    from robot_instseg.offline.unit_runner import items_only, unit_stream
     from robot_instseg.offline.work_units import image_units, units_of_at_most
 
     infos = gt.loadImgs(sorted(gt.getImgIds()))
     paths = [str(Path(images_dir) / info["file_name"]) for info in infos]
     units = image_units(paths, units_of_at_most(32, len(paths), ray.workers))
-    stream = run_units(SegmentJob(model), units, ray)
-    try:
-        with WorkerProgress(len(paths), not progress) as bar:
-            for info, done in zip(infos, items_only(stream, bar)):
-                if done.output is None:
-                    raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
-                yield int(info["id"]), done.output
-    finally:
-        stream.close()
+    with unit_stream(SegmentJob(model), units, ray, len(paths), not progress) as (stream, bar):
+        for info, done in zip(infos, items_only(stream, bar)):
+            if done.output is None:
+                raise FileNotFoundError(f"{Path(images_dir) / info['file_name']}: cannot read the image")
+            yield int(info["id"]), done.output
 
 
 def segmented_coco_images(segmenter, gt, images_dir: Path, progress: bool = False) -> Iterator[tuple[int, Any]]:

@@ -11,7 +11,7 @@ __all__, __getattr__ = public_api(__name__, """
     frame_stage:  SegmentedFrame segment_one segment_all frame_stamp track
     work_units:   WorkUnit Plan plan_units expand_inputs unit_frames image_units
     unit_job:     RayOptions UnitError UnitJob
-    unit_runner:  WorkerProgress run_units items_only
+    unit_runner:  WorkerProgress run_units items_only unit_stream
     jobs:         ModelSpec SegmentJob
     ray_runner:   RayUnavailable ray_units
 """)

@@ -4,6 +4,7 @@ same jobs, so the two give the same items in the same order."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, Generator, Iterable, Iterator, Optional, Sequence
 
 from robot_instseg.offline.unit_job import RayOptions, Row, UnitError, UnitJob, process_guarded
@@ -81,6 +82,19 @@ class WorkerProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def unit_stream(job: UnitJob, units: Sequence[WorkUnit], ray: Optional[RayOptions], total: Optional[int],
+                quiet: bool) -> Iterator[tuple[Generator[Row, None, None], "WorkerProgress"]]:
+    """``run_units`` with its progress bar, for a ``with``: on the way out the bar is closed and the stream too,
+    which stops a Ray the run started, also on an error or Ctrl-C."""
+    stream = run_units(job, units, ray)
+    try:
+        with WorkerProgress(total, quiet) as progress:
+            yield stream, progress
+    finally:
+        stream.close()
 
 
 def items_only(stream: Iterator[Row], progress: Optional[WorkerProgress] = None,
