@@ -4,7 +4,6 @@ bag2coco's pre-annotations (their amodal layer read back independently with rosb
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,13 +13,7 @@ from pycocotools import mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from amodal_fixtures import grown_bundled_model  # noqa: E402
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "robot_instseg.cli", *args], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+from cli_runner import cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,12 +24,8 @@ from robot_instseg.dataset.bag_frames import instance_masks
 from robot_instseg.dataset.mask_qa import mask_flags
 from robot_instseg.synthetic.scenes import generate_scene
 
-
-def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "robot_instseg.cli", *args], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cli_runner import cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
