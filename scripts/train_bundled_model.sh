@@ -69,12 +69,19 @@ robot-instseg export "$RUN/model/best.pt" --out "$RUN/instseg_tabletop.onnx" --d
 FROM="$RUN/model/best.pt"
 fi
 # Phase C: the amodal head grown on phase B's network (it starts as the visible coefficients), the clutter
-# set added so whole objects hide behind slivers, basic augmentation at half phase A's learning rate.
-robot-instseg train "${TRAIN[@]}" --coco "$RUN/train_clutter/annotations.json" --images "$RUN/train_clutter" \
-  --val-coco "$RUN/val/annotations.json" --val-images "$RUN/val" --out "$RUN/amodal" --batch 16 \
-  --imgsz 288 384 --seed 0 --device "$DEVICE" --quiet --init "$FROM" --amodal --epochs "$AMODAL_EPOCHS" \
-  --lr 5e-4 --augment basic
-robot-instseg export "$RUN/amodal/best.pt" --out "$RUN/instseg_tabletop_amodal.onnx" --dynamic-batch
+# set added so whole objects hide behind slivers, basic augmentation at half phase A's learning rate. It ran
+# as two runs: C1 with the hidden pixels of a whole mask weighted as the rest (its whole masks stayed at the
+# visible ones), C2 continuing with them weighted 5x and the amodal term 4x (LossConfig now).
+amodal() {  # OUT INIT EPOCHS SEED [ARGS...]
+  local out="$1" init="$2" epochs="$3" seed="$4"; shift 4
+  robot-instseg train "${TRAIN[@]}" --coco "$RUN/train_clutter/annotations.json" --images "$RUN/train_clutter" \
+    --val-coco "$RUN/val/annotations.json" --val-images "$RUN/val" --out "$RUN/$out" --batch 16 \
+    --imgsz 288 384 --seed "$seed" --device "$DEVICE" --quiet --init "$init" --amodal --epochs "$epochs" \
+    --lr 5e-4 --augment basic "$@"
+}
+amodal amodal "$FROM" "$AMODAL_EPOCHS" 0 --amodal-hidden-weight 1 --amodal-weight 2
+amodal amodal2 "$RUN/amodal/best.pt" 2 1
+robot-instseg export "$RUN/amodal2/best.pt" --out "$RUN/instseg_tabletop_amodal.onnx" --dynamic-batch
 for set in test_default test_random test_heldout test_clutter; do
   echo "== $set"
   robot-instseg eval --model "$RUN/instseg_tabletop_amodal.onnx" --gt "$RUN/$set/annotations.json" \

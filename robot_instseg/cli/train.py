@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=Path(args.out), epochs=args.epochs, batch=args.batch, imgsz=tuple(args.imgsz), width=args.width,
         lr=args.lr, seed=args.seed, device=args.device, threads=args.threads, max_iters=args.max_iters,
         train_limit=args.limit, val_limit=args.val_limit, resume=args.resume, amp=args.amp,
-        init=Path(args.init) if args.init else None, amodal=args.amodal,
+        init=Path(args.init) if args.init else None, amodal=args.amodal, loss=loss_config(args),
         progress=not args.quiet, augment=augment_recipe(args))
     trainer = Trainer(config)
     metrics = trainer.fit()
@@ -67,6 +67,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 AUGMENT_RECIPES = ("full", "basic", "off")
+
+
+def loss_config(args: argparse.Namespace):
+    """The loss weights, with the amodal ones the flags set."""
+    from robot_instseg.train.loss import LossConfig
+
+    changes = {name: value for name, value in (("amodal_weight", args.amodal_weight),
+                                               ("amodal_hidden_weight", args.amodal_hidden_weight))
+               if value is not None}
+    if any(v < 0 for v in changes.values()):
+        raise CliError(f"--amodal-weight and --amodal-hidden-weight must not be negative, got {changes}")
+    return LossConfig(**changes)
 
 
 def augment_recipe(args: argparse.Namespace):
@@ -169,6 +181,10 @@ def register(sub) -> None:
     train.add_argument("--amodal", action="store_true",
                        help="the amodal head: each instance's whole mask, occluded parts included, learnt from the "
                             "annotations' amodal_segmentation (scenes writes it); --init may name a model without it")
+    train.add_argument("--amodal-weight", type=float, default=None, metavar="W",
+                       help="--amodal: weight of the whole-mask term (default 4)")
+    train.add_argument("--amodal-hidden-weight", type=float, default=None, metavar="W",
+                       help="--amodal: how much more a whole mask's hidden pixels weigh than the rest (default 5)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
                        help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "

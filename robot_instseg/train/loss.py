@@ -32,7 +32,11 @@ class LossConfig:
     box_weight: float = 5.0
     cls_weight: float = 1.0
     mask_weight: float = 4.0
-    amodal_weight: float = 2.0  # the amodal head's mask term (models with the head only)
+    amodal_weight: float = 4.0  # the amodal head's mask term (models with the head only)
+    # pixels of the whole mask hidden behind others weigh this much more: they are a few per cent of the grown
+    # box, and a head that only repeats the visible mask leaves them out at little cost (measured: 3 epochs at
+    # weight 1 grew whole masks to 1.01x the visible area where the truth is 1.28x)
+    amodal_hidden_weight: float = 5.0
     amodal_margin: float = DEFAULT_AMODAL_MARGIN  # the whole mask is learnt within the box grown this much per side
     max_mask_positives: int = 12  # per instance, to bound the mask loss' cost
 
@@ -126,10 +130,11 @@ class SegLoss:
             if amodal and target.amodal_proto_masks is not None and target.has_amodal is not None:
                 learnt = keep[target.has_amodal[gt[keep]]]
                 if len(learnt):
-                    amodal_terms.append(self._mask_loss(amodal[0][b, pos[learnt]], protos[b],
-                                                        target.amodal_proto_masks[gt[learnt]],
+                    whole = target.amodal_proto_masks[gt[learnt]]
+                    hidden = (whole - target.proto_masks[gt[learnt]]).clamp(min=0)
+                    amodal_terms.append(self._mask_loss(amodal[0][b, pos[learnt]], protos[b], whole,
                                                         target.boxes[gt[learnt]], target.masks.shape[-2:],
-                                                        cfg.amodal_margin))
+                                                        cfg.amodal_margin, 1.0 + (cfg.amodal_hidden_weight - 1.0) * hidden))
         norm = weight_sum.clamp(min=1.0)
         loss_cls = F.binary_cross_entropy_with_logits(cls_logits, cls_target, reduction="sum") / norm
         loss_box = torch.stack(box_terms).sum() / norm if box_terms else pred_boxes.sum() * 0
@@ -197,9 +202,10 @@ class SegLoss:
         return torch.cat(keep)
 
     @staticmethod
-    def _mask_loss(coef, protos, truth, boxes, input_shape, margin: float):
+    def _mask_loss(coef, protos, truth, boxes, input_shape, margin: float, pixel_weights=None):
         """Per-pixel BCE of coef . protos against ``truth`` inside each box, grown by one prototype cell and by
-        ``margin`` of its size per side (0: the visible mask; the amodal one reaches past the visible box)."""
+        ``margin`` of its size per side (0: the visible mask; the amodal one reaches past the visible box);
+        ``pixel_weights`` (like ``truth``) weigh pixels within the box."""
         nm, hp, wp = protos.shape
         logits = (coef @ protos.reshape(nm, -1)).reshape(-1, hp, wp)
         in_h, in_w = input_shape
@@ -213,5 +219,7 @@ class SegLoss:
         y0, y1 = (boxes[:, 1:2] - grow_y) * sy - 1, (boxes[:, 3:4] + grow_y) * sy + 1
         in_box = ((xs[None] >= x0) & (xs[None] <= x1))[:, None, :] & ((ys[None] >= y0) & (ys[None] <= y1))[:, :, None]
         bce = F.binary_cross_entropy_with_logits(logits, truth, reduction="none") * in_box
+        if pixel_weights is not None:
+            bce = bce * pixel_weights
         per_instance = bce.flatten(1).sum(1) / in_box.flatten(1).sum(1).clamp(min=1)
         return per_instance.mean()
