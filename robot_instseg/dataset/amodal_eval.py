@@ -53,25 +53,16 @@ def _matches(gt, image_id: int, detections: Detections) -> dict[int, int]:
     """Ground-truth annotation id -> index of the published instance it is matched to."""
     from pycocotools import mask as mask_utils
 
+    from robot_instseg.dataset.evaluate import greedy_matches
+
     anns = gt.loadAnns(gt.getAnnIds(imgIds=[image_id], iscrowd=False))
     if not anns or not len(detections):
         return {}
-    truth = [gt.annToRLE(a) for a in anns]
     found = detections.to_rle()
     for rle in found:
         rle["counts"] = rle["counts"].encode()
-    ious = mask_utils.iou(found, truth, [0] * len(truth))  # (detections, annotations)
-    matched: dict[int, int] = {}
-    taken: set[int] = set()
-    for d in np.argsort(-detections.scores, kind="stable"):
-        options = [(ious[d, k], k) for k in range(len(anns)) if anns[k]["id"] not in matched]
-        if not options:
-            break
-        best, k = max(options)
-        if best >= MATCH_IOU and int(d) not in taken:
-            matched[anns[k]["id"]] = int(d)
-            taken.add(int(d))
-    return matched
+    ious = mask_utils.iou(found, [gt.annToRLE(a) for a in anns], [0] * len(anns))  # (detections, annotations)
+    return {anns[k]["id"]: d for d, k in greedy_matches(np.asarray(ious), detections.scores, MATCH_IOU)}
 
 
 def order_accuracy(gt, detections: Mapping[int, Detections], min_overlap: float = MIN_PAIR_OVERLAP,

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from robot_instseg.dataset.coco_results import whole_object_entries, whole_object_fields
 from robot_instseg.dataset.mask_qa import TemporalCheck, mask_flags
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.frame_pipeline import segment_frame
@@ -71,58 +72,34 @@ def thumbnail(gray: np.ndarray) -> np.ndarray:
 
 def instance_masks(msg, height: int, width: int) -> list[tuple[int, str, float, np.ndarray, int]]:
     """(class_id, class_name, score, full-frame bool mask, track_id) of each instance of an InstanceArray."""
-    out = []
-    for inst in msg.instances:
-        m = inst.mask
-        full = np.zeros((height, width), bool)
-        if m.width and m.height:
-            crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
-            x, y = int(inst.bbox.x_offset), int(inst.bbox.y_offset)
-            full[y:y + m.height, x:x + m.width] = crop[:max(0, height - y), :max(0, width - x)]
-        out.append((int(inst.class_id), str(inst.class_name), float(inst.score), full, int(inst.track_id)))
-    return out
+    return [(int(inst.class_id), str(inst.class_name), float(inst.score),
+             full_frame(inst.mask, inst.bbox, height, width), int(inst.track_id)) for inst in msg.instances]
 
 
-def recorded_whole_objects(msg, height: int, width: int) -> list[dict]:
-    """Per instance of an InstanceArray: its whole-object keys (``whole_object_keys``), {} where it has none."""
-    out: list[dict] = []
-    for inst in msg.instances:
-        m = inst.amodal_mask
-        if not inst.has_amodal or not (m.width and m.height):
-            out.append({})
-            continue
-        full = np.zeros((height, width), bool)
-        crop = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)[:, :m.width] > 0
-        x, y = int(inst.amodal_bbox.x_offset), int(inst.amodal_bbox.y_offset)
-        full[y:y + m.height, x:x + m.width] = crop[:max(0, height - y), :max(0, width - x)]
-        out.append(whole_object_keys(full, float(inst.occluded_fraction), int(inst.id), list(inst.occluded_by)))
-    return out
+def full_frame(mask_msg, box, height: int, width: int) -> np.ndarray:
+    """A full-frame bool mask from a mono8 mask Image cropped to ``box`` (a RegionOfInterest's offsets)."""
+    full = np.zeros((height, width), bool)
+    if mask_msg.width and mask_msg.height:
+        rows = np.frombuffer(bytes(mask_msg.data), np.uint8).reshape(mask_msg.height, mask_msg.step)
+        crop = rows[:, :mask_msg.width] > 0
+        x, y = int(box.x_offset), int(box.y_offset)
+        full[y:y + mask_msg.height, x:x + mask_msg.width] = crop[:max(0, height - y), :max(0, width - x)]
+    return full
+
+
+def recorded_whole_objects(msg, visible: Sequence[np.ndarray], height: int, width: int) -> list[dict]:
+    """Per instance of an InstanceArray (``visible``: its full-frame masks, from ``instance_masks``): its
+    whole-object keys (``coco_results.whole_object_fields``; ``occluded_by`` Instance ids until bag2coco turns
+    them into the frame's annotation ids), {} where it has none."""
+    return [whole_object_fields(full_frame(inst.amodal_mask, inst.amodal_bbox, height, width), int(mask.sum()),
+                                int(inst.id), list(inst.occluded_by))
+            if inst.has_amodal and inst.amodal_mask.width and inst.amodal_mask.height else {}
+            for inst, mask in zip(msg.instances, visible)]
 
 
 def predicted_whole_objects(visible) -> list[dict]:
     """Per instance of a frame's published Detections: its whole-object keys, {} without an amodal head."""
-    if not visible.has_amodal:
-        return [{} for _ in range(len(visible))]
-    from robot_instseg.engine.occlusion import occlusion_order
-
-    order = occlusion_order(visible)
-    out = []
-    for i in range(len(visible)):
-        x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
-        full = np.zeros(visible.image_shape, bool)
-        full[y0:y1, x0:x1] = order.amodal_masks[i]
-        out.append(whole_object_keys(full, float(order.occluded_fraction[i]), i + 1,
-                                     [k + 1 for k in order.occluded_by[i]]))
-    return out
-
-
-def whole_object_keys(whole: np.ndarray, occluded_fraction: float, instance_id: int, occluded_by: list) -> dict:
-    """The amodal layer of a pre-annotation (KINS / COCOA keys, as ``scenes`` writes them); ``occluded_by`` holds
-    Instance ids until bag2coco turns them into the frame's annotation ids."""
-    fields = mask_fields(whole)
-    return {"amodal_segmentation": fields["segmentation"], "amodal_area": fields["area"],
-            "amodal_bbox": fields["bbox"], "occlusion_rate": round(occluded_fraction, 5),
-            "instance_id": instance_id, "occluded_by": [int(k) for k in occluded_by]}
+    return whole_object_entries(visible) if visible.has_amodal else [{} for _ in range(len(visible))]
 
 
 def bag_custom_data(bag: Path) -> dict:
@@ -255,7 +232,7 @@ def bag_items(bag: Path, split: str, config: ExportConfig, segmenter=None, repre
             instances, wholes = None, []
             if stamp in recorded:
                 instances = instance_masks(recorded[stamp], h, w)
-                wholes = recorded_whole_objects(recorded[stamp], h, w)
+                wholes = recorded_whole_objects(recorded[stamp], [m for _, _, _, m, _ in instances], h, w)
                 bs.predicted_by["recorded"] += 1
             elif segmenter is not None:
                 visible = segment_frame(segmenter, image, order).visible

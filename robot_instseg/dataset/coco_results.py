@@ -9,8 +9,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from robot_instseg.engine.occlusion import OcclusionOrder, occlusion_order
+from robot_instseg.engine.occlusion import occlusion_order
 from robot_instseg.engine.types import Detections
+from robot_instseg.synthetic.occlusion import amodal_fields
 
 
 @dataclass
@@ -43,35 +44,37 @@ class CocoIds:
 
 def detections_to_results(detections: Detections, image_id: int, ids: CocoIds) -> list[dict]:
     """COCO results entries (plus ``track_id``, 0 = untracked); classes the COCO file lacks are left out. From a
-    model with the amodal head each entry also holds the whole object (``amodal_segmentation``, ``amodal_bbox``,
-    ``occlusion_rate``) and the occlusion order: ``instance_id`` (index + 1, as Instance.id) and ``occluded_by``
-    (the instance ids lying on it, the one covering most first; ``engine.occlusion``)."""
-    order = occlusion_order(detections) if detections.has_amodal else None
+    model with the amodal head each entry also holds the whole object and the occlusion order
+    (``whole_object_entries``)."""
+    wholes = whole_object_entries(detections) if detections.has_amodal else [{}] * len(detections)
     results = []
-    for i, (rle, box, score, class_id, track_id) in enumerate(zip(detections.to_rle(), detections.xywh(),
-                                                                  detections.scores, detections.class_ids,
-                                                                  detections.track_ids)):
+    for rle, box, score, class_id, track_id, whole in zip(detections.to_rle(), detections.xywh(), detections.scores,
+                                                          detections.class_ids, detections.track_ids, wholes):
         category = ids.categories.get(int(class_id))
         if category is None:
             continue
-        entry = {"image_id": image_id, "category_id": category, "segmentation": rle,
-                 "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box],
-                 "track_id": int(track_id)}
-        if order is not None:
-            entry.update(_whole_object(order, i, detections.image_shape))
-        results.append(entry)
+        results.append({"image_id": image_id, "category_id": category, "segmentation": rle,
+                        "score": round(float(score), 5), "bbox": [round(float(v), 2) for v in box],
+                        "track_id": int(track_id), **whole})
     return results
 
 
-def _whole_object(order: OcclusionOrder, i: int, image_shape: tuple[int, int]) -> dict:
-    """The amodal keys of instance ``i``'s results entry."""
-    from pycocotools import mask as mask_utils
+def whole_object_entries(detections: Detections) -> list[dict]:
+    """Per instance of a frame's published Detections (a model with the amodal head): its whole object
+    (``whole_object_fields``), ``instance_id`` index + 1 as Instance.id, ``occluded_by`` those ids."""
+    order = occlusion_order(detections)
+    entries = []
+    for i in range(len(detections)):
+        x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
+        full = np.zeros(detections.image_shape, bool)
+        full[y0:y1, x0:x1] = order.amodal_masks[i]
+        entries.append(whole_object_fields(full, int(detections.masks[i].sum()), i + 1,
+                                           [k + 1 for k in order.occluded_by[i]]))
+    return entries
 
-    x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
-    full = np.zeros(image_shape, np.uint8)
-    full[y0:y1, x0:x1] = order.amodal_masks[i]
-    rle = mask_utils.encode(np.asfortranarray(full))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return {"amodal_segmentation": rle, "amodal_bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-            "occlusion_rate": round(float(order.occluded_fraction[i]), 5), "instance_id": i + 1,
-            "occluded_by": [k + 1 for k in order.occluded_by[i]]}
+
+def whole_object_fields(whole: np.ndarray, visible_area: int, instance_id: int, occluded_by: Sequence[int]) -> dict:
+    """The amodal keys of one instance (``synthetic.occlusion.amodal_fields``, as ``scenes`` writes them), with
+    its ``instance_id`` and the instance ids lying on it, the one covering most first (``engine.occlusion``)."""
+    return {**amodal_fields(whole, visible_area), "instance_id": int(instance_id),
+            "occluded_by": [int(k) for k in occluded_by]}

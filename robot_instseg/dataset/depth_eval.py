@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from robot_instseg.dataset.evaluate import greedy_matches, mask_iou
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.fusion import fuse, naive_centroid
 from robot_instseg.synthetic.depth import render_depth, sensor_depth, visible_surface_points
@@ -59,21 +60,8 @@ class Depth3DErrors:
 
 def _match(detections: Detections, gt_masks: list[np.ndarray]) -> list[tuple[int, int]]:
     """(detection index, ground-truth index) pairs, greedy by score, mask IoU >= MATCH_IOU."""
-    pairs, taken = [], set()
-    for i in np.argsort(-detections.scores, kind="stable"):
-        full = detections.full_mask(int(i))
-        best, best_iou = -1, MATCH_IOU
-        for j, gt in enumerate(gt_masks):
-            if j in taken:
-                continue
-            union = np.logical_or(full, gt).sum()
-            iou = np.logical_and(full, gt).sum() / union if union else 0.0
-            if iou >= best_iou:
-                best, best_iou = j, iou
-        if best >= 0:
-            taken.add(best)
-            pairs.append((int(i), best))
-    return pairs
+    ious = np.array([[mask_iou(detections.full_mask(i), gt) for gt in gt_masks] for i in range(len(detections))])
+    return greedy_matches(ious.reshape(len(detections), len(gt_masks)), detections.scores, MATCH_IOU)
 
 
 def _long_axis(points: np.ndarray) -> np.ndarray:

@@ -110,6 +110,22 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
+def greedy_matches(ious: np.ndarray, scores: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """(detection, truth) pairs from a (detections, truths) IoU matrix: each detection, highest score first,
+    takes the unmatched truth it overlaps most (the later one on a tie) when that IoU is at least ``min_iou``."""
+    pairs: list[tuple[int, int]] = []
+    taken: set[int] = set()
+    for d in np.argsort(-np.asarray(scores), kind="stable"):
+        best, best_iou = -1, min_iou
+        for j in range(ious.shape[1]):
+            if j not in taken and ious[d, j] >= best_iou:
+                best, best_iou = j, ious[d, j]
+        if best >= 0:
+            taken.add(best)
+            pairs.append((int(d), best))
+    return pairs
+
+
 def decode_rle(gt, entry: dict) -> np.ndarray:
     """Bool HxW mask of a COCO annotation or result entry (RLE or polygons) on ``gt``'s image."""
     return gt.annToMask(entry).astype(bool)

@@ -60,25 +60,26 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
             region = labels[y0:y1, x0:x1]
             region[detections.masks[i] & (region == 0)] = i + 1
     n = len(detections)
-    boxes, masks, fractions = [], [], []
+    boxes, masks, fractions, areas = [], [], [], []
     cover = np.zeros((n, n + 1), np.int64)  # cover[i, j + 1]: visible pixels of j inside i's whole mask
     for i in range(n):
         (x0, y0, x1, y1), whole = whole_mask(detections, i)
         boxes.append((x0, y0, x1, y1))
         masks.append(whole)
         area = int(whole.sum())
+        areas.append(area)
         fractions.append(0.0 if area == 0 else 1.0 - min(int(detections.masks[i].sum()), area) / area)
         cover[i] = np.bincount(labels[y0:y1, x0:x1][whole], minlength=n + 1)
         cover[i, [0, i + 1]] = 0
         if detections.alternative_of[i] >= 0:  # another reading of the same object does not lie on it
             cover[i, detections.alternative_of[i] + 1] = 0
-    areas = np.array([int(m.sum()) for m in masks], np.int64)
+    whole_areas = np.asarray(areas, np.int64)
     occluders, covers = [], []
     for i in range(n):
         counts = cover[i, 1:]
         # j lies on i when it covers more of i's whole mask than i covers of j's (the other way round is a
         # whole mask decoded past its outline into the object on top of it), by enough of the smaller object
-        enough = np.maximum(min_pixels, min_fraction * np.minimum(areas[i], areas))
+        enough = np.maximum(min_pixels, min_fraction * np.minimum(whole_areas[i], whole_areas))
         on_top = (counts >= enough) & (counts > cover[:, i + 1])
         order = np.flatnonzero(on_top)
         order = order[np.argsort(-counts[order], kind="stable")]
