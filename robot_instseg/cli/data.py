@@ -230,8 +230,24 @@ def cmd_eval3d(args: argparse.Namespace) -> int:
     if axis["n"]:
         print(f"long axis (tool, bottle): median {axis['median']:.2f} deg, within 10 deg: "
               f"{summary['long_axis_within_10deg']:.1%} of {axis['n']}")
+    _print_box_sizes(summary["box_size"])
     print(f"fusion per frame: median {summary['fusion_ms']['median']:.2f} ms")
     return 0
+
+
+def _print_box_sizes(box_size: dict) -> None:
+    """eval3d's box-size lines: the visible surface's box, and the whole extent's where whole masks were given."""
+    for name, label in (("all", "all matched"), ("occluded", "occluded")):
+        errors = box_size[name]
+        visible, whole = errors["visible_mm"], errors["whole_mm"]
+        if not visible["n"]:
+            continue
+        line = (f"box size error mm, {label} ({visible['n']}): visible surface median {visible['median']:.1f} "
+                f"p95 {visible['p95']:.1f} (long side {errors['long_side_visible_mm']['median']:+.1f})")
+        if whole["n"]:
+            line += (f"   whole extent median {whole['median']:.1f} p95 {whole['p95']:.1f} "
+                     f"(long side {errors['long_side_whole_mm']['median']:+.1f})")
+        print(line)
 
 
 def register(sub) -> None:
@@ -295,8 +311,9 @@ def register(sub) -> None:
     ray_args(evaluate)
     evaluate.set_defaults(func=cmd_eval, conf=None)  # AP: 0.01 (integrates over every score); --track: 0.25
 
-    eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis) against rendered depth with "
-                                           "known geometry, beside the naive mean of masked depth")
+    eval3d = sub.add_parser("eval3d", help="per-instance 3D (centroid, long axis, box size with and without the "
+                                           "whole extent) against rendered depth with known geometry, beside the "
+                                           "naive mean of masked depth")
     segmenter_args(eval3d)
     eval3d.add_argument("--scenes", type=int, default=30, help="synthetic scenes (about 10 instances each)")
     eval3d.add_argument("--seed", type=int, default=7)

@@ -6,6 +6,12 @@ one-to-one to the ground truth (mask IoU >= ``MATCH_IOU``, best score first). Re
 the centroid error (ours, and the naive mean of all masked depth beside it), and for the
 elongated classes the angle between the oriented box's long axis and the long axis of the
 object's true visible surface.
+
+Box size: each oriented box's three sides against those of the same box fitted to the object's whole true
+surface (hidden parts included, clean depth), as the norm of the side differences. Where the masks carry
+whole (amodal) masks (the ground truth's, or a model with the amodal head) it is reported twice: the box of
+the visible surface, and the box over the whole extent (``geometry.amodal_extent``); and again for the
+objects at least ``OCCLUDED_RATE`` hidden, which the whole extent is for.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import numpy as np
 
 from robot_instseg.dataset.evaluate import greedy_matches, mask_iou
 from robot_instseg.engine.types import Detections
-from robot_instseg.geometry.fusion import fuse, naive_centroid
+from robot_instseg.geometry.amodal_extent import with_whole_extent
+from robot_instseg.geometry.fusion import back_project, fuse, naive_centroid, oriented_box
 from robot_instseg.synthetic.depth import render_depth, sensor_depth, visible_surface_points
 from robot_instseg.synthetic.scenes import CLASSES, generate_scene, scene_seed
 
 MATCH_IOU = 0.5
 ELONGATED = ("tool", "bottle")
+OCCLUDED_RATE = 0.1  # of an object's whole silhouette hidden: it counts among the occluded ones
 
 
 @dataclass
@@ -39,6 +47,11 @@ class Depth3DErrors:
     matched: int = 0
     without_3d: int = 0
     fusion_ms: list[float] = field(default_factory=list)
+    box_mm: list[float] = field(default_factory=list)  # box-size error of the visible surface's box
+    box_whole_mm: list[float] = field(default_factory=list)  # ... of the box over the whole extent (amodal)
+    long_side_mm: list[float] = field(default_factory=list)  # signed: ours - truth, the visible surface's box
+    long_side_whole_mm: list[float] = field(default_factory=list)
+    occluded: list[bool] = field(default_factory=list)  # per box_mm entry: OCCLUDED_RATE or more hidden
 
     def summary(self) -> dict:
         """Medians and 95th percentiles, counts, and the share of long axes within 10 degrees."""
@@ -55,13 +68,43 @@ class Depth3DErrors:
                 "distance_m": {"min": min(self.distance_m, default=0.0), "max": max(self.distance_m, default=0.0)},
                 "long_axis_deg": stats(self.axis_deg),
                 "long_axis_within_10deg": float((axis <= 10.0).mean()) if len(axis) else 0.0,
-                "fusion_ms": stats(self.fusion_ms)}
+                "fusion_ms": stats(self.fusion_ms), "box_size": self._box_summary(stats)}
+
+    def _box_summary(self, stats: Callable[[list[float]], dict]) -> dict:
+        """Box-size errors (mm) of all matched objects and of the occluded ones, with and without the whole
+        extent (``whole`` entries: none when no whole masks were given)."""
+        occluded = np.asarray(self.occluded, bool)
+        out = {}
+        for name, subset in (("all", np.ones(len(occluded), bool)), ("occluded", occluded)):
+            out[name] = {key: stats(np.asarray(values)[subset].tolist() if len(values) == len(occluded) else [])
+                         for key, values in (("visible_mm", self.box_mm), ("whole_mm", self.box_whole_mm),
+                                             ("long_side_visible_mm", self.long_side_mm),
+                                             ("long_side_whole_mm", self.long_side_whole_mm))}
+        return out
 
 
 def _match(detections: Detections, gt_masks: list[np.ndarray]) -> list[tuple[int, int]]:
     """(detection index, ground-truth index) pairs, greedy by score, mask IoU >= MATCH_IOU."""
     ious = np.array([[mask_iou(detections.full_mask(i), gt) for gt in gt_masks] for i in range(len(detections))])
     return greedy_matches(ious.reshape(len(detections), len(gt_masks)), detections.scores, MATCH_IOU)
+
+
+def _true_box_sizes(scene, truth) -> list[np.ndarray]:
+    """Per object, the sides (m) of the oriented box of its whole true surface (clean depth, hidden parts
+    included), fitted as ours are."""
+    sizes = []
+    for surface in truth.surfaces:
+        vs, us = np.nonzero(np.isfinite(surface))
+        points = back_project(us, vs, surface[vs, us], truth.intrinsics)
+        sizes.append(oriented_box(points.T)[2] if len(points) >= 3 else np.full(3, np.nan))
+    return sizes
+
+
+def _with_true_whole_masks(detections: Detections, scene) -> Detections:
+    """The ground truth's detections with each object's whole silhouette as its whole mask."""
+    whole = Detections.from_full_masks(np.array(scene.amodal_masks()), detections.scores, detections.class_ids)
+    detections.amodal_boxes, detections.amodal_masks = whole.mask_boxes, whole.masks
+    return detections
 
 
 def _long_axis(points: np.ndarray) -> np.ndarray:
@@ -86,8 +129,8 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         gt_points = visible_surface_points(scene, truth)
         errors.gt_instances += len(gt_masks)
         if segmenter is None:
-            detections = Detections.from_full_masks(np.array(gt_masks), [1.0] * len(gt_masks),
-                                                    [o.class_id for o in scene.objects])
+            detections = _with_true_whole_masks(Detections.from_full_masks(
+                np.array(gt_masks), [1.0] * len(gt_masks), [o.class_id for o in scene.objects]), scene)
             pairs = [(j, j) for j in range(len(gt_masks))]
         else:
             detections = segment_frame(segmenter, scene.render_rgb(), "rgb").visible
@@ -96,6 +139,8 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         fused = fuse(detections, depth, truth.intrinsics, complete=complete)
         errors.fusion_ms.append((time.perf_counter() - started) * 1e3)
         mask_only = fuse(detections, depth, truth.intrinsics, complete=False) if complete else fused
+        whole = with_whole_extent(fused, detections, depth, truth.intrinsics) if detections.has_amodal else None
+        true_sizes, hidden = _true_box_sizes(scene, truth), _hidden_shares(scene, gt_masks)
         errors.matched += len(pairs)
         for i, j in pairs:
             truth_centroid = gt_points[j].mean(axis=0)
@@ -112,9 +157,28 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
             naive = naive_centroid(detections.masks[i], x0, y0, depth, truth.intrinsics)
             if naive is not None:
                 errors.naive_mm.append(float(np.linalg.norm(naive - truth_centroid)) * 1e3)
+            _add_box_errors(errors, ours, whole.instances[i] if whole is not None else None, true_sizes[j],
+                            hidden[j])
             if CLASSES[scene.objects[j].class_id] in ELONGATED:
                 cos = abs(float(np.dot(ours.box_axes[:, 0], _long_axis(gt_points[j]))))
                 errors.axis_deg.append(float(np.degrees(np.arccos(min(cos, 1.0)))))
         if progress:
             progress(1)
     return errors
+
+
+def _hidden_shares(scene, visible: list[np.ndarray]) -> list[float]:
+    """Per object, the share of its whole silhouette that is hidden."""
+    return [1.0 - int(v.sum()) / max(int(w.sum()), 1) for v, w in zip(visible, scene.amodal_masks())]
+
+
+def _add_box_errors(errors: Depth3DErrors, ours, whole, true_size: np.ndarray, hidden: float) -> None:
+    """One matched object's box-size errors (mm): the visible surface's box and, given, the whole extent's."""
+    if not np.isfinite(true_size).all():
+        return
+    errors.box_mm.append(float(np.linalg.norm(ours.box_size - true_size)) * 1e3)
+    errors.long_side_mm.append(float(ours.box_size[0] - true_size[0]) * 1e3)
+    errors.occluded.append(hidden >= OCCLUDED_RATE)
+    if whole is not None:
+        errors.box_whole_mm.append(float(np.linalg.norm(whole.box_size - true_size)) * 1e3)
+        errors.long_side_whole_mm.append(float(whole.box_size[0] - true_size[0]) * 1e3)

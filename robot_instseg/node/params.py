@@ -179,6 +179,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               "standing above the fitted support plane, at the object's depth, connected to the mask) for the "
               "centroid, box and ~/points; the published mask and ~/labels stay the model's. Off: the mask alone.",
               dynamic=True),
+    ParamSpec("depth_amodal_extent", False,
+              "With a model that has the amodal head: each oriented box spans the whole object, the part its whole "
+              "mask says lies behind an occluder placed on the instance's surface plane where depth shows "
+              "something in front or no reading (geometry.amodal_extent). The centroid and ~/points stay the "
+              "measured surface's. Off by default: it needs whole masks better than today's amodal candidate's "
+              "(eval3d measures both boxes). Off, or a model without the head: the visible surface's box.",
+              dynamic=True),
     ParamSpec("publish_points", True,
               "Publish ~/points: every instance's depth points (x, y, z, instance_id), only while subscribed.",
               dynamic=True),

@@ -15,6 +15,7 @@ from std_msgs.msg import Header
 
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
+from robot_instseg.geometry.amodal_extent import with_whole_extent
 from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
 from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts, DepthLag
@@ -98,7 +99,10 @@ class DepthInput:
         except InputError as exc:
             return None, exc.reason, str(exc)
         self.last_depth = depth_msg
-        return fuse(detections, depth, k, complete=bool(settings["depth_complete_masks"])), "", ""
+        fusion = fuse(detections, depth, k, complete=bool(settings["depth_complete_masks"]))
+        if settings["depth_amodal_extent"]:
+            fusion = with_whole_extent(fusion, detections, depth, k)
+        return fusion, "", ""
 
     def frame_3d(self, header: Header, detections: Detections, received_at: float, settings: dict[str, Any],
                  log: Callable[[str, str], None]) -> tuple[Optional[FrameFusion], str]:
