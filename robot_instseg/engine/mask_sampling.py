@@ -80,9 +80,9 @@ class MapSampler:
 
     @classmethod
     def for_frame(cls, map_shape: tuple[int, int], transform: LetterboxTransform) -> "MapSampler":
-        top, bottom, left, right = content_window(map_shape, transform)
-        h, w = transform.image_shape
-        return cls(axis_taps(top, bottom - top, h), axis_taps(left, right - left, w), (top, bottom, left, right))
+        """The sampler of a frame; a camera's frames share one (kept for the last few sizes seen: its taps
+        depend only on the map's shape and the letterbox)."""
+        return _sampler((int(map_shape[0]), int(map_shape[1])), transform)
 
     def sample(self, box: tuple[int, int, int, int], values: Callable[[int, int, int, int], np.ndarray],
                threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,7 @@ class MapSampler:
         """
         x0, y0, x1, y1 = box
         rows, cols = self.rows, self.cols
-        my0, my1, mx0, mx1 = int(rows.lower[y0]), int(rows.upper[y1 - 1]) + 1, int(cols.lower[x0]), int(cols.upper[x1 - 1]) + 1
+        my0, my1, mx0, mx1 = map_window(self, box)
         window = np.asarray(values(my0, my1, mx0, mx1), np.float32)
         return _sample_box(window, my0, mx0, rows.lower, rows.upper, rows.weight, cols.lower, cols.upper, cols.weight,
                            x0, y0, x1, y1, np.float32(threshold))
@@ -113,6 +113,14 @@ class MapSampler:
         x0 = int(np.searchsorted(self.cols.upper, cols[0] + left, "left"))
         x1 = int(np.searchsorted(self.cols.lower, cols[-1] + left, "right"))
         return x0, y0, x1, y1
+
+
+@functools.lru_cache(maxsize=16)
+def _sampler(map_shape: tuple[int, int], transform: LetterboxTransform) -> MapSampler:
+    """MapSampler.for_frame, computed once per (map shape, transform); its arrays are never written."""
+    top, bottom, left, right = content_window(map_shape, transform)
+    h, w = transform.image_shape
+    return MapSampler(axis_taps(top, bottom - top, h), axis_taps(left, right - left, w), (top, bottom, left, right))
 
 
 @kernel
@@ -188,28 +196,42 @@ def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: 
     return masks, values
 
 
+def map_window(sampler: MapSampler, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(my0, my1, mx0, mx1): the map rows and columns the pixels of a non-empty image box x0, y0, x1, y1 blend."""
+    x0, y0, x1, y1 = box
+    rows, cols = sampler.rows, sampler.cols
+    return int(rows.lower[y0]), int(rows.upper[y1 - 1]) + 1, int(cols.lower[x0]), int(cols.upper[x1 - 1]) + 1
+
+
+def tight_box(sampler: MapSampler, box: tuple[int, int, int, int], hit_rows: np.ndarray,
+              hit_cols: np.ndarray) -> tuple[int, int, int, int]:
+    """``box`` cut to the pixels that have a tap on a positive map row and column: ``hit_rows`` and
+    ``hit_cols`` are the indices, ascending, of the rows and columns of its ``map_window`` holding a
+    positive value (a bilinear sample lies between its taps' values, so no other pixel can be positive)."""
+    x0, y0, x1, y1 = box
+    if not len(hit_rows) or not len(hit_cols):
+        return x0, y0, x0, y0
+    my0, _, mx0, _ = map_window(sampler, box)
+    rows, cols = sampler.rows, sampler.cols
+    ty0 = max(y0, int(np.searchsorted(rows.upper, hit_rows[0] + my0, "left")))
+    ty1 = min(y1, int(np.searchsorted(rows.lower, hit_rows[-1] + my0, "right")))
+    tx0 = max(x0, int(np.searchsorted(cols.upper, hit_cols[0] + mx0, "left")))
+    tx1 = min(x1, int(np.searchsorted(cols.lower, hit_cols[-1] + mx0, "right")))
+    return tx0, ty0, max(tx0, tx1), max(ty0, ty1)
+
+
 def support_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: RegionFn,
                   threshold: float) -> np.ndarray:
-    """``mask_boxes`` each cut to the pixels that can be positive: a bilinear sample lies between its taps'
-    values, so only pixels with a tap above ``threshold`` can be in. The map is read over each box's window
-    only (a small product at map resolution), and the masks sampled in the cut boxes are the same pixels."""
+    """``mask_boxes`` each cut to the pixels that can be positive (``tight_box``). The map is read over each
+    box's window only (a small product at map resolution), and the masks sampled in the cut boxes are the
+    same pixels."""
     out = mask_boxes.copy()
-    rows, cols = sampler.rows, sampler.cols
     for i, (x0, y0, x1, y1) in enumerate(mask_boxes.tolist()):
         if x1 <= x0 or y1 <= y0:
             continue
-        my0, my1 = int(rows.lower[y0]), int(rows.upper[y1 - 1]) + 1
-        mx0, mx1 = int(cols.lower[x0]), int(cols.upper[x1 - 1]) + 1
-        positive = np.asarray(region_values(i, my0, my1, mx0, mx1)) > threshold
-        hit_rows, hit_cols = np.flatnonzero(positive.any(axis=1)), np.flatnonzero(positive.any(axis=0))
-        if not len(hit_rows):
-            out[i] = (x0, y0, x0, y0)
-            continue
-        ty0 = max(y0, int(np.searchsorted(rows.upper, hit_rows[0] + my0, "left")))
-        ty1 = min(y1, int(np.searchsorted(rows.lower, hit_rows[-1] + my0, "right")))
-        tx0 = max(x0, int(np.searchsorted(cols.upper, hit_cols[0] + mx0, "left")))
-        tx1 = min(x1, int(np.searchsorted(cols.lower, hit_cols[-1] + mx0, "right")))
-        out[i] = (tx0, ty0, max(tx0, tx1), max(ty0, ty1))
+        positive = np.asarray(region_values(i, *map_window(sampler, (x0, y0, x1, y1)))) > threshold
+        out[i] = tight_box(sampler, (x0, y0, x1, y1), np.flatnonzero(positive.any(axis=1)),
+                           np.flatnonzero(positive.any(axis=0)))
     return out
 
 

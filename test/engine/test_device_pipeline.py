@@ -126,6 +126,31 @@ def test_weak_detections_leave_the_published_output_unchanged_on_both_pipelines(
         host.update(weak_score_threshold=1.5)
 
 
+def test_amodal_head_device_equals_host(frames, tmp_path: Path) -> None:
+    """A model with the amodal head (the bundled network with a grown head): the device pipeline decodes the
+    whole masks in the same grown, cut boxes as the host, the weak detections' too."""
+    from amodal_fixtures import grown_bundled_model
+
+    model = grown_bundled_model(tmp_path / "amodal.onnx")
+    host = Segmenter(model, SegmenterConfig(score_threshold=0.01))
+    device = Segmenter(model, SegmenterConfig(score_threshold=0.01, pipeline="device"))
+    images = [(_resized(rgb, size), "rgb") for rgb in frames for size in SIZES[:4]]
+    summary = compare_pipelines(host, device, images)
+    _assert_equal_output(summary, min_instances=100)
+    assert summary["whole_masks"] == summary["instances"], summary
+    weak = [Segmenter(model, SegmenterConfig(weak_score_threshold=0.05, pipeline=p)) for p in ("host", "device")]
+    weak_seen = 0
+    for rgb in frames:
+        outputs = [segment_frame(seg, rgb, "rgb") for seg in weak]
+        for kind in ("weak", "visible"):
+            a, b = (getattr(out, kind) for out in outputs)
+            assert a.has_amodal == b.has_amodal == (len(a) > 0)
+            np.testing.assert_array_equal(a.amodal_boxes, b.amodal_boxes)
+            assert all(np.array_equal(m1, m2) for m1, m2 in zip(a.amodal_masks, b.amodal_masks))
+        weak_seen += len(outputs[0].weak)
+    assert weak_seen >= 1  # the case is exercised
+
+
 def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: Path) -> None:
     model = random_weight_yolo_export(tmp_path)
     settings = dict(score_threshold=0.0, iou_threshold=0.7, max_detections=30)

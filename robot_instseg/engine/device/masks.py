@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robot_instseg.engine.mask_sampling import MapSampler
+from robot_instseg.engine.mask_sampling import MapSampler, map_window, tight_box
 from robot_instseg.engine.ownership import SCORE_WEIGHT, box_overlaps, readings
 
 _BIT_WEIGHTS = (1, 2, 4, 8, 16, 32, 64, 128)  # little bit order, as np.unpackbits(bitorder="little")
@@ -129,6 +129,44 @@ class DeviceMaskDecoder:
         wy = rw[pixels.y]
         return upper * (one - wy) + lower * wy
 
+    def _raw(self, coefficients: torch.Tensor, protos: torch.Tensor, mask_boxes: np.ndarray, sampler: MapSampler,
+             threshold: float, transfers: Transfers) -> tuple[PackedPixels, torch.Tensor, torch.Tensor, list[np.ndarray]]:
+        """(packed pixels, their logits, their test against ``threshold``, the masks' bits brought back)."""
+        pixels = PackedPixels(transfers.upload(mask_boxes.astype(np.int32), self.device))
+        logits = self.logits(coefficients, protos, pixels, sampler, transfers)
+        inside = logits > threshold
+        return pixels, logits, inside, unpack_crops(transfers.download(pack_bits(inside)), mask_boxes)
+
+    def whole_masks(self, coefficients: torch.Tensor, protos: torch.Tensor, mask_boxes: np.ndarray,
+                    sampler: MapSampler, threshold: float, transfers: Transfers) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The amodal head's masks (no ownership): each box first cut to where its map can be positive, as the
+        host's ``support_boxes`` cuts it (the map's positive rows and columns of each box's window come back
+        as bits), then sampled there. (boxes, masks)."""
+        if len(mask_boxes) == 0:
+            return mask_boxes.copy(), []
+        nm, mh, mw = protos.shape
+        positive = ((coefficients.to(torch.float32) @ protos.to(torch.float32).reshape(nm, -1)) > threshold)
+        positive = positive.reshape(-1, mh, mw)
+        windows = np.zeros((len(mask_boxes), 4), np.int64)  # my0, my1, mx0, mx1; empty boxes read nothing
+        boxes = [(x0, y0, x1, y1) for x0, y0, x1, y1 in mask_boxes.tolist()]
+        filled = [i for i, (x0, y0, x1, y1) in enumerate(boxes) if x1 > x0 and y1 > y0]
+        for i in filled:
+            windows[i] = map_window(sampler, boxes[i])
+        w = transfers.upload(windows, self.device)
+        rows, cols = torch.arange(mh, device=self.device), torch.arange(mw, device=self.device)
+        row_in = (rows[None] >= w[:, :1]) & (rows[None] < w[:, 1:2])
+        col_in = (cols[None] >= w[:, 2:3]) & (cols[None] < w[:, 3:4])
+        hits = torch.cat([(positive & col_in[:, None, :]).any(2) & row_in,
+                          (positive & row_in[:, :, None]).any(1) & col_in], 1)
+        flat = np.unpackbits(transfers.download(pack_bits(hits.reshape(-1))), count=hits.numel(),
+                             bitorder="little").astype(bool).reshape(len(mask_boxes), mh + mw)
+        tight = mask_boxes.copy()
+        for i in filled:
+            my0, _, mx0, _ = windows[i]
+            tight[i] = tight_box(sampler, boxes[i],
+                                 np.flatnonzero(flat[i, :mh]) - my0, np.flatnonzero(flat[i, mh:]) - mx0)
+        return tight, self._raw(coefficients, protos, tight, sampler, threshold, transfers)[3]
+
     def decode(self, coefficients: torch.Tensor, protos: torch.Tensor, mask_boxes: np.ndarray, scores: np.ndarray,
                image_shape: tuple[int, int], sampler: MapSampler, threshold: float,
                transfers: Transfers) -> MaskResult:
@@ -136,10 +174,7 @@ class DeviceMaskDecoder:
         n = len(mask_boxes)
         if n == 0:
             return MaskResult([], [], np.zeros(0, np.int64))
-        pixels = PackedPixels(transfers.upload(mask_boxes.astype(np.int32), self.device))
-        logits = self.logits(coefficients, protos, pixels, sampler, transfers)
-        inside = logits > threshold
-        raw = unpack_crops(transfers.download(pack_bits(inside)), mask_boxes)
+        pixels, logits, inside, raw = self._raw(coefficients, protos, mask_boxes, sampler, threshold, transfers)
         order = np.argsort(-np.asarray(scores, np.float32), kind="stable")  # best score first, as ownership
         alternative_of, contested = self._readings(pixels, inside, mask_boxes, order, raw, transfers)
         if not contested.any():  # nobody contests a pixel: every mask is visible as it is

@@ -18,11 +18,13 @@ import torch
 
 from robot_instseg.engine.backends.base import Backend
 from robot_instseg.engine.decoders.yolo_seg import (
+    DEFAULT_AMODAL_MARGIN,
     YoloSegDecoder,
     YoloSegEndToEndDecoder,
     _YoloDecoder,
     choose_anchors,
     choose_rows,
+    grow_boxes,
 )
 from robot_instseg.engine.device.letterbox import DeviceLetterbox
 from robot_instseg.engine.device.masks import DeviceMaskDecoder, MaskResult, Transfers
@@ -151,16 +153,17 @@ class DevicePipeline:
             self._class_filter = (class_ids, torch.tensor(sorted(class_ids), dtype=torch.int64, device=self.device))
         return self._class_filter[1]
 
-    def _select(self, outputs: dict[str, torch.Tensor], settings: PostprocessSettings,
-                transfers: Transfers) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
-        """(boxes in input pixels, scores, class ids, mask coefficients on the device) of the kept instances."""
+    def _select(self, outputs: dict[str, torch.Tensor], settings: PostprocessSettings, transfers: Transfers
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor, Optional[torch.Tensor]]:
+        """(boxes in input pixels, scores, class ids, mask coefficients on the device, and the amodal head's
+        coefficients or None) of the kept instances."""
         decoder = self.decoder
         if isinstance(decoder, YoloSegEndToEndDecoder):
             rows = outputs[decoder.preds][0]
             heads = transfers.download(rows[:, :6])
             keep = choose_rows(heads, settings)
             coefficients = rows[transfers.upload(keep.astype(np.int64), self.device), 6:]
-            return heads[keep, :4], heads[keep, 4], heads[keep, 5].astype(np.int64), coefficients
+            return heads[keep, :4], heads[keep, 4], heads[keep, 5].astype(np.int64), coefficients, None
         preds = outputs[decoder.preds][0]  # (4 + nc + nm, N)
         nc = preds.shape[0] - 4 - decoder.num_masks
         scores, class_ids = preds[4:4 + nc].max(0)
@@ -177,20 +180,27 @@ class DevicePipeline:
         kept, boxes, kept_scores, kept_classes = choose_anchors(
             host_anchors, host[:, 4].astype(dtype), host_classes,
             lambda a: host[np.searchsorted(host_anchors, a), :4].astype(dtype), settings)  # anchors ascend
-        coefficients = preds[4 + nc:, transfers.upload(kept.astype(np.int64), self.device)].T
-        return boxes, kept_scores, kept_classes, coefficients
+        kept_t = transfers.upload(kept.astype(np.int64), self.device)
+        amodal = getattr(decoder, "amodal", None)
+        whole = outputs[amodal][0][:, kept_t].T if amodal is not None and amodal in outputs else None
+        return boxes, kept_scores, kept_classes, preds[4 + nc:, kept_t].T, whole
 
     def _decode(self, outputs: dict[str, torch.Tensor], transform, settings: PostprocessSettings,
                 transfers: Transfers, weak_below: Optional[float] = None
                 ) -> tuple[Detections, Detections, Ownership, Optional[Detections]]:
         """(raw detections, visible detections, ownership, weak detections or None) of one frame's outputs."""
-        boxes_input, scores, class_ids, coefficients = self._select(outputs, settings, transfers)
+        boxes_input, scores, class_ids, coefficients, whole = self._select(outputs, settings, transfers)
         shape = transform.image_shape
         boxes = transform.clip_boxes(transform.to_image(boxes_input))
         mask_boxes = crop_boxes(boxes, shape)
         protos = outputs[self.decoder.protos][0]
         sampler = MapSampler.for_frame((int(protos.shape[1]), int(protos.shape[2])), transform)
         threshold = logit(settings.mask_threshold)
+        whole_boxes: np.ndarray = np.zeros((0, 4), np.int32)
+        whole_masks: list[np.ndarray] = []
+        if whole is not None:  # the amodal head: the decoder's grown windows, as the host pipeline decodes them
+            grown = crop_boxes(grow_boxes(boxes, getattr(self.decoder, "amodal_margin", DEFAULT_AMODAL_MARGIN), shape), shape)
+            whole_boxes, whole_masks = self.masks.whole_masks(whole, protos, grown, sampler, threshold, transfers)
         weak = None
         if weak_below is not None:  # the weak ones: raw masks only, decoded apart so that they own nothing
             below = scores < weak_below
@@ -199,14 +209,17 @@ class DevicePipeline:
                                            mask_boxes[rows], scores[rows], shape, sampler, threshold,
                                            transfers).masks if len(rows) else []
             weak = Detections(image_shape=shape, boxes=boxes[rows], scores=scores[rows], class_ids=class_ids[rows],
-                              mask_boxes=mask_boxes[rows], masks=weak_masks)
+                              mask_boxes=mask_boxes[rows], masks=weak_masks, **_whole(whole_boxes, whole_masks, rows))
             rows = np.flatnonzero(~below)
             boxes, scores, class_ids, mask_boxes = boxes[rows], scores[rows], class_ids[rows], mask_boxes[rows]
             coefficients = coefficients[transfers.upload(rows.astype(np.int64), self.device)]
+            if whole_masks:
+                whole_boxes, whole_masks = whole_boxes[rows], [whole_masks[i] for i in rows]
         result: MaskResult = self.masks.decode(coefficients, protos, mask_boxes, scores, shape, sampler, threshold,
                                                transfers)
         detections = Detections(image_shape=shape, boxes=boxes, scores=scores, class_ids=class_ids,
-                                mask_boxes=mask_boxes, masks=result.masks)
+                                mask_boxes=mask_boxes, masks=result.masks, amodal_boxes=whole_boxes,
+                                amodal_masks=whole_masks)
         labels = np.zeros(shape, np.uint16)
         for i, ((x0, y0, x1, y1), owned) in enumerate(zip(mask_boxes.tolist(), result.visible)):
             if result.alternative_of[i] < 0:
@@ -215,3 +228,10 @@ class DevicePipeline:
         visible.masks = result.visible
         visible.alternative_of = result.alternative_of.copy()
         return detections, visible, Ownership(labels, result.alternative_of), weak
+
+
+def _whole(boxes: np.ndarray, masks: list[np.ndarray], rows: np.ndarray) -> dict:
+    """The amodal fields of ``rows`` of a frame's instances (none when the model has no amodal head)."""
+    if not masks:
+        return {}
+    return {"amodal_boxes": boxes[rows], "amodal_masks": [masks[i] for i in rows]}
