@@ -125,7 +125,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             report["amodal"] = amodal_report(gt, results, detections)
         except ValueError as exc:
             raise CliError(f"--amodal: {exc}")
-        text += "\n" + format_amodal(report["amodal"])
+        text += "\n" + format_amodal(report["amodal"], report["segm_AP"])
     if args.out:
         write_metrics(Path(args.out), report)
     print(json.dumps(report) if args.json else text)

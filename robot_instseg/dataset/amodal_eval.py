@@ -96,20 +96,20 @@ def order_accuracy(gt, detections: Mapping[int, Detections], min_overlap: float 
 
 
 def amodal_report(gt, results: Sequence[dict], detections: Mapping[int, Detections]) -> dict:
-    """Amodal AP (and visible AP on the same images, to compare) and occlusion order, as one dict."""
+    """Amodal AP and occlusion order, as one dict (the visible AP to compare with is the caller's segm AP,
+    computed once on the same results)."""
     from robot_instseg.dataset.evaluate import coco_segm_metrics
 
     whole = coco_segm_metrics(amodal_ground_truth(gt), amodal_results(results), detections.keys())
-    seen = coco_segm_metrics(gt, results, detections.keys())
     return {"amodal_AP": whole["AP"], "amodal_AP50": whole["AP50"], "amodal_AP75": whole["AP75"],
-            "visible_AP": seen["AP"], "visible_AP50": seen["AP50"], "occlusion": order_accuracy(gt, detections)}
+            "occlusion": order_accuracy(gt, detections)}
 
 
-def format_amodal(report: dict) -> str:
-    """The amodal part of a report as text lines."""
+def format_amodal(report: dict, visible_ap: float) -> str:
+    """The amodal part of a report as text lines, beside the visible masks' AP."""
     order = report["occlusion"]
     return (f"amodal      AP {report['amodal_AP']:.4f}  AP50 {report['amodal_AP50']:.4f}  AP75 "
-            f"{report['amodal_AP75']:.4f}   (visible AP {report['visible_AP']:.4f})\n"
+            f"{report['amodal_AP75']:.4f}   (visible AP {visible_ap:.4f})\n"
             f"occlusion order: {order['right']} of {order['pairs']} ground-truth pairs right "
             f"({order['order_accuracy']:.3f}); {order['matched_pairs']} pairs matched, {order['right']} right "
             f"({order['order_accuracy_matched']:.3f}), {order['reversed']} reversed")
