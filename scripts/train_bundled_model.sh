@@ -71,7 +71,8 @@ fi
 # Phase C: the amodal head grown on phase B's network (it starts as the visible coefficients), the clutter
 # set added so whole objects hide behind slivers, basic augmentation at half phase A's learning rate. It ran
 # as two runs: C1 with the hidden pixels of a whole mask weighted as the rest (its whole masks stayed at the
-# visible ones), C2 continuing with them weighted 5x and the amodal term 4x (LossConfig now).
+# visible ones), C2 continuing with them weighted 5x and the amodal term 4x (LossConfig now), C3 three
+# more epochs of C2's settings (the best of the three: models/MODEL_CARD.md).
 amodal() {  # OUT INIT EPOCHS SEED [ARGS...]
   local out="$1" init="$2" epochs="$3" seed="$4"; shift 4
   robot-instseg train "${TRAIN[@]}" --coco "$RUN/train_clutter/annotations.json" --images "$RUN/train_clutter" \
@@ -81,10 +82,11 @@ amodal() {  # OUT INIT EPOCHS SEED [ARGS...]
 }
 amodal amodal "$FROM" "$AMODAL_EPOCHS" 0 --amodal-hidden-weight 1 --amodal-weight 2
 amodal amodal2 "$RUN/amodal/best.pt" 2 1
-robot-instseg export "$RUN/amodal2/best.pt" --out "$RUN/instseg_tabletop_amodal.onnx" --dynamic-batch
+amodal amodal3 "$RUN/amodal2/best.pt" 3 2
+robot-instseg export "$RUN/amodal3/best.pt" --out "$RUN/instseg_tabletop_amodal.onnx" --dynamic-batch
 for set in test_default test_random test_heldout test_clutter; do
   echo "== $set"
-  robot-instseg eval --model "$RUN/instseg_tabletop_amodal.onnx" --gt "$RUN/$set/annotations.json" \
+  robot-instseg eval --amodal --model "$RUN/instseg_tabletop_amodal.onnx" --gt "$RUN/$set/annotations.json" \
     --images "$RUN/$set" --conf 0.01 --quiet
 done
 echo "== tracking clips"
