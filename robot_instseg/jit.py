@@ -40,7 +40,8 @@ def warm_up() -> None:
 
 KERNEL_MODULES = ("robot_instseg.engine.mask_sampling", "robot_instseg.engine.postprocess",
                   "robot_instseg.engine.ownership", "robot_instseg.geometry.surface_kernels", "robot_instseg.geometry.completion",
-                  "robot_instseg.geometry.support_plane", "robot_instseg.tracking.masks")
+                  "robot_instseg.geometry.support_plane", "robot_instseg.geometry.depth_order",
+                  "robot_instseg.tracking.masks")
 
 
 def compile_all() -> None:

@@ -1,8 +1,8 @@
 """Host work per frame against the raw ``session.run``, measured in one interleaved run (issue 28's budget).
 
 Everything the node does for a frame except ``session.run``: preprocess, decode, overlap ownership,
-depth fusion (with completion), tracking and message conversion (InstanceArray, labels, markers), on
-the bundled model (or --model), 640x480 synthetic RGB-D scenes of a tracked clip, depth and tracking on.
+depth fusion (with completion and the occlusion order from depth), tracking and message conversion
+(InstanceArray, labels, markers), on the bundled model (or --model), 640x480 synthetic RGB-D scenes of a tracked clip, depth and tracking on.
 Each run times the bare ``session.run`` on the same tensor right beside the pipeline, so the ratio
 survives a shared, drifting machine. ``--profile N`` prints the N costliest functions (cProfile).
 
@@ -39,6 +39,7 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
 
     from robot_instseg.engine.frame_pipeline import resolved
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
+    from robot_instseg.geometry.depth_order import depth_occlusion
     from robot_instseg.geometry.fusion import fuse
     from robot_instseg.ros.convert import instances_msg, labels_msg, markers_msg
     from robot_instseg.tracking.tracker import Tracker
@@ -66,6 +67,7 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         output = resolved(result)
         t4 = time.perf_counter()
         fusion = fuse(output.visible, depth, k, complete=True)
+        fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
         t5 = time.perf_counter()
         output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
                                                   fusion.centroids(), output.weak)

@@ -24,11 +24,15 @@ def _bench_images(folder: Path) -> list[Path]:
 
 
 def _depth_fusion(frames):
-    """fuse(visible detections) against each scene's depth, for the bench's fusion stage."""
+    """fuse(visible detections) against each scene's depth and the occlusion order read from it, as the node
+    does by default, for the bench's fusion stage."""
+    from robot_instseg.geometry.depth_order import depth_occlusion
     from robot_instseg.geometry.fusion import fuse
 
-    def run(index: int, visible):
-        return fuse(visible, frames[index].depth, frames[index].intrinsics)
+    def run(index: int, output):
+        fusion = fuse(output.visible, frames[index].depth, frames[index].intrinsics)
+        fusion.occluded_by = depth_occlusion(output.visible, frames[index].depth, output.labels)
+        return fusion
 
     return run
 

@@ -231,6 +231,13 @@ def cmd_eval3d(args: argparse.Namespace) -> int:
         print(f"long axis (tool, bottle): median {axis['median']:.2f} deg, within 10 deg: "
               f"{summary['long_axis_within_10deg']:.1%} of {axis['n']}")
     _print_box_sizes(summary["box_size"])
+    for source, label in (("depth", "from depth"), ("whole_masks", "from whole masks")):
+        order = summary["occlusion_order"][source]
+        if order["ordered"] or order["right"] or (source == "depth" and order["pairs"]):
+            print(f"occlusion order {label}: {order['right']} of {order['pairs']} ground-truth pairs right "
+                  f"({order['order_accuracy']:.3f}); {order['matched_pairs']} matched, "
+                  f"{order['order_accuracy_matched']:.3f} right, {order['reversed']} reversed; "
+                  f"{order['spurious']} of {order['ordered']} orders between objects that do not overlap")
     print(f"fusion per frame: median {summary['fusion_ms']['median']:.2f} ms")
     return 0
 

@@ -59,7 +59,8 @@ def _run_to_json(args: argparse.Namespace, segmenter, segmented, tracker) -> int
             continue
         sec, nanosec = frame_stamp(frame, index, 1.0 / args.fps)
         track(tracker, done, sec + nanosec * 1e-9)
-        results.extend(detections_to_results(done.output.detections(args.masks), image_id, categories))
+        results.extend(detections_to_results(done.output.detections(args.masks), image_id, categories,
+                                             done.fusion.occluded_by if done.fusion is not None else None))
         count += 1
     _report_skipped(skipped, count)
     out = Path(args.out)

@@ -42,11 +42,16 @@ class CocoIds:
         return None
 
 
-def detections_to_results(detections: Detections, image_id: int, ids: CocoIds) -> list[dict]:
+def detections_to_results(detections: Detections, image_id: int, ids: CocoIds,
+                          occluded_by: Optional[list[list[int]]] = None) -> list[dict]:
     """COCO results entries (plus ``track_id``, 0 = untracked); classes the COCO file lacks are left out. From a
     model with the amodal head each entry also holds the whole object and the occlusion order
-    (``whole_object_entries``)."""
+    (``whole_object_entries``); ``occluded_by`` (per instance, read from depth) takes the place of that order,
+    and with it every entry holds ``instance_id`` and ``occluded_by``, as the node publishes them."""
     wholes = whole_object_entries(detections) if detections.has_amodal else [{}] * len(detections)
+    if occluded_by is not None:
+        wholes = [{**whole, "instance_id": i + 1, "occluded_by": [k + 1 for k in occluded_by[i]]}
+                  for i, whole in enumerate(wholes)]
     results = []
     for rle, box, score, class_id, track_id, whole in zip(detections.to_rle(), detections.xywh(), detections.scores,
                                                           detections.class_ids, detections.track_ids, wholes):

@@ -22,16 +22,61 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from robot_instseg.dataset.amodal_eval import MIN_PAIR_OVERLAP
 from robot_instseg.dataset.evaluate import greedy_matches, mask_iou
+from robot_instseg.engine.occlusion import occlusion_order
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.amodal_extent import with_whole_extent
+from robot_instseg.geometry.depth_order import depth_occlusion
 from robot_instseg.geometry.fusion import back_project, fuse, naive_centroid, oriented_box
 from robot_instseg.synthetic.depth import render_depth, sensor_depth, visible_surface_points
+from robot_instseg.synthetic.occlusion import occlusions
 from robot_instseg.synthetic.scenes import CLASSES, generate_scene, scene_seed
 
 MATCH_IOU = 0.5
 ELONGATED = ("tool", "bottle")
 OCCLUDED_RATE = 0.1  # of an object's whole silhouette hidden: it counts among the occluded ones
+
+
+@dataclass
+class OrderCounts:
+    """One way of ordering instances, scored on the ground truth's covering pairs (overlap at least
+    ``MIN_PAIR_OVERLAP`` of the smaller whole object): right, reversed, and orders between matched instances
+    whose objects do not overlap at all (spurious)."""
+
+    pairs: int = 0
+    matched_pairs: int = 0
+    right: int = 0
+    reversed: int = 0
+    ordered: int = 0  # "j on i" claims between matched instances
+    spurious: int = 0  # ... of objects that do not overlap
+
+    def add(self, occluded_by: list[list[int]], match: dict[int, int], scene_pairs: list, amodal_areas: list[int]
+            ) -> None:
+        """One scene: ``occluded_by`` per instance, ``match`` object index -> instance index."""
+        objects = {i: j for j, i in match.items()}
+        overlapping = {frozenset((o.occluded, o.occluder)) for o in scene_pairs}
+        for lower, tops in enumerate(occluded_by):
+            for upper in tops:
+                if lower in objects and upper in objects:
+                    self.ordered += 1
+                    self.spurious += frozenset((objects[lower], objects[upper])) not in overlapping
+        for o in scene_pairs:
+            if o.pixels < MIN_PAIR_OVERLAP * min(amodal_areas[o.occluded], amodal_areas[o.occluder]):
+                continue
+            self.pairs += 1
+            if o.occluded not in match or o.occluder not in match:
+                continue
+            lower, upper = match[o.occluded], match[o.occluder]
+            self.matched_pairs += 1
+            self.right += upper in occluded_by[lower] and lower not in occluded_by[upper]
+            self.reversed += lower in occluded_by[upper]
+
+    def summary(self) -> dict:
+        return {"pairs": self.pairs, "matched_pairs": self.matched_pairs, "right": self.right,
+                "reversed": self.reversed, "ordered": self.ordered, "spurious": self.spurious,
+                "order_accuracy": self.right / self.pairs if self.pairs else 0.0,
+                "order_accuracy_matched": self.right / self.matched_pairs if self.matched_pairs else 0.0}
 
 
 @dataclass
@@ -52,6 +97,8 @@ class Depth3DErrors:
     long_side_mm: list[float] = field(default_factory=list)  # signed: ours - truth, the visible surface's box
     long_side_whole_mm: list[float] = field(default_factory=list)
     occluded: list[bool] = field(default_factory=list)  # per box_mm entry: OCCLUDED_RATE or more hidden
+    order_depth: OrderCounts = field(default_factory=OrderCounts)  # occlusion order read from depth
+    order_whole: OrderCounts = field(default_factory=OrderCounts)  # ... from whole masks (none: no pairs)
 
     def summary(self) -> dict:
         """Medians and 95th percentiles, counts, and the share of long axes within 10 degrees."""
@@ -68,7 +115,8 @@ class Depth3DErrors:
                 "distance_m": {"min": min(self.distance_m, default=0.0), "max": max(self.distance_m, default=0.0)},
                 "long_axis_deg": stats(self.axis_deg),
                 "long_axis_within_10deg": float((axis <= 10.0).mean()) if len(axis) else 0.0,
-                "fusion_ms": stats(self.fusion_ms), "box_size": self._box_summary(stats)}
+                "fusion_ms": stats(self.fusion_ms), "box_size": self._box_summary(stats),
+                "occlusion_order": {"depth": self.order_depth.summary(), "whole_masks": self.order_whole.summary()}}
 
     def _box_summary(self, stats: Callable[[list[float]], dict]) -> dict:
         """Box-size errors (mm) of all matched objects and of the occluded ones, with and without the whole
@@ -141,6 +189,7 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         mask_only = fuse(detections, depth, truth.intrinsics, complete=False) if complete else fused
         whole = with_whole_extent(fused, detections, depth, truth.intrinsics) if detections.has_amodal else None
         true_sizes, hidden = _true_box_sizes(scene, truth), _hidden_shares(scene, gt_masks)
+        _add_orders(errors, detections, depth, pairs, scene, gt_masks)
         errors.matched += len(pairs)
         for i, j in pairs:
             truth_centroid = gt_points[j].mean(axis=0)
@@ -165,6 +214,17 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         if progress:
             progress(1)
     return errors
+
+
+def _add_orders(errors: Depth3DErrors, detections: Detections, depth: np.ndarray, pairs: list[tuple[int, int]],
+                scene, gt_masks: list[np.ndarray]) -> None:
+    """Score one scene's occlusion order from depth and, where whole masks exist, from them."""
+    amodal = scene.amodal_masks()
+    scene_pairs, areas = occlusions(amodal, gt_masks), [int(m.sum()) for m in amodal]
+    match = {j: i for i, j in pairs}
+    errors.order_depth.add(depth_occlusion(detections, depth), match, scene_pairs, areas)
+    if detections.has_amodal:
+        errors.order_whole.add(occlusion_order(detections).occluded_by, match, scene_pairs, areas)
 
 
 def _hidden_shares(scene, visible: list[np.ndarray]) -> list[float]:

@@ -12,9 +12,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from robot_instseg.engine.frame_pipeline import resolved
+from robot_instseg.engine.frame_pipeline import FrameOutput, resolved
 from robot_instseg.engine.segmenter import Segmenter
-from robot_instseg.engine.types import Detections
 
 
 @dataclass
@@ -63,10 +62,10 @@ class BenchReport:
 
 
 def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int, warmup: int = 3,
-                  fusion: Optional[Callable[[int, Detections], object]] = None) -> BenchReport:
+                  fusion: Optional[Callable[[int, FrameOutput], object]] = None) -> BenchReport:
     """Alternate a full ``segment`` and a bare runtime call on the same input ``runs`` times; also time
     the overlap ownership (label image + visible masks) the node does after each ``segment``, and
-    ``fusion(image index, visible detections)`` (depth fusion) when given, as stage ``fusion``."""
+    ``fusion(image index, FrameOutput)`` (depth fusion and the occlusion order from depth) when given, as stage ``fusion``."""
     feeds = [segmenter.input_feed(image) for image in images]
     for i in range(warmup):
         segmenter.segment(images[i % len(images)])
@@ -91,12 +90,12 @@ def run_benchmark(segmenter: Segmenter, images: Sequence[np.ndarray], runs: int,
             stages["raw_device"].append((time.perf_counter() - t0) * 1e3)
         result = segmenter.segment(image)
         t1 = time.perf_counter()
-        visible = resolved(result).visible  # the host pipeline resolves here; the device one already has
+        output = resolved(result)  # the host pipeline resolves here; the device one already has
         stages["ownership"].append((time.perf_counter() - t1) * 1e3)
         transfers.append(result.transfer_bytes)
         if fusion is not None:
             t2 = time.perf_counter()
-            fusion(i % len(images), visible)
+            fusion(i % len(images), output)
             stages["fusion"].append((time.perf_counter() - t2) * 1e3)
         times = result.times
         stages["preprocess"].append(times.preprocess_ms)

@@ -12,6 +12,7 @@ of the smaller of the two whole objects. An instance nothing lies on (``occluded
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -30,6 +31,20 @@ class OcclusionOrder:
     occluded_fraction: np.ndarray  # (N,) float32: 1 - visible area / whole area
     occluded_by: list[list[int]]  # indices of the instances on it, most covering first
     cover_pixels: list[list[int]]  # the pixels each of those covers, in the same order
+
+
+def visible_labels(detections: Detections, window: Optional[tuple[int, int, int, int]] = None) -> np.ndarray:
+    """int32 image: the index + 1 of the instance owning each pixel's visible mask, 0 where none (an
+    alternative reading of a stronger instance owns nothing; the first of two masks claiming a pixel keeps
+    it); over ``window`` (x0, y0, x1, y1, holding every mask box) or the whole image."""
+    h, w = detections.image_shape
+    left, top, right, bottom = window if window is not None else (0, 0, w, h)
+    labels = np.zeros((bottom - top, right - left), np.int32)
+    for i, (x0, y0, x1, y1) in enumerate(detections.mask_boxes.tolist()):
+        if detections.alternative_of[i] < 0:
+            region = labels[y0 - top:y1 - top, x0 - left:x1 - left]
+            region[detections.masks[i] & (region == 0)] = i + 1
+    return labels
 
 
 def whole_mask(detections: Detections, i: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -53,12 +68,7 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
     an alternative reading of a stronger instance covers nothing). ValueError without amodal masks."""
     if len(detections) and not detections.has_amodal:
         raise ValueError("occlusion_order needs the amodal masks of a model with the amodal head")
-    h, w = detections.image_shape
-    labels = np.zeros((h, w), np.int32)  # visible owner + 1 per pixel
-    for i, (x0, y0, x1, y1) in enumerate(detections.mask_boxes.tolist()):
-        if detections.alternative_of[i] < 0:
-            region = labels[y0:y1, x0:x1]
-            region[detections.masks[i] & (region == 0)] = i + 1
+    labels = visible_labels(detections)
     n = len(detections)
     boxes, masks, fractions, areas = [], [], [], []
     cover = np.zeros((n, n + 1), np.int64)  # cover[i, j + 1]: visible pixels of j inside i's whole mask

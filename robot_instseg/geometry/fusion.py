@@ -85,6 +85,7 @@ class FrameFusion:
 
     instances: list[Optional[Instance3D]]
     reasons: list[str]  # "" where 3D was computed, else a reason code (too_few_points, no_depth_in_mask)
+    occluded_by: Optional[list[list[int]]] = None  # per instance, what lies on it, read from depth (depth_order)
 
     def centroids(self) -> list[Optional[np.ndarray]]:
         """Each instance's centroid, None where it has no 3D."""

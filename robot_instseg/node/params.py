@@ -179,6 +179,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               "standing above the fitted support plane, at the object's depth, connected to the mask) for the "
               "centroid, box and ~/points; the published mask and ~/labels stay the model's. Off: the mask alone.",
               dynamic=True),
+    ParamSpec("occlusion_from_depth", True,
+              "On frames with 3D: each instance's occluded_by lists the instances whose surface steps toward the "
+              "camera across the border their visible masks share (geometry.depth_order), for any model, with or "
+              "without the amodal head. Off, or a frame without depth: occluded_by comes from a model's whole masks "
+              "(the amodal head), else stays empty. On by default: on eval3d's scenes it orders 0.87 of matched "
+              "pairs right against 0.61 for the best amodal candidate's whole masks.",
+              dynamic=True),
     ParamSpec("depth_amodal_extent", False,
               "With a model that has the amodal head: each oriented box spans the whole object, the part its whole "
               "mask says lies behind an occluder placed on the instance's surface plane where depth shows "

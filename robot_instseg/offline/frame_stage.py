@@ -30,7 +30,8 @@ class SegmentedFrame:
 
 def segment_one(segmenter: Segmenter, frame: Frame, depth: bool = False, complete: bool = True) -> SegmentedFrame:
     """Decode and segment ``frame`` as the node does; with ``depth``, fuse the depth it carries (the node's
-    depth_complete_masks is ``complete``). A frame that cannot be decoded comes back with ``error``."""
+    depth_complete_masks is ``complete``) and read the occlusion order from it (occlusion_from_depth). A frame that cannot be decoded comes back with ``error``."""
+    from robot_instseg.geometry.depth_order import depth_occlusion
     from robot_instseg.geometry.fusion import fuse
 
     try:
@@ -42,6 +43,8 @@ def segment_one(segmenter: Segmenter, frame: Frame, depth: bool = False, complet
         try:
             depth_m, k = frame_depth(frame, done.output.visible.image_shape)  # type: ignore[union-attr]
             done.fusion, done.depth_reason = fuse(done.output.visible, depth_m, k, complete=complete), ""  # type: ignore[union-attr]
+            done.fusion.occluded_by = depth_occlusion(done.output.visible, depth_m,  # type: ignore[union-attr]
+                                                      done.output.labels)  # type: ignore[union-attr]
         except InputError as exc:
             done.depth_reason = exc.reason
     frame.depth = frame.depth_fields = None  # used; never written, so never shipped back from a worker

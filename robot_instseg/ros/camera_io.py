@@ -196,7 +196,7 @@ class CameraIO:
         settings, header, detections = self.node.settings, frame.msg.header, output.visible
         depth = self.depth
         fusion, depth_status = (None, DEPTH_OFF) if depth is None else \
-            depth.frame_3d(header, detections, frame.received_at, settings, self.log)
+            depth.frame_3d(header, detections, frame.received_at, settings, self.log, output.labels)
         # After depth: the tracker gates matches by 3D centroid where it has one.
         self.stream.tracking.assign(detections, stamp_seconds(header), settings,
                                     fusion.centroids() if fusion is not None else None, output.weak)

@@ -84,7 +84,8 @@ def _set_3d(inst: Instance, geo: Optional[Instance3D]) -> None:
 def instances_msg(detections: Detections, header: Header, fusion: Optional[FrameFusion] = None,
                   depth_status: str = "") -> InstanceArray:
     """InstanceArray of ``detections`` (already cut to their visible masks), with their 3D from ``fusion`` and,
-    from a model with the amodal head, their whole masks and occlusion order (``engine.occlusion``)."""
+    from a model with the amodal head, their whole masks and occlusion order (``engine.occlusion``); an order
+    read from depth (``fusion.occluded_by``) takes the place of the whole masks' one."""
     order = occlusion_order(detections) if detections.has_amodal else None
     h, w = detections.image_shape
     out = InstanceArray(header=header, image_width=int(w), image_height=int(h),
@@ -109,6 +110,8 @@ def instances_msg(detections: Detections, header: Header, fusion: Optional[Frame
         _fill_image(inst.mask, np.multiply(mask, 255, dtype=np.uint8), "mono8", header)
         if order is not None:
             _set_amodal(inst, order, i, header)
+        if fusion is not None and fusion.occluded_by is not None:  # read from depth: it orders better
+            inst.occluded_by = [k + 1 for k in fusion.occluded_by[i]]
         out.instances.append(inst)
     return out
 

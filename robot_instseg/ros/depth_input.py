@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
@@ -16,6 +17,7 @@ from std_msgs.msg import Header
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.amodal_extent import with_whole_extent
+from robot_instseg.geometry.depth_order import depth_occlusion
 from robot_instseg.geometry.fusion import FrameFusion, fuse
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
 from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts, DepthLag
@@ -70,7 +72,8 @@ class DepthInput:
         return snap
 
     def fuse_frame(self, header: Header, detections: Detections, received_at: float,
-                   settings: dict[str, Any]) -> tuple[Optional[FrameFusion], str, str]:
+                   settings: dict[str, Any], labels: Optional[np.ndarray] = None
+                   ) -> tuple[Optional[FrameFusion], str, str]:
         """(3D of the frame's instances, "", "") or (None, reason, detail). Waits for the frame's depth at most
         the learned lag of the stream (``DepthLag``: at least ``depth_wait_ms``, at most ``depth_wait_max_ms``)
         after ``received_at`` (monotonic), and only while it can still come."""
@@ -102,13 +105,16 @@ class DepthInput:
         fusion = fuse(detections, depth, k, complete=bool(settings["depth_complete_masks"]))
         if settings["depth_amodal_extent"]:
             fusion = with_whole_extent(fusion, detections, depth, k)
+        if settings["occlusion_from_depth"]:
+            fusion.occluded_by = depth_occlusion(detections, depth, labels)
         return fusion, "", ""
 
     def frame_3d(self, header: Header, detections: Detections, received_at: float, settings: dict[str, Any],
-                 log: Callable[[str, str], None]) -> tuple[Optional[FrameFusion], str]:
+                 log: Callable[[str, str], None], labels: Optional[np.ndarray] = None
+                 ) -> tuple[Optional[FrameFusion], str]:
         """(FrameFusion or None, depth_status) for one frame, counted; a problem (anything but no depth stream
         at all) is also logged through ``log(key, line)``, which rate-limits."""
-        fusion, reason, detail = self.fuse_frame(header, detections, received_at, settings)
+        fusion, reason, detail = self.fuse_frame(header, detections, received_at, settings, labels)
         if fusion is None:
             self.counts.frame_without(reason, detail)
             if reason != NO_DEPTH:

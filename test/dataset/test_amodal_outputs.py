@@ -65,3 +65,25 @@ def test_bag2coco_carries_the_recorded_whole_objects_as_their_own_layer(model: P
             assert ann["occluded_by"] == [by_instance[k]["id"] for k in inst.occluded_by]
             checked += 1
     assert checked >= 5
+
+
+def test_run_reads_the_order_from_depth_for_a_model_without_the_head(tmp_path: Path) -> None:
+    """Synthetic scenes carry depth: the bundled model (no head) gets occluded_by from it, the same in run's
+    COCO results and in its bag's InstanceArrays, as the node publishes it (geometry.depth_order)."""
+    from rosbags.highlevel import AnyReader
+
+    cli("run", "scenes:21", "--out", str(tmp_path / "out.json"), "--quiet")
+    entries = json.loads((tmp_path / "out.json").read_text())
+    assert entries and all("amodal_segmentation" not in e for e in entries)
+    from_json: dict[int, dict[int, list[int]]] = {}
+    for entry in entries:
+        from_json.setdefault(entry["image_id"], {})[entry["instance_id"]] = entry["occluded_by"]
+    cli("run", "scenes:21", "--out", str(tmp_path / "bag"), "--quiet")
+    with AnyReader([tmp_path / "bag"]) as reader:
+        conns = [c for c in reader.connections if c.topic == "/seg_node/instances"]
+        recorded = [reader.deserialize(d, c.msgtype) for c, _, d in reader.messages(connections=conns)]
+    assert len(recorded) == len(from_json)
+    for image_id, msg in enumerate(recorded, start=1):
+        assert all(inst.has_3d for inst in msg.instances[:1]) and not any(i.has_amodal for i in msg.instances)
+        assert {inst.id: [int(k) for k in inst.occluded_by] for inst in msg.instances} == from_json[image_id]
+    assert sum(len(v) for frame in from_json.values() for v in frame.values()) >= 3
