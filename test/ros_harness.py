@@ -130,6 +130,36 @@ def publish(domain_id: int, topic: str, plan: str, rate: float = 5.0, first_sec:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+RGBD_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd.py"
+
+
+def publish_rgbd(domain_id: int, node_fqn: str, rate: float = 3.0) -> list[dict]:
+    """Run test/procs/publish_rgbd.py (colour, depth and CameraInfo of synthetic scenes, good and broken) to
+    seg_node ``node_fqn`` and return what it sent."""
+    done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node_fqn, f"{rate:g}"], env=ros_env(domain_id),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rgbd_around_parameter(ros: "RosClient", node: "SegNodeProcess", domain_id: int, name: str, value
+                          ) -> tuple[list[dict], list, list]:
+    """The RGB-D frames of publish_rgbd sent to ``node`` twice, its parameter ``name`` set to ``value`` in
+    between: (what was sent, the InstanceArrays before, those after)."""
+    from robot_instseg_msgs.msg import InstanceArray
+
+    instances = ros.collect(InstanceArray, node.topic("instances"))
+    wait_subscribed(ros, node)
+    wait_subscribed(ros, node, "depth")
+    sent = publish_rgbd(domain_id, node.fqn)
+    assert wait_for(lambda: len(instances) >= len(sent) - 2, 30), (len(instances), node.log()[-2000:])
+    before = list(instances)
+    assert set_parameter(ros, node, name, value) == (True, "")
+    publish_rgbd(domain_id, node.fqn)
+    assert wait_for(lambda: len(instances) >= len(before) + len(sent) - 2, 30), node.log()[-2000:]
+    return sent, before, list(instances)[len(before):]
+
+
 def latest_status(diagnostics: list, node_fqn: str, part: str = "segmentation"):
     """The newest DiagnosticStatus named '<node>: <part>' (part: segmentation or recording)."""
     for array in reversed(diagnostics):

@@ -4,25 +4,11 @@ centroids stay the measured surface's."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 from amodal_fixtures import grown_bundled_model
-from ros_env import REPO, ros_env
-from ros_harness import set_parameter, start_node, wait_for, wait_subscribed
+from ros_harness import rgbd_around_parameter, start_node
 
 from robot_instseg_msgs.msg import InstanceArray
-
-RGBD_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd.py"
-
-
-def _send(domain_id: int, node_fqn: str) -> list[dict]:
-    done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node_fqn, "3"], env=ros_env(domain_id),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _good_frames(messages: list, sent: list[dict]) -> dict[int, InstanceArray]:
@@ -35,17 +21,8 @@ def test_whole_masks_and_whole_extent_boxes_over_dds(domain_id, tmp_path, ros) -
     model = grown_bundled_model(tmp_path / "amodal.onnx")
     node = start_node(domain_id, tmp_path, model_path=str(model), depth_wait_ms=60.0, tracking=False)
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        wait_subscribed(ros, node)
-        wait_subscribed(ros, node, "depth")
-        sent = _send(domain_id, node.fqn)
-        assert wait_for(lambda: len(instances) >= len(sent) - 2, 30), (len(instances), node.log()[-2000:])
-        plain = _good_frames(list(instances), sent)
-        assert set_parameter(ros, node, "depth_amodal_extent", True) == (True, "")
-        before = len(instances)
-        _send(domain_id, node.fqn)  # the same frames again, whole extent on
-        assert wait_for(lambda: len(instances) >= before + len(sent) - 2, 30), node.log()[-2000:]
-        whole = _good_frames(list(instances)[before:], sent)
+        sent, before, after = rgbd_around_parameter(ros, node, domain_id, "depth_amodal_extent", True)
+        plain, whole = _good_frames(before, sent), _good_frames(after, sent)
         assert node.alive()
     finally:
         node.stop()

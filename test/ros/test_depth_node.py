@@ -13,14 +13,13 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_env import REPO, ros_env
-from ros_harness import latest_status, start_node, values, wait_for, wait_subscribed
+from ros_harness import RGBD_PUBLISHER, latest_status, publish_rgbd, start_node, values, wait_for, wait_subscribed
 from sensor_msgs.msg import Image, PointCloud2
 
 from robot_instseg.synthetic.depth import render_depth, visible_surface_points
 from robot_instseg.synthetic.scenes import generate_scene, scene_seed
 from robot_instseg_msgs.msg import InstanceArray
 
-RGBD_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd.py"
 BROKEN = {"wrong_encoding": "bad_encoding", "all_zero": "empty_depth", "all_nan": "empty_depth",
           "fx_zero": "bad_camera_info", "size_mismatch": "size_mismatch", "late": "late_depth",
           "colour_only": "no_depth"}
@@ -87,10 +86,7 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
         wait_subscribed(ros, node)
         wait_subscribed(ros, node, "depth")
         assert wait_for(lambda: node.alive() and ros.node.count_publishers(node.topic("points")) > 0, 30)
-        done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node.fqn, "2"], env=ros_env(domain_id),
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        sent = json.loads(done.stdout.strip().splitlines()[-1])
+        sent = publish_rgbd(domain_id, node.fqn, 2.0)
         topic = node.topic("instances")
 
         def accounted() -> bool:  # every frame sent reached the node, and every one it processed reached us

@@ -4,26 +4,14 @@ the published visible masks against the frame's depth; turned off at run time, i
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 
 import numpy as np
-from ros_env import REPO, ros_env
-from ros_harness import set_parameter, start_node, wait_for, wait_subscribed
+from ros_harness import RGBD_PUBLISHER, rgbd_around_parameter, start_node
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.depth_order import depth_occlusion
 from robot_instseg_msgs.msg import InstanceArray
-
-RGBD_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd.py"
-
-
-def _send(domain_id: int, node_fqn: str) -> list[dict]:
-    done = subprocess.run([sys.executable, str(RGBD_PUBLISHER), node_fqn, "3"], env=ros_env(domain_id),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _published(array: InstanceArray) -> Detections:
@@ -50,17 +38,7 @@ def test_occluded_by_from_depth_over_dds(domain_id, tmp_path, ros) -> None:
 
     node = start_node(domain_id, tmp_path, depth_wait_ms=60.0, tracking=False)
     try:
-        instances = ros.collect(InstanceArray, node.topic("instances"))
-        wait_subscribed(ros, node)
-        wait_subscribed(ros, node, "depth")
-        sent = _send(domain_id, node.fqn)
-        assert wait_for(lambda: len(instances) >= len(sent) - 2, 30), (len(instances), node.log()[-2000:])
-        on = list(instances)
-        assert set_parameter(ros, node, "occlusion_from_depth", False) == (True, "")
-        before = len(instances)
-        _send(domain_id, node.fqn)
-        assert wait_for(lambda: len(instances) >= before + len(sent) - 2, 30), node.log()[-2000:]
-        off = list(instances)[before:]
+        sent, on, off = rgbd_around_parameter(ros, node, domain_id, "occlusion_from_depth", False)
         assert node.alive()
     finally:
         node.stop()
