@@ -96,6 +96,17 @@ def _decide(first: np.ndarray, second: np.ndarray, depth_first: np.ndarray, dept
 
 
 @kernel
+def _record(readings: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], count: int, a: int, b: int,
+            za: np.float32, zb: np.float32) -> int:
+    """Store one meeting of labels ``a`` and ``b`` at depths ``za`` and ``zb`` if both are readings; the new count."""
+    if not (np.isfinite(za) and np.isfinite(zb)):
+        return count
+    first, second, depth_first, depth_second = readings
+    first[count], second[count], depth_first[count], depth_second[count] = a, b, za, zb
+    return count + 1
+
+
+@kernel
 def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset: int, stride: int = 1
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(first label, second label, depth of the first, depth of the second) wherever, along a row or a column,
@@ -105,10 +116,8 @@ def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset
     order."""
     height, width = labels.shape
     size = (height * width) // stride + 2  # a line of L pixels holds at most L / 2 meetings
-    first = np.empty(size, np.int64)
-    second = np.empty(size, np.int64)
-    depth_first = np.empty(size, np.float32)
-    depth_second = np.empty(size, np.float32)
+    readings = (np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.float32),
+                np.empty(size, np.float32))
     count = 0
     for v in range(0, height, stride):  # rows
         previous, previous_start, previous_end = 0, 0, -max_gap - 2
@@ -122,10 +131,8 @@ def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset
             while u < width and labels[v, u] == label:
                 u += 1
             if previous != 0 and previous != label and start - previous_end - 1 <= max_gap:
-                za, zb = depth_m[v, max(previous_end - inset, previous_start)], depth_m[v, min(start + inset, u - 1)]
-                if np.isfinite(za) and np.isfinite(zb):
-                    first[count], second[count], depth_first[count], depth_second[count] = previous, label, za, zb
-                    count += 1
+                count = _record(readings, count, previous, label, depth_m[v, max(previous_end - inset, previous_start)],
+                                depth_m[v, min(start + inset, u - 1)])
             previous, previous_start, previous_end = label, start, u - 1
     # columns: per column, its current run and the last labelled run before it; a meeting waits (pending)
     # until the new run reaches ``inset`` rows or ends
@@ -139,34 +146,21 @@ def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset
         for u in range(0, width, stride):
             label = labels[v, u] if v < height else -1  # past the last row every run ends
             current = run_label[u]
-            if label == current:
-                if pending[u] and v == run_start[u] + inset:
-                    pending[u] = False
-                    za, zb = depth_m[max(last_end[u] - inset, last_start[u]), u], depth_m[v, u]
-                    if np.isfinite(za) and np.isfinite(zb):
-                        first[count], second[count], depth_first[count], depth_second[count] = \
-                            last_label[u], current, za, zb
-                        count += 1
-                continue
-            if current != 0:  # the run ends at v - 1
-                if pending[u]:
-                    pending[u] = False
-                    za, zb = depth_m[max(last_end[u] - inset, last_start[u]), u], depth_m[v - 1, u]
-                    if np.isfinite(za) and np.isfinite(zb):
-                        first[count], second[count], depth_first[count], depth_second[count] = \
-                            last_label[u], current, za, zb
-                        count += 1
-                last_label[u], last_start[u], last_end[u] = current, run_start[u], v - 1
-            run_label[u], run_start[u] = label, v
-            if label > 0 and last_label[u] != 0 and last_label[u] != label and v - last_end[u] - 1 <= max_gap:
-                if inset == 0:
-                    za, zb = depth_m[last_end[u], u], depth_m[v, u]
-                    if np.isfinite(za) and np.isfinite(zb):
-                        first[count], second[count], depth_first[count], depth_second[count] = \
-                            last_label[u], label, za, zb
-                        count += 1
-                else:
-                    pending[u] = True
+            if label != current:
+                if current != 0:  # the run ends at v - 1
+                    if pending[u]:  # shorter than ``inset``: its last row
+                        pending[u] = False
+                        count = _record(readings, count, last_label[u], current,
+                                        depth_m[max(last_end[u] - inset, last_start[u]), u], depth_m[v - 1, u])
+                    last_label[u], last_start[u], last_end[u] = current, run_start[u], v - 1
+                run_label[u], run_start[u] = label, v
+                pending[u] = label > 0 and last_label[u] != 0 and last_label[u] != label and \
+                    v - last_end[u] - 1 <= max_gap
+            if pending[u] and v == run_start[u] + inset:
+                pending[u] = False
+                count = _record(readings, count, last_label[u], run_label[u],
+                                depth_m[max(last_end[u] - inset, last_start[u]), u], depth_m[v, u])
+    first, second, depth_first, depth_second = readings
     return first[:count].copy(), second[:count].copy(), depth_first[:count].copy(), depth_second[:count].copy()
 
 
