@@ -233,7 +233,7 @@ def cmd_eval3d(args: argparse.Namespace) -> int:
     _print_box_sizes(summary["box_size"])
     for source, label in (("depth", "from depth"), ("whole_masks", "from whole masks")):
         order = summary["occlusion_order"][source]
-        if order["ordered"] or order["right"] or (source == "depth" and order["pairs"]):
+        if order["images"]:  # whole masks: only from the ground truth or a model with the head
             print(f"occlusion order {label}: {order['right']} of {order['pairs']} ground-truth pairs right "
                   f"({order['order_accuracy']:.3f}); {order['matched_pairs']} matched, "
                   f"{order['order_accuracy_matched']:.3f} right, {order['reversed']} reversed; "

@@ -13,16 +13,63 @@ nothing. Pairs with an unmatched object count as wrong in ``order_accuracy`` and
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from robot_instseg.engine.occlusion import occlusion_order
 from robot_instseg.engine.types import Detections
+from robot_instseg.synthetic.occlusion import Occlusion
 
 MIN_PAIR_OVERLAP = 0.05
 MATCH_IOU = 0.5
 PUBLISHED_SCORE = 0.25  # the node's default score threshold: occlusion order is read from what it publishes
+
+
+@dataclass
+class OrderCounts:
+    """One way of ordering instances, scored on the ground truth's covering pairs (overlap at least
+    ``min_overlap`` of the smaller whole object): right, reversed, and orders between matched instances
+    whose objects do not overlap at all (spurious)."""
+
+    min_overlap: float = MIN_PAIR_OVERLAP
+    images: int = 0  # frames scored (none: this way of ordering was not available)
+    pairs: int = 0
+    matched_pairs: int = 0
+    right: int = 0
+    reversed: int = 0
+    ordered: int = 0  # "j on i" claims between matched instances
+    spurious: int = 0  # ... of objects that do not overlap
+
+    def add(self, occluded_by: Sequence[Sequence[int]], match: Mapping[int, int], covering: Sequence[Occlusion],
+            amodal_areas: Mapping[int, int]) -> None:
+        """One frame: ``occluded_by`` per published instance; ``match`` ground-truth object -> instance index;
+        ``covering`` every pair of the objects where one hides part of the other; ``amodal_areas`` per object."""
+        self.images += 1
+        objects = {i: j for j, i in match.items()}
+        overlapping = {frozenset((o.occluded, o.occluder)) for o in covering}
+        for lower, tops in enumerate(occluded_by):
+            for upper in tops:
+                if lower in objects and upper in objects:
+                    self.ordered += 1
+                    self.spurious += frozenset((objects[lower], objects[upper])) not in overlapping
+        for o in covering:
+            if o.pixels < self.min_overlap * min(amodal_areas[o.occluded], amodal_areas[o.occluder]):
+                continue
+            self.pairs += 1
+            if o.occluded not in match or o.occluder not in match:
+                continue
+            lower, upper = match[o.occluded], match[o.occluder]
+            self.matched_pairs += 1
+            self.right += upper in occluded_by[lower] and lower not in occluded_by[upper]
+            self.reversed += lower in occluded_by[upper]
+
+    def summary(self) -> dict:
+        return {"images": self.images, "pairs": self.pairs, "matched_pairs": self.matched_pairs, "right": self.right,
+                "reversed": self.reversed, "ordered": self.ordered, "spurious": self.spurious,
+                "order_accuracy": self.right / self.pairs if self.pairs else 0.0,
+                "order_accuracy_matched": self.right / self.matched_pairs if self.matched_pairs else 0.0}
 
 
 def amodal_ground_truth(gt):
@@ -69,30 +116,19 @@ def order_accuracy(gt, detections: Mapping[int, Detections], min_overlap: float 
                    min_score: float = PUBLISHED_SCORE) -> dict:
     """Occlusion order of each image's published instances (score >= ``min_score``) on the ground truth's
     covering pairs (see the module docstring)."""
-    pairs = matched = right = reversed_ = 0
+    counts = OrderCounts(min_overlap)
     for image_id, found in detections.items():
         published = found[np.flatnonzero(found.scores >= min_score)]
         if not published.has_amodal and len(published):
             raise ValueError("occlusion order needs a model with the amodal head")
-        order = occlusion_order(published) if len(published) else None
-        match = _matches(gt, int(image_id), published)
-        anns = {a["id"]: a for a in gt.loadAnns(gt.getAnnIds(imgIds=[int(image_id)], iscrowd=False))}
-        for ann in anns.values():
-            for cover in ann.get("occluded_by", []):
-                top = anns.get(cover["id"])
-                if top is None or cover["pixels"] < min_overlap * min(ann["amodal_area"], top["amodal_area"]):
-                    continue
-                pairs += 1
-                below, above = match.get(ann["id"]), match.get(top["id"])
-                if below is None or above is None or order is None:
-                    continue
-                matched += 1
-                right += above in order.occluded_by[below] and below not in order.occluded_by[above]
-                reversed_ += below in order.occluded_by[above]
-    return {"pairs": pairs, "matched_pairs": matched, "right": right, "reversed": reversed_,
-            "order_accuracy": right / pairs if pairs else 0.0,
-            "order_accuracy_matched": right / matched if matched else 0.0,
-            "min_overlap": min_overlap, "min_score": min_score}
+        occluded_by = occlusion_order(published).occluded_by if len(published) else []
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=[int(image_id)], iscrowd=False))
+        ids = {a["id"] for a in anns}
+        covering = [Occlusion(a["id"], cover["id"], cover["pixels"]) for a in anns
+                    for cover in a.get("occluded_by", []) if cover["id"] in ids]
+        counts.add(occluded_by, _matches(gt, int(image_id), published), covering,
+                   {a["id"]: a["amodal_area"] for a in anns})
+    return {**counts.summary(), "min_overlap": min_overlap, "min_score": min_score}
 
 
 def amodal_report(gt, results: Sequence[dict], detections: Mapping[int, Detections]) -> dict:

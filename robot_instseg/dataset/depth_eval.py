@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from robot_instseg.dataset.amodal_eval import MIN_PAIR_OVERLAP
+from robot_instseg.dataset.amodal_eval import OrderCounts
 from robot_instseg.dataset.evaluate import greedy_matches, mask_iou
 from robot_instseg.engine.occlusion import occlusion_order
 from robot_instseg.engine.types import Detections
@@ -36,47 +36,6 @@ from robot_instseg.synthetic.scenes import CLASSES, generate_scene, scene_seed
 MATCH_IOU = 0.5
 ELONGATED = ("tool", "bottle")
 OCCLUDED_RATE = 0.1  # of an object's whole silhouette hidden: it counts among the occluded ones
-
-
-@dataclass
-class OrderCounts:
-    """One way of ordering instances, scored on the ground truth's covering pairs (overlap at least
-    ``MIN_PAIR_OVERLAP`` of the smaller whole object): right, reversed, and orders between matched instances
-    whose objects do not overlap at all (spurious)."""
-
-    pairs: int = 0
-    matched_pairs: int = 0
-    right: int = 0
-    reversed: int = 0
-    ordered: int = 0  # "j on i" claims between matched instances
-    spurious: int = 0  # ... of objects that do not overlap
-
-    def add(self, occluded_by: list[list[int]], match: dict[int, int], scene_pairs: list, amodal_areas: list[int]
-            ) -> None:
-        """One scene: ``occluded_by`` per instance, ``match`` object index -> instance index."""
-        objects = {i: j for j, i in match.items()}
-        overlapping = {frozenset((o.occluded, o.occluder)) for o in scene_pairs}
-        for lower, tops in enumerate(occluded_by):
-            for upper in tops:
-                if lower in objects and upper in objects:
-                    self.ordered += 1
-                    self.spurious += frozenset((objects[lower], objects[upper])) not in overlapping
-        for o in scene_pairs:
-            if o.pixels < MIN_PAIR_OVERLAP * min(amodal_areas[o.occluded], amodal_areas[o.occluder]):
-                continue
-            self.pairs += 1
-            if o.occluded not in match or o.occluder not in match:
-                continue
-            lower, upper = match[o.occluded], match[o.occluder]
-            self.matched_pairs += 1
-            self.right += upper in occluded_by[lower] and lower not in occluded_by[upper]
-            self.reversed += lower in occluded_by[upper]
-
-    def summary(self) -> dict:
-        return {"pairs": self.pairs, "matched_pairs": self.matched_pairs, "right": self.right,
-                "reversed": self.reversed, "ordered": self.ordered, "spurious": self.spurious,
-                "order_accuracy": self.right / self.pairs if self.pairs else 0.0,
-                "order_accuracy_matched": self.right / self.matched_pairs if self.matched_pairs else 0.0}
 
 
 @dataclass
@@ -148,9 +107,9 @@ def _true_box_sizes(scene, truth) -> list[np.ndarray]:
     return sizes
 
 
-def _with_true_whole_masks(detections: Detections, scene) -> Detections:
-    """The ground truth's detections with each object's whole silhouette as its whole mask."""
-    whole = Detections.from_full_masks(np.array(scene.amodal_masks()), detections.scores, detections.class_ids)
+def _with_true_whole_masks(detections: Detections, amodal: list[np.ndarray]) -> Detections:
+    """The ground truth's detections with each object's whole silhouette (``amodal``) as its whole mask."""
+    whole = Detections.from_full_masks(np.array(amodal), detections.scores, detections.class_ids)
     detections.amodal_boxes, detections.amodal_masks = whole.mask_boxes, whole.masks
     return detections
 
@@ -173,12 +132,13 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         scene = generate_scene(scene_seed(seed, index), height, width)
         truth = render_depth(scene)
         depth = sensor_depth(truth, scene.seed) if artefacts else truth.depth.astype(np.float32)
-        gt_masks = scene.visible_masks()
+        amodal = scene.amodal_masks()  # each object's whole silhouette, rendered once per scene
+        gt_masks = scene.visible_masks(amodal)
         gt_points = visible_surface_points(scene, truth)
         errors.gt_instances += len(gt_masks)
         if segmenter is None:
             detections = _with_true_whole_masks(Detections.from_full_masks(
-                np.array(gt_masks), [1.0] * len(gt_masks), [o.class_id for o in scene.objects]), scene)
+                np.array(gt_masks), [1.0] * len(gt_masks), [o.class_id for o in scene.objects]), amodal)
             pairs = [(j, j) for j in range(len(gt_masks))]
         else:
             detections = segment_frame(segmenter, scene.render_rgb(), "rgb").visible
@@ -188,8 +148,8 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
         errors.fusion_ms.append((time.perf_counter() - started) * 1e3)
         mask_only = fuse(detections, depth, truth.intrinsics, complete=False) if complete else fused
         whole = with_whole_extent(fused, detections, depth, truth.intrinsics) if detections.has_amodal else None
-        true_sizes, hidden = _true_box_sizes(scene, truth), _hidden_shares(scene, gt_masks)
-        _add_orders(errors, detections, depth, pairs, scene, gt_masks)
+        true_sizes, hidden = _true_box_sizes(scene, truth), _hidden_shares(amodal, gt_masks)
+        _add_orders(errors, detections, depth, pairs, amodal, gt_masks)
         errors.matched += len(pairs)
         for i, j in pairs:
             truth_centroid = gt_points[j].mean(axis=0)
@@ -217,19 +177,18 @@ def evaluate_depth_fusion(count: int, seed: int = 0, segmenter=None, artefacts: 
 
 
 def _add_orders(errors: Depth3DErrors, detections: Detections, depth: np.ndarray, pairs: list[tuple[int, int]],
-                scene, gt_masks: list[np.ndarray]) -> None:
+                amodal: list[np.ndarray], gt_masks: list[np.ndarray]) -> None:
     """Score one scene's occlusion order from depth and, where whole masks exist, from them."""
-    amodal = scene.amodal_masks()
-    scene_pairs, areas = occlusions(amodal, gt_masks), [int(m.sum()) for m in amodal]
+    scene_pairs, areas = occlusions(amodal, gt_masks), {i: int(m.sum()) for i, m in enumerate(amodal)}
     match = {j: i for i, j in pairs}
     errors.order_depth.add(depth_occlusion(detections, depth), match, scene_pairs, areas)
     if detections.has_amodal:
         errors.order_whole.add(occlusion_order(detections).occluded_by, match, scene_pairs, areas)
 
 
-def _hidden_shares(scene, visible: list[np.ndarray]) -> list[float]:
+def _hidden_shares(amodal: list[np.ndarray], visible: list[np.ndarray]) -> list[float]:
     """Per object, the share of its whole silhouette that is hidden."""
-    return [1.0 - int(v.sum()) / max(int(w.sum()), 1) for v, w in zip(visible, scene.amodal_masks())]
+    return [1.0 - int(v.sum()) / max(int(w.sum()), 1) for v, w in zip(visible, amodal)]
 
 
 def _add_box_errors(errors: Depth3DErrors, ours, whole, true_size: np.ndarray, hidden: float) -> None:
