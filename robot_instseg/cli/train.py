@@ -74,10 +74,11 @@ def loss_config(args: argparse.Namespace):
     from robot_instseg.train.loss import LossConfig
 
     changes = {name: value for name, value in (("amodal_weight", args.amodal_weight),
-                                               ("amodal_hidden_weight", args.amodal_hidden_weight))
+                                               ("amodal_hidden_weight", args.amodal_hidden_weight),
+                                               ("amodal_margin", args.amodal_margin))
                if value is not None}
     if any(v < 0 for v in changes.values()):
-        raise CliError(f"--amodal-weight and --amodal-hidden-weight must not be negative, got {changes}")
+        raise CliError(f"--amodal-weight, --amodal-hidden-weight and --amodal-margin must not be negative, got {changes}")
     return LossConfig(**changes)
 
 
@@ -185,6 +186,9 @@ def register(sub) -> None:
                        help="--amodal: weight of the whole-mask term (default 4)")
     train.add_argument("--amodal-hidden-weight", type=float, default=None, metavar="W",
                        help="--amodal: how much more a whole mask's hidden pixels weigh than the rest (default 5)")
+    train.add_argument("--amodal-margin", type=float, default=None, metavar="M",
+                       help="--amodal: a whole mask is learnt, and decoded, in the visible box grown by M of its width "
+                            "and height per side (default 0.5; the export's amodal_margin metadata)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--augment", choices=AUGMENT_RECIPES, default="full",
                        help="full: the issue-17 recipe (albumentations, copy-paste; README 'Train'); basic: flip, "

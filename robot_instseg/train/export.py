@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT, DEFAULT_AMODAL_MARGIN
+from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT
 from robot_instseg.train.model import (
     OUTPUT_NAMES,
     STRIDES,
@@ -85,7 +85,7 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
                 "task": "segment", "batch": "1", "author": "robot_instseg",
                 "description": "robot_instseg CompactSeg (Ultralytics YOLO-seg output layout)"}
     if model.config.amodal:  # the decoder crops each whole mask to the visible box grown by this much per side
-        metadata["amodal_margin"] = str(DEFAULT_AMODAL_MARGIN)
+        metadata["amodal_margin"] = str(model.config.amodal_margin)
     metadata.update(extra_metadata or {})
     del proto.metadata_props[:]
     for key, value in metadata.items():

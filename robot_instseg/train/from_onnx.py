@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT
+from robot_instseg.engine.decoders.yolo_seg import AMODAL_OUTPUT, DEFAULT_AMODAL_MARGIN
 from robot_instseg.train.model import CompactSeg, ModelConfig
 
 
@@ -86,13 +86,14 @@ def compactseg_from_onnx(path: Path) -> tuple[CompactSeg, list[str]]:
         names = list(ast.literal_eval(metadata["names"]).values())
         imgsz = tuple(int(v) for v in ast.literal_eval(metadata["imgsz"]))
         num_masks = int(metadata["num_masks"])
+        margin = float(metadata.get("amodal_margin", DEFAULT_AMODAL_MARGIN))
     except (KeyError, ValueError, SyntaxError, AttributeError) as exc:
         raise NotOurExport(f"{path}: no readable 'names' / 'imgsz' metadata or output1 prototypes ({exc})") from exc
     if "stem.0.0" not in convs:
         raise NotOurExport(f"{path}: no convolution traced from CompactSeg's stem.0.0")
     stem_width = 2 * convs["stem.0.0"][0].shape[0]  # the first convolution has width / 2 outputs
     model = CompactSeg(ModelConfig(num_classes=len(names), num_masks=num_masks, width=stem_width, imgsz=imgsz,
-                                   amodal=metadata.get("amodal_head") == "true"))
+                                   amodal=metadata.get("amodal_head") == "true", amodal_margin=margin))
     ours = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     if set(ours) != set(convs):
         missing, extra = sorted(set(ours) - set(convs)), sorted(set(convs) - set(ours))

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from robot_instseg.engine.decoders.yolo_seg import DEFAULT_AMODAL_MARGIN
+
 STRIDES = (8, 16, 32)
 OUTPUT_NAMES = ("output0", "output1")  # the Ultralytics YOLO-seg layout
 
@@ -29,6 +31,7 @@ class ModelConfig:
     width: int = 32  # channels of the stride-4 stage; deeper stages are multiples
     imgsz: Union[int, tuple[int, int]] = 640  # input (height, width), or one side of a square
     amodal: bool = False  # a second set of mask coefficients for each instance's whole (amodal) mask
+    amodal_margin: float = DEFAULT_AMODAL_MARGIN  # a whole mask is learnt and decoded in the box grown this much
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -151,6 +151,7 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
     """Detections per image id through the deployment decoder (same maths as the ONNX path)."""
     decoder = YoloSegDecoder("output0", "output1", model.config.num_masks)
     decoder.amodal = AMODAL_OUTPUT if model.config.amodal else None
+    decoder.amodal_margin = model.config.amodal_margin
     was_training, model.export_mode = model.training, True
     model.eval()
     out: dict[int, Detections] = {}
@@ -190,7 +191,8 @@ class Trainer:
             raise ValueError("--amodal: no training annotation has an amodal_segmentation (scenes writes them)")
         torch.manual_seed(config.seed)
         self.model_config = ModelConfig(num_classes=len(self.names), num_masks=config.num_masks,
-                                        width=config.width, imgsz=tuple(config.imgsz), amodal=config.amodal)
+                                        width=config.width, imgsz=tuple(config.imgsz), amodal=config.amodal,
+                                        amodal_margin=config.loss.amodal_margin)
         self.model = CompactSeg(self.model_config)
         if config.init is not None:
             self._load_weights(Path(config.init))

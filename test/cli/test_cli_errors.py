@@ -142,3 +142,10 @@ def test_3d_and_tracking_verbs_refuse_bad_arguments_in_one_line(work: Path) -> N
     _refused(_run("run", "good", "--depth-topic", "/nope", "--out", "d.mcap", cwd=work), EXIT_INPUT,
              "no depth topic /nope")
     assert not (work / "d.json").exists() and not (work / "d.mcap").exists()
+
+
+def test_train_refuses_a_negative_amodal_margin_in_one_line(work: Path) -> None:
+    _refused(_run("train", "--coco", "sc/annotations.json", "--images", "sc", "--out", "tr_margin", "--amodal",
+                  "--amodal-margin", "-0.5", "--epochs", "1", "--max-iters", "1", "--quiet", cwd=work), EXIT_INPUT,
+             "--amodal-margin", "-0.5")
+    assert not (work / "tr_margin").exists()

@@ -117,3 +117,27 @@ def test_a_model_without_the_head_grows_one_that_starts_as_its_visible_masks(clu
         wx0, wy0, wx1, wy1 = detections.amodal_boxes[i]
         whole[wy0:wy1, wx0:wx1] = detections.amodal_masks[i]
         np.testing.assert_array_equal(whole[y0:y1, x0:x1], detections.masks[i])
+
+
+def test_a_wider_amodal_margin_is_learnt_exported_and_decoded_within_it(clutter: Path, tmp_path: Path) -> None:
+    """--amodal-margin: the loss, the checkpoint, the export's metadata, the decoder and a read-back agree."""
+    from robot_instseg.train.loss import LossConfig
+
+    trainer = Trainer(_config(clutter, tmp_path / "run", max_iters=2, loss=LossConfig(amodal_margin=1.0)))
+    assert trainer.model.config.amodal_margin == 1.0
+    trainer.fit()
+    path = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "wide.onnx")
+    segmenter = Segmenter(path, SegmenterConfig(score_threshold=0.0))
+    assert segmenter.decoder.amodal_margin == 1.0
+    assert compactseg_from_onnx(path)[0].config.amodal_margin == 1.0
+    image = np.asarray(__import__("cv2").imread(str(clutter / "images" / "000001.png")))[:, :, ::-1].copy()
+    detections = segmenter.segment(image).detections
+    assert detections.has_amodal and len(detections)
+    past_half = 0
+    for box, window in zip(detections.boxes, detections.amodal_boxes):
+        w, h = box[2] - box[0], box[3] - box[1]
+        assert window[0] >= np.floor(max(box[0] - w, 0)) and window[2] <= np.ceil(min(box[2] + w, 160))
+        assert window[1] >= np.floor(max(box[1] - h, 0)) and window[3] <= np.ceil(min(box[3] + h, 120))
+        past_half += bool(window[0] < np.floor(box[0] - 0.5 * w) or window[2] > np.ceil(box[2] + 0.5 * w)
+                          or window[1] < np.floor(box[1] - 0.5 * h) or window[3] > np.ceil(box[3] + 0.5 * h))
+    assert past_half  # some whole mask reaches past the default margin's window
