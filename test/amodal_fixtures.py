@@ -6,6 +6,7 @@ scene's truth as published instances with whole masks."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -16,8 +17,9 @@ from robot_instseg.synthetic.scenes import generate_scene, object_annotations, s
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "instseg_tabletop.onnx"
 
 
-def grown_bundled_model(out: Path) -> Path:
-    """Write the bundled model with a grown amodal head to ``out`` (an .onnx) and return it."""
+def grown_bundled_model(out: Path, publish: Optional[float] = None) -> Path:
+    """Write the bundled model with a grown amodal head to ``out`` (an .onnx) and return it; ``publish``: its
+    whole masks published at that probability (``amodal_mask_threshold``)."""
     import dataclasses
 
     from robot_instseg.train.export import export_onnx
@@ -29,7 +31,8 @@ def grown_bundled_model(out: Path) -> Path:
     grown.load_state_dict(plain.state_dict(), strict=False)
     for head in grown.heads:
         head.start_amodal_from_visible()
-    return export_onnx(grown.eval(), names, out)
+    extra = {"amodal_mask_threshold": str(publish)} if publish is not None else None
+    return export_onnx(grown.eval(), names, out, extra_metadata=extra)
 
 
 def scene_with_whole_masks(seed: int, grow_px: int = 0) -> tuple[Detections, list[dict]]:

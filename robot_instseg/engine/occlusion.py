@@ -2,7 +2,9 @@
 
 A model with the amodal head decodes each instance's whole mask (``Detections.amodal_masks``). Here that
 mask is joined with the instance's visible one (a whole object holds what shows of it) and cut to its
-extent; the occluders of an instance are the instances whose visible pixels lie inside its whole mask.
+extent; the occluders of an instance are the instances whose visible pixels lie inside its whole mask (its
+reach, ``Detections.amodal_reach``, where the model publishes its whole masks at a higher threshold than the
+one that finds what lies under an occluder).
 A whole mask decoded a pixel or two past an object's outline reaches into its neighbours, along the whole
 outline of one lying on it; so j lies on i only where j's visible pixels cover more of i's whole mask than
 i's cover of j's (each pair is ordered one way), and at least ``MIN_COVER_PIXELS`` and ``MIN_COVER_FRACTION``
@@ -47,13 +49,15 @@ def visible_labels(detections: Detections, window: Optional[tuple[int, int, int,
     return labels
 
 
-def whole_mask(detections: Detections, i: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """Instance ``i``'s amodal mask joined with its visible one, cut to its extent: (box, mask)."""
+def whole_mask(detections: Detections, i: int, reach: bool = False) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Instance ``i``'s amodal mask (``reach``: the head's reach, ``Detections.reaches``) joined with its visible
+    one, cut to its extent: (box, mask)."""
     boxes = [detections.amodal_boxes[i], detections.mask_boxes[i]]
+    amodal = detections.reaches[i] if reach else detections.amodal_masks[i]
     x0, y0 = min(int(b[0]) for b in boxes), min(int(b[1]) for b in boxes)
     x1, y1 = max(int(b[2]) for b in boxes), max(int(b[3]) for b in boxes)
     joined = np.zeros((y1 - y0, x1 - x0), bool)
-    for (bx0, by0, bx1, by1), mask in ((boxes[0], detections.amodal_masks[i]), (boxes[1], detections.masks[i])):
+    for (bx0, by0, bx1, by1), mask in ((boxes[0], amodal), (boxes[1], detections.masks[i])):
         joined[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] |= mask
     rows, cols = np.flatnonzero(joined.any(1)), np.flatnonzero(joined.any(0))
     if not len(rows):
@@ -72,14 +76,16 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
     n = len(detections)
     boxes, masks, fractions, areas = [], [], [], []
     cover = np.zeros((n, n + 1), np.int64)  # cover[i, j + 1]: visible pixels of j inside i's whole mask
+    two = bool(detections.amodal_reach)  # published tighter than the head's reach: the order reads the reach
     for i in range(n):
-        (x0, y0, x1, y1), whole = whole_mask(detections, i)
-        boxes.append((x0, y0, x1, y1))
+        box, whole = whole_mask(detections, i)
+        boxes.append(box)
         masks.append(whole)
         area = int(whole.sum())
-        areas.append(area)
         fractions.append(0.0 if area == 0 else 1.0 - min(int(detections.masks[i].sum()), area) / area)
-        cover[i] = np.bincount(labels[y0:y1, x0:x1][whole], minlength=n + 1)
+        (x0, y0, x1, y1), reach = whole_mask(detections, i, reach=True) if two else (box, whole)
+        areas.append(int(reach.sum()))
+        cover[i] = np.bincount(labels[y0:y1, x0:x1][reach], minlength=n + 1)
         cover[i, [0, i + 1]] = 0
         if detections.alternative_of[i] >= 0:  # another reading of the same object does not lie on it
             cover[i, detections.alternative_of[i] + 1] = 0

@@ -37,6 +37,9 @@ class Detections:
     # whole (amodal) masks, occluded parts included, each over its own box: empty without an amodal head
     amodal_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))  # x0 y0 x1 y1
     amodal_masks: list[np.ndarray] = field(default_factory=list)  # bool, each (y1-y0, x1-x0)
+    # the head's reach on the same boxes (at the decode threshold, a superset of amodal_masks when the model
+    # publishes its whole masks at a higher one): what the occlusion order reads; empty = amodal_masks
+    amodal_reach: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -56,11 +59,12 @@ class Detections:
         self.amodal_boxes = np.asarray(self.amodal_boxes, np.int32).reshape(-1, 4)
         if (len(self.class_names) != n or len(self.masks) not in (0, n) or len(self.mask_boxes) != len(self.masks)
                 or len(self.mask_logits) not in (0, len(self.masks)) or len(self.amodal_masks) not in (0, n)
-                or len(self.amodal_boxes) != len(self.amodal_masks)):
+                or len(self.amodal_boxes) != len(self.amodal_masks)
+                or len(self.amodal_reach) not in (0, len(self.amodal_masks))):
             raise ValueError(f"Detections fields disagree in length: {n} boxes, {len(self.class_names)} names, "
                              f"{len(self.masks)} masks, {len(self.mask_boxes)} mask boxes, "
                              f"{len(self.mask_logits)} mask logits, {len(self.amodal_masks)} amodal masks, "
-                             f"{len(self.amodal_boxes)} amodal boxes")
+                             f"{len(self.amodal_boxes)} amodal boxes, {len(self.amodal_reach)} amodal reaches")
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -100,6 +104,11 @@ class Detections:
         """Every instance carries its whole (amodal) mask (a model with the amodal head)."""
         return len(self.amodal_masks) == len(self) and len(self) > 0
 
+    @property
+    def reaches(self) -> list[np.ndarray]:
+        """Each instance's amodal reach (``amodal_reach``, or its whole mask where the model has one threshold)."""
+        return self.amodal_reach or self.amodal_masks
+
     def __getitem__(self, index: Index) -> "Detections":
         """Select instances by int, slice, index array or boolean array; returns Detections."""
         if isinstance(index, (int, np.integer)):
@@ -116,7 +125,8 @@ class Detections:
             masks=[self.masks[i] for i in idx] if self.masks else [],
             mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [],
             amodal_boxes=self.amodal_boxes[idx] if self.amodal_masks else np.zeros((0, 4), np.int32),
-            amodal_masks=[self.amodal_masks[i] for i in idx] if self.amodal_masks else [])
+            amodal_masks=[self.amodal_masks[i] for i in idx] if self.amodal_masks else [],
+            amodal_reach=[self.amodal_reach[i] for i in idx] if self.amodal_reach else [])
 
     def split_at(self, score: float) -> tuple["Detections", "Detections"]:
         """(instances scoring at least ``score``, the rest), each in the original order."""
@@ -137,6 +147,7 @@ class Detections:
         logits = first.mask_logits + second.mask_logits if masks and first.mask_logits and second.mask_logits else []
         shifted = np.where(second.alternative_of >= 0, second.alternative_of + len(first), -1)
         amodal = first.has_amodal and second.has_amodal
+        reach = first.reaches + second.reaches if amodal and (first.amodal_reach or second.amodal_reach) else []
         return cls(image_shape=first.image_shape, boxes=np.concatenate([first.boxes, second.boxes]),
                    scores=np.concatenate([first.scores, second.scores]),
                    class_ids=np.concatenate([first.class_ids, second.class_ids]),
@@ -147,7 +158,7 @@ class Detections:
                    alternative_of=np.concatenate([first.alternative_of, shifted]),
                    amodal_boxes=np.concatenate([first.amodal_boxes, second.amodal_boxes]) if amodal else
                    np.zeros((0, 4), np.int32),
-                   amodal_masks=first.amodal_masks + second.amodal_masks if amodal else [])
+                   amodal_masks=first.amodal_masks + second.amodal_masks if amodal else [], amodal_reach=reach)
 
     def filter(self, min_score: float = 0.0, class_ids: Optional[Iterable[int]] = None,
                class_names: Optional[Iterable[str]] = None, max_count: Optional[int] = None) -> "Detections":

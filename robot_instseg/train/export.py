@@ -25,6 +25,10 @@ from robot_instseg.train.model import (
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
+# Our head is taught to reach under occluders (hidden pixels weigh 5x) and so reaches a little past every outline
+# too: its whole masks are published where it is this sure, the order reads its reach (decoders.yolo_seg).
+# Chosen on 100 clutter scenes (seed 555) with C3: amodal AP 0.671 at 0.5, 0.705 at 0.8, 0.709 at 0.9.
+AMODAL_MASK_THRESHOLD = 0.9
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -86,6 +90,7 @@ def export_onnx(model: CompactSeg, names: Sequence[str], out: Path, imgsz: "Opti
                 "description": "robot_instseg CompactSeg (Ultralytics YOLO-seg output layout)"}
     if model.config.amodal:  # the decoder crops each whole mask to the visible box grown by this much per side
         metadata["amodal_margin"] = str(model.config.amodal_margin)
+        metadata["amodal_mask_threshold"] = str(AMODAL_MASK_THRESHOLD)
     metadata.update(extra_metadata or {})
     del proto.metadata_props[:]
     for key, value in metadata.items():

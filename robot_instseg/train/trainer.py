@@ -253,7 +253,9 @@ class Trainer:
             raise ValueError(f"{flag}: {path} was trained on classes {names}, the data has {self.names}")
 
     def _refuse_other_network(self, path: Path, theirs: ModelConfig) -> None:
-        """Refuse a network other than this run's; one without the amodal head may start a run with it."""
+        """Refuse a network other than this run's; one without the amodal head may start a run with it, and the
+        box its whole masks were learnt in (``amodal_margin``, not a weight) may change."""
+        theirs = dataclasses.replace(theirs, amodal_margin=self.model_config.amodal_margin)
         if theirs != self.model_config and theirs != dataclasses.replace(self.model_config, amodal=False):
             raise ValueError(f"--init: {path} is a network {theirs.to_dict()}, this run builds "
                              f"{self.model_config.to_dict()} (same --width and --imgsz as the checkpoint)")

@@ -81,6 +81,28 @@ def test_split_at_a_score_and_concatenate_back() -> None:
         Detections.concatenate(det, Detections.empty((5, 5)))
 
 
+def test_amodal_reach_follows_its_instances_and_stands_in_for_the_whole_masks_when_absent() -> None:
+    det = _three()
+    det.amodal_boxes = det.mask_boxes.copy()
+    det.amodal_masks = [m.copy() for m in det.masks]
+    assert det.reaches is det.amodal_masks  # one threshold: the whole masks are the reach
+    det.amodal_reach = [np.ones_like(m) for m in det.masks]
+    picked = det[[2, 0]]
+    assert [r.shape for r in picked.amodal_reach] == [det.masks[2].shape, det.masks[0].shape]
+    assert picked.reaches is picked.amodal_reach and all(r.all() for r in picked.reaches)
+    above, below = det.split_at(0.8)
+    joined = Detections.concatenate(below, above)
+    assert len(joined.amodal_reach) == 3 and all(r.all() for r in joined.amodal_reach)
+    single = _three()
+    single.amodal_boxes, single.amodal_masks = det.amodal_boxes, [np.zeros_like(m) for m in det.masks]
+    mixed = Detections.concatenate(det, single)  # one with a reach, one without: each keeps its own
+    assert len(mixed.amodal_reach) == 6 and not mixed.amodal_reach[3].all()
+    with pytest.raises(ValueError, match="amodal reaches"):
+        Detections(image_shape=det.image_shape, boxes=det.boxes, scores=det.scores, class_ids=det.class_ids,
+                   mask_boxes=det.mask_boxes, masks=det.masks, amodal_boxes=det.amodal_boxes,
+                   amodal_masks=det.amodal_masks, amodal_reach=det.amodal_reach[:1])
+
+
 def test_empty_detections() -> None:
     det = Detections.empty((10, 20))
     assert len(det) == 0 and det.to_label_image().max() == 0 and det.to_rle() == [] and len(det.filter(0.5)) == 0

@@ -151,6 +151,30 @@ def test_amodal_head_device_equals_host(frames, tmp_path: Path) -> None:
     assert weak_seen >= 1  # the case is exercised
 
 
+def test_amodal_masks_published_tighter_than_reached_device_equals_host(frames, tmp_path: Path) -> None:
+    """amodal_mask_threshold: both pipelines publish the whole masks at it and keep the head's reach (the order
+    reads it) at the mask threshold, the weak detections' too."""
+    from amodal_fixtures import grown_bundled_model
+
+    model = grown_bundled_model(tmp_path / "amodal.onnx", publish=0.9)
+    segmenters = [Segmenter(model, SegmenterConfig(score_threshold=0.01, weak_score_threshold=0.005, pipeline=p))
+                  for p in ("host", "device")]
+    summary = compare_pipelines(*segmenters, [(_resized(rgb, size), "rgb") for rgb in frames for size in SIZES[:2]])
+    _assert_equal_output(summary, min_instances=50)
+    tighter = 0
+    for rgb in frames:
+        outputs = [segment_frame(seg, rgb, "rgb") for seg in segmenters]
+        for kind in ("weak", "visible"):
+            a, b = (getattr(out, kind) for out in outputs)
+            assert len(a.amodal_reach) == len(a) and len(b.amodal_reach) == len(b)
+            for whole_a, whole_b, reach_a, reach_b in zip(a.amodal_masks, b.amodal_masks, a.amodal_reach,
+                                                          b.amodal_reach):
+                assert np.array_equal(whole_a, whole_b) and np.array_equal(reach_a, reach_b)
+                assert not np.any(whole_a & ~reach_a)
+                tighter += int(np.count_nonzero(reach_a & ~whole_a) > 0)
+    assert tighter >= 10  # the published masks are the tighter ones
+
+
 def test_random_weight_ultralytics_export_device_equals_host(frames, tmp_path: Path) -> None:
     model = random_weight_yolo_export(tmp_path)
     settings = dict(score_threshold=0.0, iou_threshold=0.7, max_detections=30)

@@ -3,6 +3,7 @@ visible masks (checked against the torch reference), and grown onto a model that
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from robot_instseg.engine import Segmenter  # noqa: E402
 from robot_instseg.engine.decoders.base import masks_for  # noqa: E402
 from robot_instseg.engine.reference_decode import parity_ious, reference_masks  # noqa: E402
 from robot_instseg.engine.segmenter import SegmenterConfig  # noqa: E402
+from robot_instseg.engine.types import Detections  # noqa: E402
 from robot_instseg.synthetic.dataset import write_dataset  # noqa: E402
 from robot_instseg.train.augment import AugmentConfig, augment_instances  # noqa: E402
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource  # noqa: E402
@@ -123,7 +125,9 @@ def test_a_wider_amodal_margin_is_learnt_exported_and_decoded_within_it(clutter:
     """--amodal-margin: the loss, the checkpoint, the export's metadata, the decoder and a read-back agree."""
     from robot_instseg.train.loss import LossConfig
 
-    trainer = Trainer(_config(clutter, tmp_path / "run", max_iters=2, loss=LossConfig(amodal_margin=1.0)))
+    Trainer(_config(clutter, tmp_path / "first", max_iters=1)).fit()  # learnt at the default margin
+    trainer = Trainer(_config(clutter, tmp_path / "run", max_iters=2, loss=LossConfig(amodal_margin=1.0),
+                              init=tmp_path / "first" / "last.pt"))  # the margin is no part of the network
     assert trainer.model.config.amodal_margin == 1.0
     trainer.fit()
     path = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "wide.onnx")
@@ -141,3 +145,37 @@ def test_a_wider_amodal_margin_is_learnt_exported_and_decoded_within_it(clutter:
         past_half += bool(window[0] < np.floor(box[0] - 0.5 * w) or window[2] > np.ceil(box[2] + 0.5 * w)
                           or window[1] < np.floor(box[1] - 0.5 * h) or window[3] > np.ceil(box[3] + 0.5 * h))
     assert past_half  # some whole mask reaches past the default margin's window
+
+
+def test_whole_masks_published_at_the_models_threshold_and_the_order_read_from_the_reach(clutter: Path,
+                                                                                         tmp_path: Path) -> None:
+    """amodal_mask_threshold (metadata): published whole masks equal the torch reference at that threshold, the
+    reach equals it at the mask threshold (the model without the metadata publishes the reach), and the
+    occlusion order is the reach's."""
+    from amodal_fixtures import grown_bundled_model
+
+    from robot_instseg.engine.occlusion import occlusion_order
+    from robot_instseg.engine.postprocess import logit
+
+    image = np.asarray(__import__("cv2").imread(str(clutter / "images" / "000001.png")))[:, :, ::-1].copy()
+    one = Segmenter(grown_bundled_model(tmp_path / "one.onnx"), SegmenterConfig(score_threshold=0.01))
+    two = Segmenter(grown_bundled_model(tmp_path / "two.onnx", publish=0.9), SegmenterConfig(score_threshold=0.01))
+    assert one.decoder.amodal_threshold is None and two.decoder.amodal_threshold == 0.9
+    raw, transform = two.infer(image)
+    selection = two.decoder.select(raw, transform, two.settings)
+    found = masks_for(selection, transform)
+    assert len(found) >= 3 and len(found.amodal_reach) == len(found)
+    reach, whole = (Detections(image_shape=found.image_shape, boxes=found.boxes, scores=found.scores,
+                               class_ids=found.class_ids, mask_boxes=found.amodal_boxes, masks=masks)
+                    for masks in (found.amodal_reach, found.amodal_masks))
+    assert parity_ious(reach, reference_masks(selection.amodal, transform)) == [1.0] * len(found)
+    strict = dataclasses.replace(selection.amodal, threshold=logit(0.9))
+    assert parity_ious(whole, reference_masks(strict, transform)) == [1.0] * len(found)
+    single = one.segment(image).detections
+    assert not single.amodal_reach and all(np.array_equal(a, b) for a, b in zip(single.amodal_masks,
+                                                                                  found.amodal_reach))
+    assert sum(int(np.count_nonzero(r & ~w)) for r, w in zip(found.amodal_reach, found.amodal_masks)) > 0
+    published = two.segment(image).detections
+    ours = occlusion_order(published)
+    assert ours.occluded_by == occlusion_order(single).occluded_by
+    assert any(sum(o) for o in ours.occluded_by)  # an order is found

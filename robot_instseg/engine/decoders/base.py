@@ -42,6 +42,7 @@ class Selection:
     probabilities: bool = False  # maps hold probabilities (else logits)
     amodal: Optional["Selection"] = None  # the same instances' whole (amodal) masks, when the model has the head
     tight: bool = False  # cut each crop box to where the map can be positive (same pixels, fewer sampled)
+    publish_threshold: Optional[float] = None  # (amodal) map units of the published masks, above ``threshold``
 
 
 class Decoder:
@@ -82,10 +83,14 @@ def masks_for(selection: Selection, transform: LetterboxTransform) -> Detections
     if selection.probabilities:
         values = [probability_logits(v) for v in values]
     amodal = masks_for(selection.amodal, transform) if selection.amodal is not None else None
+    whole, reach = (amodal.masks, []) if amodal is not None else ([], [])
+    publish = selection.amodal.publish_threshold if selection.amodal is not None else None
+    if amodal is not None and publish is not None:  # published tighter than the head reaches
+        whole, reach = [v > publish for v in amodal.mask_logits], amodal.masks
     return Detections(image_shape=shape, boxes=selection.boxes, scores=selection.scores,
                       class_ids=selection.class_ids, mask_boxes=mask_boxes, masks=masks, mask_logits=values,
                       amodal_boxes=amodal.mask_boxes if amodal is not None else np.zeros((0, 4), np.int32),
-                      amodal_masks=amodal.masks if amodal is not None else [])
+                      amodal_masks=whole, amodal_reach=reach)
 
 
 def probability_logits(p: np.ndarray) -> np.ndarray:

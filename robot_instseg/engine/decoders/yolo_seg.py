@@ -11,6 +11,9 @@ Amodal head (our CompactSeg with ``train --amodal``): a third output ``amodal_co
 [1, nm, N], each cell's coefficients of its instance's whole mask over the same prototypes.
 That mask is decoded the same way inside the box grown by ``amodal_margin`` (metadata) of its
 size per side: the visible box does not hold what lies behind. Models without it are unchanged.
+``amodal_mask_threshold`` (metadata, above the mask threshold) publishes the whole masks where the head
+is that sure, while the occlusion order reads the head's reach at the mask threshold: a head taught to
+reach under occluders (hidden pixels weighted up) also reaches a little past every outline.
 """
 
 from __future__ import annotations
@@ -54,14 +57,23 @@ class _YoloDecoder(Decoder):
         self.preds, self.protos, self.num_masks = preds, protos, num_masks
 
 
-def _amodal_head(outputs: list[TensorInfo], metadata: dict[str, str], nm: int) -> tuple[Optional[str], float]:
-    """(the amodal coefficients' output name or None, the margin its masks are decoded within)."""
+def _amodal_head(outputs: list[TensorInfo], metadata: dict[str, str],
+                 nm: int) -> tuple[Optional[str], float, Optional[float]]:
+    """(the amodal coefficients' output name or None, the margin its masks are decoded within, the probability
+    its published masks need or None: the mask threshold)."""
     found = [o for o in outputs if o.name == AMODAL_OUTPUT and len(o.shape) == 3 and o.shape[1] == nm]
+    margin, threshold = _number(metadata, "amodal_margin"), _number(metadata, "amodal_mask_threshold")
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        threshold = None
+    return (found[0].name if found else None), DEFAULT_AMODAL_MARGIN if margin is None else margin, threshold
+
+
+def _number(metadata: dict[str, str], key: str) -> Optional[float]:
+    """A metadata value as a number, None when absent or unreadable (the default then applies)."""
     try:
-        margin = float(metadata.get("amodal_margin", DEFAULT_AMODAL_MARGIN))
-    except ValueError:
-        margin = DEFAULT_AMODAL_MARGIN
-    return (found[0].name if found else None), margin
+        return float(metadata[key])
+    except (KeyError, ValueError):
+        return None
 
 
 class YoloSegDecoder(_YoloDecoder):
@@ -81,11 +93,12 @@ class YoloSegDecoder(_YoloDecoder):
         if preds.shape[2] is not None and preds.shape[2] < channels:
             return None  # candidates run along the last axis here; [1, K, 6+nm] is end-to-end
         decoder = cls(preds.name, protos.name, nm)
-        decoder.amodal, decoder.amodal_margin = _amodal_head(outputs, metadata, nm)
+        decoder.amodal, decoder.amodal_margin, decoder.amodal_threshold = _amodal_head(outputs, metadata, nm)
         return decoder
 
     amodal: Optional[str] = None  # the amodal coefficients' output, when the model has the head
     amodal_margin: float = DEFAULT_AMODAL_MARGIN
+    amodal_threshold: Optional[float] = None  # probability the published whole masks need (None: the mask threshold)
 
     def select(self, raw: dict[str, np.ndarray], transform: LetterboxTransform,
                settings: PostprocessSettings) -> Selection:
@@ -101,6 +114,7 @@ class YoloSegDecoder(_YoloDecoder):
             selection.amodal = _assemble(grown, scores, class_ids, raw[self.amodal][0][:, anchors].T, protos,
                                          None, settings)
             selection.amodal.tight = True  # the grown window is mostly background
+            selection.amodal.publish_threshold = amodal_publish_threshold(self.amodal_threshold, settings)
         return selection
 
 
@@ -147,6 +161,14 @@ def choose_anchors(anchors: np.ndarray, scores: np.ndarray, class_ids: np.ndarra
     boxes = cxcywh_to_xyxy(np.asarray(cxcywh_of(anchors)))
     chosen = batched_nms(boxes, scores, class_ids, settings.iou_threshold, settings.max_detections)
     return anchors[chosen], boxes[chosen], scores[chosen], class_ids[chosen]
+
+
+def amodal_publish_threshold(probability: Optional[float], settings: PostprocessSettings) -> Optional[float]:
+    """The published whole masks' threshold in logits (host and device), None where it is not above the mask
+    threshold (the reach is then the published mask)."""
+    if probability is None or probability <= settings.mask_threshold:
+        return None
+    return logit(probability)
 
 
 def grow_boxes(boxes: np.ndarray, margin: float, image_shape: tuple[int, int]) -> np.ndarray:

@@ -19,6 +19,7 @@ Only the bits of the raw and the visible masks come back (packed 8 to a byte).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -138,12 +139,14 @@ class DeviceMaskDecoder:
         return pixels, logits, inside, unpack_crops(transfers.download(pack_bits(inside)), mask_boxes)
 
     def whole_masks(self, coefficients: torch.Tensor, protos: torch.Tensor, mask_boxes: np.ndarray,
-                    sampler: MapSampler, threshold: float, transfers: Transfers) -> tuple[np.ndarray, list[np.ndarray]]:
+                    sampler: MapSampler, threshold: float, transfers: Transfers,
+                    publish: Optional[float] = None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """The amodal head's masks (no ownership): each box first cut to where its map can be positive, as the
         host's ``support_boxes`` cuts it (the map's positive rows and columns of each box's window come back
-        as bits), then sampled there. (boxes, masks)."""
+        as bits), then sampled there. (boxes, masks, reaches): with ``publish`` (logits, above ``threshold``)
+        the masks are the pixels above it and the reaches those above ``threshold``, else no reaches."""
         if len(mask_boxes) == 0:
-            return mask_boxes.copy(), []
+            return mask_boxes.copy(), [], []
         nm, mh, mw = protos.shape
         positive = ((coefficients.to(torch.float32) @ protos.to(torch.float32).reshape(nm, -1)) > threshold)
         positive = positive.reshape(-1, mh, mw)
@@ -165,7 +168,10 @@ class DeviceMaskDecoder:
             my0, _, mx0, _ = windows[i]
             tight[i] = tight_box(sampler, boxes[i],
                                  np.flatnonzero(flat[i, :mh]) - my0, np.flatnonzero(flat[i, mh:]) - mx0)
-        return tight, self._raw(coefficients, protos, tight, sampler, threshold, transfers)[3]
+        _, logits, _, reach = self._raw(coefficients, protos, tight, sampler, threshold, transfers)
+        if publish is None:
+            return tight, reach, []
+        return tight, unpack_crops(transfers.download(pack_bits(logits > publish)), tight), reach
 
     def decode(self, coefficients: torch.Tensor, protos: torch.Tensor, mask_boxes: np.ndarray, scores: np.ndarray,
                image_shape: tuple[int, int], sampler: MapSampler, threshold: float,

@@ -26,13 +26,15 @@ def compare_pipelines(host: Segmenter, device: Segmenter, images: Iterable[tuple
                 and np.array_equal(ra.scores, rb.scores) and np.array_equal(ra.class_ids, rb.class_ids)
                 and np.array_equal(ra.mask_boxes, rb.mask_boxes) and ra.class_names == rb.class_names
                 and np.array_equal(a.visible.alternative_of, b.visible.alternative_of)
-                and ra.has_amodal == rb.has_amodal and np.array_equal(ra.amodal_boxes, rb.amodal_boxes))
+                and ra.has_amodal == rb.has_amodal and np.array_equal(ra.amodal_boxes, rb.amodal_boxes)
+                and len(ra.amodal_reach) == len(rb.amodal_reach))
         if not same:
             mismatched.append(f"frame {k} ({image.shape[1]}x{image.shape[0]} {order}): {len(ra)} vs {len(rb)} "
                               "instances, boxes/scores/classes differ")
             continue
         pairs = [pair for kind in ("raw", "visible") for pair in zip(a.detections(kind).masks, b.detections(kind).masks)]
-        for m1, m2 in pairs + list(zip(ra.amodal_masks, rb.amodal_masks)):  # whole masks: the amodal head's
+        wholes = list(zip(ra.amodal_masks, rb.amodal_masks)) + list(zip(ra.amodal_reach, rb.amodal_reach))
+        for m1, m2 in pairs + wholes:  # whole masks (and reaches): the amodal head's
             union = np.count_nonzero(m1 | m2)
             ious.append(np.count_nonzero(m1 & m2) / union if union else 1.0)
         agreement.append(float((a.labels == b.labels).mean()))

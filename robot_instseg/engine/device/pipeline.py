@@ -22,6 +22,7 @@ from robot_instseg.engine.decoders.yolo_seg import (
     YoloSegDecoder,
     YoloSegEndToEndDecoder,
     _YoloDecoder,
+    amodal_publish_threshold,
     choose_anchors,
     choose_rows,
     grow_boxes,
@@ -198,9 +199,12 @@ class DevicePipeline:
         threshold = logit(settings.mask_threshold)
         whole_boxes: np.ndarray = np.zeros((0, 4), np.int32)
         whole_masks: list[np.ndarray] = []
+        reaches: list[np.ndarray] = []
         if whole is not None:  # the amodal head: the decoder's grown windows, as the host pipeline decodes them
             grown = crop_boxes(grow_boxes(boxes, getattr(self.decoder, "amodal_margin", DEFAULT_AMODAL_MARGIN), shape), shape)
-            whole_boxes, whole_masks = self.masks.whole_masks(whole, protos, grown, sampler, threshold, transfers)
+            publish = amodal_publish_threshold(getattr(self.decoder, "amodal_threshold", None), settings)
+            whole_boxes, whole_masks, reaches = self.masks.whole_masks(whole, protos, grown, sampler, threshold,
+                                                                       transfers, publish)
         weak = None
         if weak_below is not None:  # the weak ones: raw masks only, decoded apart so that they own nothing
             below = scores < weak_below
@@ -209,17 +213,19 @@ class DevicePipeline:
                                            mask_boxes[rows], scores[rows], shape, sampler, threshold,
                                            transfers).masks if len(rows) else []
             weak = Detections(image_shape=shape, boxes=boxes[rows], scores=scores[rows], class_ids=class_ids[rows],
-                              mask_boxes=mask_boxes[rows], masks=weak_masks, **_whole(whole_boxes, whole_masks, rows))
+                              mask_boxes=mask_boxes[rows], masks=weak_masks,
+                              **_whole(whole_boxes, whole_masks, reaches, rows))
             rows = np.flatnonzero(~below)
             boxes, scores, class_ids, mask_boxes = boxes[rows], scores[rows], class_ids[rows], mask_boxes[rows]
             coefficients = coefficients[transfers.upload(rows.astype(np.int64), self.device)]
             if whole_masks:
                 whole_boxes, whole_masks = whole_boxes[rows], [whole_masks[i] for i in rows]
+                reaches = [reaches[i] for i in rows] if reaches else []
         result: MaskResult = self.masks.decode(coefficients, protos, mask_boxes, scores, shape, sampler, threshold,
                                                transfers)
         detections = Detections(image_shape=shape, boxes=boxes, scores=scores, class_ids=class_ids,
                                 mask_boxes=mask_boxes, masks=result.masks, amodal_boxes=whole_boxes,
-                                amodal_masks=whole_masks)
+                                amodal_masks=whole_masks, amodal_reach=reaches)
         labels = np.zeros(shape, np.uint16)
         for i, ((x0, y0, x1, y1), owned) in enumerate(zip(mask_boxes.tolist(), result.visible)):
             if result.alternative_of[i] < 0:
@@ -230,8 +236,9 @@ class DevicePipeline:
         return detections, visible, Ownership(labels, result.alternative_of), weak
 
 
-def _whole(boxes: np.ndarray, masks: list[np.ndarray], rows: np.ndarray) -> dict:
+def _whole(boxes: np.ndarray, masks: list[np.ndarray], reaches: list[np.ndarray], rows: np.ndarray) -> dict:
     """The amodal fields of ``rows`` of a frame's instances (none when the model has no amodal head)."""
     if not masks:
         return {}
-    return {"amodal_boxes": boxes[rows], "amodal_masks": [masks[i] for i in rows]}
+    return {"amodal_boxes": boxes[rows], "amodal_masks": [masks[i] for i in rows],
+            "amodal_reach": [reaches[i] for i in rows] if reaches else []}
