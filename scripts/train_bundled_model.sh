@@ -72,7 +72,8 @@ fi
 # set added so whole objects hide behind slivers, basic augmentation at half phase A's learning rate. It ran
 # as two runs: C1 with the hidden pixels of a whole mask weighted as the rest (its whole masks stayed at the
 # visible ones), C2 continuing with them weighted 5x and the amodal term 4x (LossConfig now), C3 three
-# more epochs of C2's settings (the best of the three: models/MODEL_CARD.md).
+# more epochs of C2's settings (the best of the three: models/MODEL_CARD.md). The export publishes the whole
+# masks where the head is 90 % sure (amodal_mask_threshold metadata; the order reads its reach at 0.5).
 amodal() {  # OUT INIT EPOCHS SEED [ARGS...]
   local out="$1" init="$2" epochs="$3" seed="$4"; shift 4
   robot-instseg train "${TRAIN[@]}" --coco "$RUN/train_clutter/annotations.json" --images "$RUN/train_clutter" \
