@@ -8,7 +8,11 @@ one that finds what lies under an occluder).
 A whole mask decoded a pixel or two past an object's outline reaches into its neighbours, along the whole
 outline of one lying on it; so j lies on i only where j's visible pixels cover more of i's whole mask than
 i's cover of j's (each pair is ordered one way), and at least ``MIN_COVER_PIXELS`` and ``MIN_COVER_FRACTION``
-of the smaller of the two whole objects. An instance nothing lies on (``occluded_by`` empty) is the one a picker takes first.
+of the smaller of the two whole objects. And j must touch what shows of i (within ``TOUCH_PX``): where an object
+hides part of another, the hidden part ends at its outline, so its visible mask borders the other's. A head
+that reaches under a neighbour standing apart (43 % of the whole masks' orders on eval3d's scenes named two
+objects that do not overlap at all) orders nothing there.
+An instance nothing lies on (``occluded_by`` empty) is the one a picker takes first.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from robot_instseg.engine.types import Detections
 
 MIN_COVER_PIXELS = 20
 MIN_COVER_FRACTION = 0.03
+TOUCH_PX = 4  # an occluder's visible pixels lie this close to the visible pixels of what it hides
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,20 @@ def visible_labels(detections: Detections, window: Optional[tuple[int, int, int,
             region = labels[y0 - top:y1 - top, x0 - left:x1 - left]
             region[detections.masks[i] & (region == 0)] = i + 1
     return labels
+
+
+def touching(labels: np.ndarray, label: int, box: np.ndarray, px: int, count: int) -> np.ndarray:
+    """bool (count,): which of the labels 0 .. count - 1 of the label image lie within ``px`` pixels of the
+    pixels labelled ``label`` (inside ``box``, x0 y0 x1 y1, which holds them all)."""
+    h, w = labels.shape
+    x0, y0 = max(int(box[0]) - px, 0), max(int(box[1]) - px, 0)
+    x1, y1 = min(int(box[2]) + px, w), min(int(box[3]) + px, h)
+    region = labels[y0:y1, x0:x1]
+    kernel = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
+    near = cv2.dilate((region == label).astype(np.uint8), kernel).astype(bool)
+    found = np.zeros(count, bool)
+    found[np.unique(region[near])] = True
+    return found
 
 
 def whole_mask(detections: Detections, i: int, reach: bool = False) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -86,6 +106,7 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
         (x0, y0, x1, y1), reach = whole_mask(detections, i, reach=True) if two else (box, whole)
         areas.append(int(reach.sum()))
         cover[i] = np.bincount(labels[y0:y1, x0:x1][reach], minlength=n + 1)
+        cover[i, ~touching(labels, i + 1, detections.mask_boxes[i], TOUCH_PX, n + 1)] = 0
         cover[i, [0, i + 1]] = 0
         if detections.alternative_of[i] >= 0:  # another reading of the same object does not lie on it
             cover[i, detections.alternative_of[i] + 1] = 0

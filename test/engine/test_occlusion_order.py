@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_instseg.engine.occlusion import occlusion_order, whole_mask
+from robot_instseg.engine.occlusion import TOUCH_PX, occlusion_order, touching, whole_mask
 from robot_instseg.engine.types import Detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,3 +52,21 @@ def test_the_whole_mask_holds_the_visible_one_and_an_alternative_reading_covers_
     assert box == (5, 5, 30, 30) and mask.all() and order.occluded_by == [[], []]
     with pytest.raises(ValueError, match="amodal"):
         occlusion_order(Detections.from_full_masks(full, [0.9, 0.5], [0, 1]))
+
+
+def test_a_whole_mask_reaching_under_a_neighbour_that_stands_apart_names_only_the_one_touching_it() -> None:
+    full = np.zeros((3, 40, 80), bool)
+    full[0, 10:30, 10:30] = True  # i: what shows of it
+    full[1, 10:30, 33:45] = True  # k: 3 px from i's visible pixels, on its hidden part
+    full[2, 10:30, 55:70] = True  # j: under i's whole mask too, but 25 px away from what shows of i
+    detections = Detections.from_full_masks(full, [0.9, 0.8, 0.7], [0, 1, 2])
+    detections.amodal_boxes = np.array([[10, 10, 70, 30], [33, 10, 45, 30], [55, 10, 70, 30]], np.int32)
+    detections.amodal_masks = [np.ones((20, 60), bool), np.ones((20, 12), bool), np.ones((20, 15), bool)]
+    order = occlusion_order(detections)
+    assert order.occluded_by == [[1], [], []]
+    labels = np.zeros((40, 80), np.int32)
+    for i in range(3):
+        labels[full[i]] = i + 1
+    near = touching(labels, 1, detections.mask_boxes[0], TOUCH_PX, 4)
+    assert near.tolist() == [True, True, True, False]
+    assert touching(labels, 1, detections.mask_boxes[0], 2, 4).tolist() == [True, True, False, False]
