@@ -148,4 +148,5 @@ def format_amodal(report: dict, visible_ap: float) -> str:
             f"{report['amodal_AP75']:.4f}   (visible AP {visible_ap:.4f})\n"
             f"occlusion order: {order['right']} of {order['pairs']} ground-truth pairs right "
             f"({order['order_accuracy']:.3f}); {order['matched_pairs']} pairs matched, {order['right']} right "
-            f"({order['order_accuracy_matched']:.3f}), {order['reversed']} reversed")
+            f"({order['order_accuracy_matched']:.3f}), {order['reversed']} reversed; {order['spurious']} of "
+            f"{order['ordered']} orders between objects that do not overlap")
