@@ -25,8 +25,8 @@ import numpy as np
 
 from robot_instseg.engine.types import Detections
 
-MIN_COVER_PIXELS = 20
-MIN_COVER_FRACTION = 0.03
+MIN_COVER_PIXELS = 10
+MIN_COVER_FRACTION = 0.015
 TOUCH_PX = 4  # an occluder's visible pixels lie this close to the visible pixels of what it hides
 
 
@@ -64,9 +64,7 @@ def touching(labels: np.ndarray, label: int, box: np.ndarray, px: int, count: in
     region = labels[y0:y1, x0:x1]
     kernel = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
     near = cv2.dilate((region == label).astype(np.uint8), kernel).astype(bool)
-    found = np.zeros(count, bool)
-    found[np.unique(region[near])] = True
-    return found
+    return np.bincount(region[near], minlength=count)[:count] > 0
 
 
 def whole_mask(detections: Detections, i: int, reach: bool = False) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -106,8 +104,9 @@ def occlusion_order(detections: Detections, min_pixels: int = MIN_COVER_PIXELS,
         (x0, y0, x1, y1), reach = whole_mask(detections, i, reach=True) if two else (box, whole)
         areas.append(int(reach.sum()))
         cover[i] = np.bincount(labels[y0:y1, x0:x1][reach], minlength=n + 1)
-        cover[i, ~touching(labels, i + 1, detections.mask_boxes[i], TOUCH_PX, n + 1)] = 0
         cover[i, [0, i + 1]] = 0
+        if cover[i].any():  # most instances cover nobody: the touch test only where it can matter
+            cover[i, ~touching(labels, i + 1, detections.mask_boxes[i], TOUCH_PX, n + 1)] = 0
         if detections.alternative_of[i] >= 0:  # another reading of the same object does not lie on it
             cover[i, detections.alternative_of[i] + 1] = 0
     whole_areas = np.asarray(areas, np.int64)
