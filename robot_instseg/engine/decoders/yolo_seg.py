@@ -57,6 +57,14 @@ class _YoloDecoder(Decoder):
         self.preds, self.protos, self.num_masks = preds, protos, num_masks
 
 
+def _number(metadata: dict[str, str], key: str) -> Optional[float]:
+    """A metadata value as a number, None when absent or unreadable (the default then applies)."""
+    try:
+        return float(metadata[key])
+    except (KeyError, ValueError):
+        return None
+
+
 def _amodal_head(outputs: list[TensorInfo], metadata: dict[str, str],
                  nm: int) -> tuple[Optional[str], float, Optional[float]]:
     """(the amodal coefficients' output name or None, the margin its masks are decoded within, the probability
@@ -66,14 +74,6 @@ def _amodal_head(outputs: list[TensorInfo], metadata: dict[str, str],
     if threshold is not None and not 0.0 < threshold < 1.0:
         threshold = None
     return (found[0].name if found else None), DEFAULT_AMODAL_MARGIN if margin is None else margin, threshold
-
-
-def _number(metadata: dict[str, str], key: str) -> Optional[float]:
-    """A metadata value as a number, None when absent or unreadable (the default then applies)."""
-    try:
-        return float(metadata[key])
-    except (KeyError, ValueError):
-        return None
 
 
 class YoloSegDecoder(_YoloDecoder):
