@@ -19,8 +19,11 @@ BUNDLED = Path(__file__).resolve().parents[1] / "models" / "instseg_tabletop.onn
 
 def grown_bundled_model(out: Path, publish: Optional[float] = None) -> Path:
     """Write the bundled model with a grown amodal head to ``out`` (an .onnx) and return it; ``publish``: its
-    whole masks published at that probability (``amodal_mask_threshold``)."""
+    whole masks published at that probability (``amodal_mask_threshold``), None: no such metadata (an export of
+    before it, one threshold for the whole masks and the order)."""
     import dataclasses
+
+    import onnx
 
     from robot_instseg.train.export import export_onnx
     from robot_instseg.train.from_onnx import compactseg_from_onnx
@@ -32,7 +35,15 @@ def grown_bundled_model(out: Path, publish: Optional[float] = None) -> Path:
     for head in grown.heads:
         head.start_amodal_from_visible()
     extra = {"amodal_mask_threshold": str(publish)} if publish is not None else None
-    return export_onnx(grown.eval(), names, out, extra_metadata=extra)
+    path = export_onnx(grown.eval(), names, out, extra_metadata=extra)
+    if publish is None:
+        proto = onnx.load(str(path))
+        kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "amodal_mask_threshold"]
+        del proto.metadata_props[:]
+        for key, value in kept:
+            proto.metadata_props.add(key=key, value=value)
+        onnx.save(proto, str(path))
+    return path
 
 
 def scene_with_whole_masks(seed: int, grow_px: int = 0) -> tuple[Detections, list[dict]]:

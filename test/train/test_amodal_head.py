@@ -20,7 +20,7 @@ from robot_instseg.engine.types import Detections  # noqa: E402
 from robot_instseg.synthetic.dataset import write_dataset  # noqa: E402
 from robot_instseg.train.augment import AugmentConfig, augment_instances  # noqa: E402
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource  # noqa: E402
-from robot_instseg.train.export import export_checkpoint, export_onnx  # noqa: E402
+from robot_instseg.train.export import AMODAL_MASK_THRESHOLD, export_checkpoint, export_onnx  # noqa: E402
 from robot_instseg.train.from_onnx import compactseg_from_onnx  # noqa: E402
 from robot_instseg.train.model import CompactSeg, ModelConfig  # noqa: E402
 from robot_instseg.train.trainer import TrainConfig, Trainer  # noqa: E402
@@ -113,12 +113,16 @@ def test_a_model_without_the_head_grows_one_that_starts_as_its_visible_masks(clu
     assert read_back.config.amodal
     detections = Segmenter(path, SegmenterConfig(score_threshold=0.0)).segment(np.full((120, 160, 3), 90, np.uint8)).detections
     assert detections.has_amodal
-    for i in range(len(detections)):  # same coefficients, wider window: the visible mask within it
+    assert len(detections.amodal_reach) == len(detections)  # the export publishes above the mask threshold
+    for i in range(len(detections)):  # same coefficients, wider window: the visible mask within the reach
         x0, y0, x1, y1 = detections.mask_boxes[i]
         whole = np.zeros(detections.image_shape, bool)
         wx0, wy0, wx1, wy1 = detections.amodal_boxes[i]
-        whole[wy0:wy1, wx0:wx1] = detections.amodal_masks[i]
+        whole[wy0:wy1, wx0:wx1] = detections.amodal_reach[i]
         np.testing.assert_array_equal(whole[y0:y1, x0:x1], detections.masks[i])
+        published = np.zeros(detections.image_shape, bool)
+        published[wy0:wy1, wx0:wx1] = detections.amodal_masks[i]
+        assert not np.any(published & ~whole)  # published where the head is surer: within the reach
 
 
 def test_a_wider_amodal_margin_is_learnt_exported_and_decoded_within_it(clutter: Path, tmp_path: Path) -> None:
@@ -133,6 +137,7 @@ def test_a_wider_amodal_margin_is_learnt_exported_and_decoded_within_it(clutter:
     path = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "wide.onnx")
     segmenter = Segmenter(path, SegmenterConfig(score_threshold=0.0))
     assert segmenter.decoder.amodal_margin == 1.0
+    assert segmenter.decoder.amodal_threshold == AMODAL_MASK_THRESHOLD == 0.9  # the export publishes at 0.9
     assert compactseg_from_onnx(path)[0].config.amodal_margin == 1.0
     image = np.asarray(__import__("cv2").imread(str(clutter / "images" / "000001.png")))[:, :, ::-1].copy()
     detections = segmenter.segment(image).detections
