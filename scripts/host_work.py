@@ -6,7 +6,7 @@ depth fusion (with completion and the occlusion order from depth), tracking and 
 Each run times the bare ``session.run`` on the same tensor right beside the pipeline, so the ratio
 survives a shared, drifting machine. ``--profile N`` prints the N costliest functions (cProfile).
 
-    python scripts/host_work.py [--model M] [--runs 120] [--objects 12] [--json] [--profile 25]
+    python scripts/host_work.py [--model M] [--runs 120] [--objects 12] [--json] [--profile 25] [--no-spin]
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ def _clip_frames(objects: int, count: int):
     return frames
 
 
-def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True) -> dict:
+def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True, spin: bool = True) -> dict:
     from std_msgs.msg import Header
 
+    from robot_instseg.engine.backends import BackendConfig
     from robot_instseg.engine.frame_pipeline import resolved
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
     from robot_instseg.geometry.depth_order import depth_occlusion
@@ -45,7 +46,8 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
     from robot_instseg.tracking.tracker import Tracker
 
     tracker = Tracker()
-    segmenter = load_segmenter(model, SegmenterConfig(weak_score_threshold=tracker.config.low_score))
+    segmenter = load_segmenter(model, SegmenterConfig(weak_score_threshold=tracker.config.low_score,
+                                                      runtime=BackendConfig(spin_wait=spin)))
     frames = _clip_frames(objects, 40)
     feeds = [segmenter.input_feed(rgb) for rgb, *_ in frames]
     stages = {k: [] for k in ("raw_session", "segment_host", "ownership", "fusion", "tracking", "messages")}
@@ -107,9 +109,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     parser.add_argument("--no-markers", action="store_true", help="leave out ~/markers (built only while subscribed)")
+    parser.add_argument("--no-spin", action="store_true", help="onnxruntime's threads sleep between runs (cpu_spin_wait)")
     args = parser.parse_args()
-    report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers)
-    report["markers"] = not args.no_markers
+    report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers,
+                     spin=not args.no_spin)
+    report["markers"], report["spin_wait"] = not args.no_markers, not args.no_spin
     if args.json:
         print(json.dumps(report))
         return 0

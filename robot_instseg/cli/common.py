@@ -42,6 +42,8 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
                         help="stages around the runtime: host (numpy) or device (torch on the runtime's device); "
                              "auto = device when the runtime is on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
+    parser.add_argument("--no-spin", action="store_true",
+                        help="onnxruntime's CPU threads sleep between runs instead of spinning (node: cpu_spin_wait)")
     parser.add_argument("--conf", type=float, default=_THRESHOLDS.score_threshold, help="score threshold")
     parser.add_argument("--iou", type=float, default=_THRESHOLDS.iou_threshold, help="NMS IoU threshold")
     parser.add_argument("--max-det", type=int, default=_THRESHOLDS.max_detections)
@@ -63,7 +65,8 @@ def segmenter_config(args: argparse.Namespace, weak_score_threshold: Optional[fl
     from robot_instseg.engine.segmenter import SegmenterConfig
 
     runtime = BackendConfig(backend=args.backend, providers=parse_providers(args.providers), fp16=args.fp16,
-                            num_threads=args.threads, device_id=args.device_id)
+                            num_threads=args.threads, device_id=args.device_id,
+                            spin_wait=not args.no_spin)
     return SegmenterConfig(
         model_format=args.format, labels_path=args.labels, runtime=runtime, pipeline=args.pipeline,
         score_threshold=args.conf, iou_threshold=args.iou, max_detections=args.max_det,

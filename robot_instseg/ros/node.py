@@ -97,7 +97,8 @@ class SegNode(LifecycleNode):
             self.model_path = str(path)
             runtime = BackendConfig(backend=s["backend"], providers=parse_providers(s["providers"]),
                                     device_id=s["device_id"], fp16=s["fp16"],
-                                    engine_cache_dir=s["engine_cache_dir"] or None, num_threads=s["num_threads"])
+                                    engine_cache_dir=s["engine_cache_dir"] or None, num_threads=s["num_threads"],
+                                    spin_wait=s["cpu_spin_wait"])
             config = SegmenterConfig(model_format=s["model_format"], labels_path=s["labels_path"] or None,
                                      runtime=runtime, pipeline=s["pipeline"], score_threshold=s["score_threshold"],
                                      iou_threshold=s["nms_iou_threshold"], mask_threshold=s["mask_threshold"],

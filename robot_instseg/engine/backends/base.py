@@ -31,6 +31,9 @@ class BackendConfig:
     engine_cache_dir: Optional[str] = None
     num_threads: int = 0
     warmup_runs: int = 1
+    # onnxruntime's CPU threads spin between runs (its default): lowest latency here, but they take CPU from the
+    # node's own host work and from other processes (README "Host work per frame")
+    spin_wait: bool = True
 
 
 def parse_providers(text: str) -> tuple[str, ...]:
