@@ -76,7 +76,6 @@ class OnnxRuntimeBackend:
             options.intra_op_num_threads = config.num_threads
         if not config.spin_wait:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.spin_wait = config.spin_wait
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
