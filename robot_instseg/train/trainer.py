@@ -31,7 +31,7 @@ from robot_instseg.engine.types import Detections
 from robot_instseg.train.augment import AugmentConfig, describe_augment
 from robot_instseg.train.augment_basic import BasicAugmentConfig, augment_with
 from robot_instseg.train.dataset import CocoSegDataset, DatasetSource, Sample
-from robot_instseg.train.export import load_checkpoint, model_config_of
+from robot_instseg.train.export import AMODAL_MASK_THRESHOLD, load_checkpoint, model_config_of
 from robot_instseg.train.from_onnx import compactseg_from_onnx, reopen_batch_norms
 from robot_instseg.train.loss import LossConfig, SegLoss, Target
 from robot_instseg.train.model import CompactSeg, ModelConfig, count_parameters, input_hw
@@ -152,6 +152,7 @@ def predict(model: CompactSeg, samples: Sequence[Sample], device: torch.device, 
     decoder = YoloSegDecoder("output0", "output1", model.config.num_masks)
     decoder.amodal = AMODAL_OUTPUT if model.config.amodal else None
     decoder.amodal_margin = model.config.amodal_margin
+    decoder.amodal_threshold = AMODAL_MASK_THRESHOLD  # as the export publishes them
     was_training, model.export_mode = model.training, True
     model.eval()
     out: dict[int, Detections] = {}
