@@ -66,7 +66,8 @@ def test_task_page_shows_our_masks(dataset, ls_url, token, tmp_path) -> None:
         driver.get(f"{ls_url}/projects/{project}/data?task={task['id']}")
         rect = wait_for(driver, """const i = Array.from(document.querySelectorAll('img')).find(
             i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
-            return i ? i.getBoundingClientRect().toJSON() : null;""")
+            const r = i ? i.getBoundingClientRect() : null;  // laid out, not a loading page's 1 px box
+            return r && r.width > 1 && r.height > 1 ? r.toJSON() : null;""")
         wait_for(driver, "return document.querySelectorAll('canvas').length > 3")
         time.sleep(3)  # the brush layers draw after the image
         shot_path = tmp_path / "task.png"
