@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+STAGES = ("raw_session", "preprocess", "decode", "ownership", "fusion", "depth_order", "tracking", "messages")
+
 
 def _clip_frames(objects: int, count: int):
     """A tracked clip: RGB, sensor depth and intrinsics per frame, stamps 1/15 s apart."""
@@ -50,7 +52,7 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
                                                       runtime=BackendConfig(spin_wait=spin)))
     frames = _clip_frames(objects, 40)
     feeds = [segmenter.input_feed(rgb) for rgb, *_ in frames]
-    stages = {k: [] for k in ("raw_session", "segment_host", "ownership", "fusion", "tracking", "messages")}
+    stages = {k: [] for k in STAGES}
     instances = []
     profiler = cProfile.Profile() if profile else None
     for run in range(runs + 5):
@@ -69,6 +71,7 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         output = resolved(result)
         t4 = time.perf_counter()
         fusion = fuse(output.visible, depth, k, complete=True)
+        t45 = time.perf_counter()
         fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
         t5 = time.perf_counter()
         output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
@@ -85,10 +88,11 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
             profiler.disable()
         if run < 5:
             continue
-        inference = result.times.inference_ms
-        for key, ms in (("raw_session", (t1 - t0) * 1e3), ("segment_host", (t3 - t2) * 1e3 - inference),
-                        ("ownership", (t4 - t3) * 1e3), ("fusion", (t5 - t4) * 1e3), ("tracking", (t6 - t5) * 1e3),
-                        ("messages", (t7 - t6) * 1e3)):
+        times = result.times
+        for key, ms in (("raw_session", (t1 - t0) * 1e3), ("preprocess", times.preprocess_ms),
+                        ("decode", (t3 - t2) * 1e3 - times.inference_ms - times.preprocess_ms),
+                        ("ownership", (t4 - t3) * 1e3), ("fusion", (t45 - t4) * 1e3), ("depth_order", (t5 - t45) * 1e3),
+                        ("tracking", (t6 - t5) * 1e3), ("messages", (t7 - t6) * 1e3)):
             stages[key].append(ms)
         instances.append(len(output.visible))
     host = np.sum([stages[k] for k in stages if k != "raw_session"], axis=0)
@@ -109,7 +113,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     parser.add_argument("--no-markers", action="store_true", help="leave out ~/markers (built only while subscribed)")
-    parser.add_argument("--no-spin", action="store_true", help="onnxruntime's threads sleep between runs (cpu_spin_wait)")
+    parser.add_argument("--no-spin", action="store_true", help="onnxruntime's threads never spin (cpu_spin_wait false)")
     args = parser.parse_args()
     report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers,
                      spin=not args.no_spin)
@@ -119,7 +123,7 @@ def main() -> int:
         return 0
     print(f"{report['model']}: {report['runs']} runs, {report['instances_mean']} instances per frame, "
           f"markers {'built' if report['markers'] else 'not built'}")
-    for key in ("raw_session", "segment_host", "ownership", "fusion", "tracking", "messages", "host_ms"):
+    for key in STAGES + ("host_ms",):
         print(f"  {key:<14}{report[key]:8.2f} ms")
     print(f"host work / raw session.run (paired per-run median): {report['host_over_raw_paired_median']:.3f}")
     return 0

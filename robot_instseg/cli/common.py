@@ -43,7 +43,7 @@ def segmenter_args(parser: argparse.ArgumentParser, model_required: bool = False
                              "auto = device when the runtime is on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = runtime default)")
     parser.add_argument("--no-spin", action="store_true",
-                        help="onnxruntime's CPU threads sleep between runs instead of spinning (node: cpu_spin_wait)")
+                        help="onnxruntime's CPU threads never spin, not even during a run (node: cpu_spin_wait)")
     parser.add_argument("--conf", type=float, default=_THRESHOLDS.score_threshold, help="score threshold")
     parser.add_argument("--iou", type=float, default=_THRESHOLDS.iou_threshold, help="NMS IoU threshold")
     parser.add_argument("--max-det", type=int, default=_THRESHOLDS.max_detections)

@@ -121,8 +121,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("num_threads", 0, "CPU inference threads (0..256); 0 = runtime default.",
               check=_in_range("num_threads", 0, 256)),
     ParamSpec("cpu_spin_wait", True,
-              "ONNX Runtime's CPU threads spin between runs (lowest latency); false frees that CPU for other "
-              "processes and the node's own host work, at a slower session.run (README 'Host work per frame')."),
+              "ONNX Runtime's CPU threads spin while a run is in flight (lowest latency) and stop when it returns; "
+              "false: they never spin, which frees CPU for other processes at a slower session.run "
+              "(README 'Host work per frame')."),
     ParamSpec("score_threshold", _THRESHOLDS.score_threshold, "Minimum instance score kept.", dynamic=True,
               check=_in_unit_interval("score_threshold")),
     ParamSpec("nms_iou_threshold", _THRESHOLDS.iou_threshold, "IoU above which the lower-scored box of a class is suppressed.",

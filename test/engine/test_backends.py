@@ -35,13 +35,15 @@ def test_unavailable_providers_fall_back_with_one_warning(model: Path, caplog) -
     assert "CPUExecutionProvider" in seg.backend.description
 
 
-def test_cpu_threads_spin_by_default_and_sleep_when_asked(model: Path) -> None:
-    key = "session.intra_op.allow_spinning"
+def test_cpu_threads_spin_in_a_run_only_by_default_and_never_when_asked(model: Path) -> None:
+    key, stop = "session.intra_op.allow_spinning", "session.force_spinning_stop"
     quiet = create_backend(model, BackendConfig(spin_wait=False))
     assert quiet.session.get_session_options().get_session_config_entry(key) == "0"
     assert quiet.run({"images": np.zeros((1, 3, 64, 64), np.float32)})["output0"].shape == (1, 38, 50)
+    default = create_backend(model, BackendConfig()).session.get_session_options()
+    assert default.get_session_config_entry(stop) == "1"  # spinning ends when a run returns
     with pytest.raises(RuntimeError, match="does not have configuration"):  # onnxruntime's default: spinning
-        create_backend(model, BackendConfig()).session.get_session_options().get_session_config_entry(key)
+        default.get_session_config_entry(key)
 
 
 def test_provider_options_follow_the_settings() -> None:

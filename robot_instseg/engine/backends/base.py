@@ -31,8 +31,9 @@ class BackendConfig:
     engine_cache_dir: Optional[str] = None
     num_threads: int = 0
     warmup_runs: int = 1
-    # onnxruntime's CPU threads spin between runs (its default): lowest latency here, but they take CPU from the
-    # node's own host work and from other processes (README "Host work per frame")
+    # onnxruntime's CPU threads spin while a run is in flight and stop when it returns (left spinning after it,
+    # onnxruntime's default, they took the cores from the node's own host work); False: they never spin, which
+    # frees CPU for other processes at a slower session.run (README "Host work per frame")
     spin_wait: bool = True
 
 

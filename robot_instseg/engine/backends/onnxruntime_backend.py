@@ -74,7 +74,9 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if config.num_threads > 0:
             options.intra_op_num_threads = config.num_threads
-        if not config.spin_wait:
+        if config.spin_wait:  # spin inside a run only: once it returns, the host work has the cores
+            options.add_session_config_entry("session.force_spinning_stop", "1")
+        else:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
