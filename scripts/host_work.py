@@ -7,6 +7,10 @@ Each run times the bare ``session.run`` on the same tensor right beside the pipe
 survives a shared, drifting machine. ``--profile N`` prints the N costliest functions (cProfile).
 
     python scripts/host_work.py [--model M] [--runs 120] [--objects 12] [--json] [--profile 25] [--no-spin]
+                                [--one-thread]
+
+With a core to spare (the node's way), the 3D runs the depth order and half of the surfaces on a helper
+thread: the "fusion" column then holds both, and "depth_order" is 0.
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ def _clip_frames(objects: int, count: int):
     return frames
 
 
-def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True, spin: bool = True) -> dict:
+def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True, spin: bool = True,
+            parallel: bool = True) -> dict:
     from std_msgs.msg import Header
 
     from robot_instseg.engine.backends import BackendConfig
     from robot_instseg.engine.frame_pipeline import resolved
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
     from robot_instseg.geometry.depth_order import depth_occlusion
+    from robot_instseg.geometry.frame_3d import frame_3d
     from robot_instseg.geometry.fusion import fuse
     from robot_instseg.ros.convert import instances_msg, labels_msg, markers_msg
     from robot_instseg.tracking.tracker import Tracker
@@ -70,9 +76,13 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         t3 = time.perf_counter()
         output = resolved(result)
         t4 = time.perf_counter()
-        fusion = fuse(output.visible, depth, k, complete=True)
-        t45 = time.perf_counter()
-        fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
+        if parallel:  # as the node: the order and half of the surfaces on the helper thread
+            fusion = frame_3d(output.visible, depth, k, output.labels)
+            t45 = time.perf_counter()
+        else:
+            fusion = fuse(output.visible, depth, k, complete=True)
+            t45 = time.perf_counter()
+            fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
         t5 = time.perf_counter()
         output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
                                                   fusion.centroids(), output.weak)
@@ -114,10 +124,13 @@ def main() -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     parser.add_argument("--no-markers", action="store_true", help="leave out ~/markers (built only while subscribed)")
     parser.add_argument("--no-spin", action="store_true", help="onnxruntime's threads never spin (cpu_spin_wait false)")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="the 3D without the helper thread (fusion, then the depth order)")
     args = parser.parse_args()
     report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers,
-                     spin=not args.no_spin)
-    report["markers"], report["spin_wait"] = not args.no_markers, not args.no_spin
+                     spin=not args.no_spin, parallel=not args.one_thread)
+    report["markers"], report["spin_wait"], report["helper_thread"] = not args.no_markers, not args.no_spin, \
+        not args.one_thread
     if args.json:
         print(json.dumps(report))
         return 0

@@ -26,13 +26,10 @@ def _bench_images(folder: Path) -> list[Path]:
 def _depth_fusion(frames):
     """fuse(visible detections) against each scene's depth and the occlusion order read from it, as the node
     does by default, for the bench's fusion stage."""
-    from robot_instseg.geometry.depth_order import depth_occlusion
-    from robot_instseg.geometry.fusion import fuse
+    from robot_instseg.geometry.frame_3d import frame_3d
 
     def run(index: int, output):
-        fusion = fuse(output.visible, frames[index].depth, frames[index].intrinsics)
-        fusion.occluded_by = depth_occlusion(output.visible, frames[index].depth, output.labels)
-        return fusion
+        return frame_3d(output.visible, frames[index].depth, frames[index].intrinsics, output.labels)
 
     return run
 

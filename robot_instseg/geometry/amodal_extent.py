@@ -91,4 +91,4 @@ def with_whole_extent(fusion: FrameFusion, detections: Detections, depth_m: np.n
                  whole_object_box(geo, detections.masks[i], (boxes[i][0], boxes[i][1]), detections.amodal_masks[i],
                                   (whole_boxes[i][0], whole_boxes[i][1]), depth_m, k)
                  for i, geo in enumerate(fusion.instances)]
-    return FrameFusion(instances, list(fusion.reasons))
+    return FrameFusion(instances, list(fusion.reasons), fusion.occluded_by)

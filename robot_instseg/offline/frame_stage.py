@@ -31,8 +31,7 @@ class SegmentedFrame:
 def segment_one(segmenter: Segmenter, frame: Frame, depth: bool = False, complete: bool = True) -> SegmentedFrame:
     """Decode and segment ``frame`` as the node does; with ``depth``, fuse the depth it carries (the node's
     depth_complete_masks is ``complete``) and read the occlusion order from it (occlusion_from_depth). A frame that cannot be decoded comes back with ``error``."""
-    from robot_instseg.geometry.depth_order import depth_occlusion
-    from robot_instseg.geometry.fusion import fuse
+    from robot_instseg.geometry.frame_3d import frame_3d
 
     try:
         image, order = frame_image(frame)
@@ -42,9 +41,9 @@ def segment_one(segmenter: Segmenter, frame: Frame, depth: bool = False, complet
     if depth:
         try:
             depth_m, k = frame_depth(frame, done.output.visible.image_shape)  # type: ignore[union-attr]
-            done.fusion, done.depth_reason = fuse(done.output.visible, depth_m, k, complete=complete), ""  # type: ignore[union-attr]
-            done.fusion.occluded_by = depth_occlusion(done.output.visible, depth_m,  # type: ignore[union-attr]
-                                                      done.output.labels)  # type: ignore[union-attr]
+            output = done.output
+            done.fusion = frame_3d(output.visible, depth_m, k, output.labels, complete=complete)  # type: ignore[union-attr]
+            done.depth_reason = ""
         except InputError as exc:
             done.depth_reason = exc.reason
     frame.depth = frame.depth_fields = None  # used; never written, so never shipped back from a worker

@@ -17,8 +17,8 @@ from std_msgs.msg import Header
 from robot_instseg.engine.errors import InputError
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.amodal_extent import with_whole_extent
-from robot_instseg.geometry.depth_order import depth_occlusion
-from robot_instseg.geometry.fusion import FrameFusion, fuse
+from robot_instseg.geometry.frame_3d import frame_3d
+from robot_instseg.geometry.fusion import FrameFusion
 from robot_instseg.io.depth_frames import CameraFields, DepthFields, registered_depth
 from robot_instseg.node.depth_pairing import NO_CAMERA_INFO, NO_DEPTH, CameraInfos, DepthBuffer, DepthCounts, DepthLag
 from robot_instseg.node.node_stats import cdr_stamp_ns
@@ -102,11 +102,10 @@ class DepthInput:
         except InputError as exc:
             return None, exc.reason, str(exc)
         self.last_depth = depth_msg
-        fusion = fuse(detections, depth, k, complete=bool(settings["depth_complete_masks"]))
+        fusion = frame_3d(detections, depth, k, labels, complete=bool(settings["depth_complete_masks"]),
+                          order=bool(settings["occlusion_from_depth"]))
         if settings["depth_amodal_extent"]:
             fusion = with_whole_extent(fusion, detections, depth, k)
-        if settings["occlusion_from_depth"]:
-            fusion.occluded_by = depth_occlusion(detections, depth, labels)
         return fusion, "", ""
 
     def frame_3d(self, header: Header, detections: Detections, received_at: float, settings: dict[str, Any],
