@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from robot_instseg.engine.errors import InputError
+from robot_instseg.jit import kernel, warmer
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 
@@ -132,14 +133,27 @@ def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str =
         blob[0, :, top + new_h:] = pad
         blob[0, :, top:top + new_h, :left] = pad
         blob[0, :, top:top + new_h, left + new_w:] = pad
-    planes = cv2.split(resized)  # RGB planes
-    if config.channel_order == "bgr":
-        planes = planes[::-1]
-    # uint8 -> scaled float32 plane by plane straight into the (reusable) tensor: contiguous reads, no
-    # padded copy of the image (cv2.dnn.blobFromImage does the same job about 8x slower here).
-    for channel, plane in enumerate(planes):
-        np.multiply(plane, scale, out=blob[0, channel, top:top + new_h, left:left + new_w], casting="unsafe")
+    # uint8 HWC -> scaled float32 CHW in one pass straight into the (reusable) tensor: no planes split
+    # out, no padded copy of the image (cv2.dnn.blobFromImage does the same job about 8x slower here).
+    _scaled_planes(resized, blob[0, :, top:top + new_h, left:left + new_w], scale, config.channel_order == "bgr")
     if config.mean != (0.0, 0.0, 0.0) or config.std != (1.0, 1.0, 1.0):
         blob[0] -= np.asarray(config.mean, np.float32).reshape(3, 1, 1)
         blob[0] /= np.asarray(config.std, np.float32).reshape(3, 1, 1)
     return blob, transform
+
+
+@kernel
+def _scaled_planes(image: np.ndarray, out: np.ndarray, scale: np.float32, reverse: bool) -> None:
+    """out[c] = image[..., c] (uint8, HxWx3) x scale in float32, as numpy's multiply rounds; ``reverse``: the
+    channels in the opposite order."""
+    height, width = image.shape[0], image.shape[1]
+    for c in range(3):
+        source = 2 - c if reverse else c
+        for r in range(height):
+            for col in range(width):
+                out[c, r, col] = np.float32(image[r, col, source]) * scale
+
+
+@warmer
+def _warm() -> None:
+    _scaled_planes(np.zeros((2, 2, 3), np.uint8), np.zeros((3, 2, 2), np.float32), np.float32(1.0), False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from onnx_graphs import constant_output_model
@@ -50,6 +51,24 @@ def test_channel_orders_and_layouts_give_the_same_tensor() -> None:
     grey = rgb[..., 0]
     g, _ = preprocess(grey, config)
     assert np.array_equal(g[0, 0], g[0, 1]) and np.array_equal(g[0, 0], ref[0, 0])
+
+
+@pytest.mark.parametrize("image_shape", [(480, 640), (333, 517), (640, 640), (100, 1000)])
+@pytest.mark.parametrize("model_order", ["rgb", "bgr"])
+def test_tensor_is_the_resized_image_scaled_plane_by_plane(image_shape, model_order) -> None:
+    """The tensor, written in one compiled pass, holds what numpy's uint8 x float32 scale gives, in the
+    model's channel order, at the transform's place, with the pad value around it."""
+    rng = np.random.default_rng(image_shape[1])
+    image = rng.integers(0, 256, (*image_shape, 3), np.uint8)
+    config = PreprocessConfig(size=(288, 384), channel_order=model_order)
+    blob, transform = preprocess(image, config, "rgb")
+    h, w = int(round(image_shape[0] * transform.scale_y)), int(round(image_shape[1] * transform.scale_x))
+    resized = image if (h, w) == image_shape else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    expected = np.full((3, 288, 384), np.float32(114) * np.float32(config.scale), np.float32)
+    top, left = int(transform.pad_y), int(transform.pad_x)
+    planes = resized.transpose(2, 0, 1)[::-1 if model_order == "bgr" else 1]
+    expected[:, top:top + h, left:left + w] = planes * np.float32(config.scale)
+    assert np.array_equal(blob[0], expected)
 
 
 def test_dynamic_sizes_are_stride_aligned() -> None:
