@@ -151,9 +151,8 @@ def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics, complete: b
     normal, offset = (np.asarray(plane.normal, np.float64), float(plane.offset)) if plane else (np.zeros(3), 0.0)
     surfaces = functools.partial(frame_surfaces, mask_data, depth_m=depth_m, free=free, fx=k.fx, fy=k.fy, cx=k.cx,
                                  cy=k.cy, normal=normal, plane_offset=offset, complete=plane is not None)
-    status, coverage, point_offsets, points, means, scatters, extents = _surfaces(surfaces, mask_offsets, boxes,
-                                                                                   helper)
-    centres, axes, sizes, quaternions = _boxes(points, point_offsets, status, means, scatters)
+    status, coverage, point_offsets, points, means, extents, centres, axes, sizes, quaternions = _surfaces(
+        surfaces, mask_offsets, boxes, helper)
     cloud = points.T.astype(np.float32)
     out: list[Optional[Instance3D]] = [None] * n
     for i in np.flatnonzero(status == 0).tolist():
@@ -169,19 +168,28 @@ SPLIT_MIN_INSTANCES = 4  # fewer: handing half of them to the helper costs more 
 
 def _surfaces(surfaces: Callable[..., tuple], mask_offsets: np.ndarray, boxes: np.ndarray,
               helper: Optional[Executor]) -> tuple:
-    """``frame_surfaces`` of every instance; with a helper, split in two halves of about equal box area, the
-    first on the helper, and joined as one call would return them."""
+    """(status, coverage, point offsets, points, means, extents, box centres, axes, sizes, quaternions) of every
+    instance; with a helper, split in two halves of about equal box area, the first on the helper, and joined
+    as one call would return them."""
     n = len(boxes)
     if helper is None or n < SPLIT_MIN_INSTANCES:
-        return surfaces(mask_offsets=mask_offsets, boxes=boxes)
+        return _surfaces_and_boxes(surfaces, mask_offsets, boxes)
     area = np.cumsum(boxes[:, 2] * boxes[:, 3])
     half = int(np.clip(np.searchsorted(area, area[-1] / 2), 1, n - 1))
-    pending = helper.submit(surfaces, mask_offsets=mask_offsets[:half + 1], boxes=boxes[:half])
-    b = surfaces(mask_offsets=mask_offsets[half:], boxes=boxes[half:])
+    pending = helper.submit(_surfaces_and_boxes, surfaces, mask_offsets[:half + 1], boxes[:half])
+    b = _surfaces_and_boxes(surfaces, mask_offsets[half:], boxes[half:])
     a = pending.result()
     point_offsets = np.concatenate([a[2], b[2][1:] + a[2][-1]])
     return (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]), point_offsets,
-            np.concatenate([a[3], b[3]], axis=1), *(np.concatenate([a[j], b[j]]) for j in (4, 5, 6)))
+            np.concatenate([a[3], b[3]], axis=1), *(np.concatenate([a[j], b[j]]) for j in range(4, 10)))
+
+
+def _surfaces_and_boxes(surfaces: Callable[..., tuple], mask_offsets: np.ndarray, boxes: np.ndarray) -> tuple:
+    """One run of ``frame_surfaces`` over the packed instances, and their oriented boxes."""
+    status, coverage, point_offsets, points, means, scatters, extents = surfaces(mask_offsets=mask_offsets,
+                                                                                 boxes=boxes)
+    return (status, coverage, point_offsets, points, means, extents,
+            *_boxes(points, point_offsets, status, means, scatters))
 
 
 def _packed(detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
