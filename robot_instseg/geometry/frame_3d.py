@@ -2,7 +2,8 @@
 
 The two read the same frame and neither needs the other, so where a core is spare the order and half of
 the instances' surfaces run on the helper thread (``geometry.helper_thread``) while this thread does the
-rest; the result is the one thread's, to the bit.
+rest; the result is the one thread's, to the bit. Work the helper has not started when this thread is done
+with its own share is taken back and done here, so a helper whose core is busy costs little.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def frame_3d(detections: Detections, depth_m: np.ndarray, k: Intrinsics, labels:
     if order and helper is not None and len(detections) >= 2:
         ordering = helper.submit(depth_occlusion, detections, depth_m, labels)
     fusion = fuse(detections, depth_m, k, complete=complete, helper=helper)
-    if ordering is not None:
+    if ordering is not None and not ordering.cancel():  # cancelled: the helper never got to it
         fusion.occluded_by = ordering.result()
     elif order:
         fusion.occluded_by = depth_occlusion(detections, depth_m, labels)

@@ -178,7 +178,8 @@ def _surfaces(surfaces: Callable[..., tuple], mask_offsets: np.ndarray, boxes: n
     half = int(np.clip(np.searchsorted(area, area[-1] / 2), 1, n - 1))
     pending = helper.submit(_surfaces_and_boxes, surfaces, mask_offsets[:half + 1], boxes[:half])
     b = _surfaces_and_boxes(surfaces, mask_offsets[half:], boxes[half:])
-    a = pending.result()
+    # a helper that has not started yet (its core taken by another process) is not waited for
+    a = _surfaces_and_boxes(surfaces, mask_offsets[:half + 1], boxes[:half]) if pending.cancel() else pending.result()
     point_offsets = np.concatenate([a[2], b[2][1:] + a[2][-1]])
     return (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]), point_offsets,
             np.concatenate([a[3], b[3]], axis=1), *(np.concatenate([a[j], b[j]]) for j in range(4, 10)))

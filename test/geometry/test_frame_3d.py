@@ -65,3 +65,20 @@ def test_the_helper_is_one_kept_thread_and_none_on_one_core(monkeypatch) -> None
     assert helper_module.helper_thread() is None
     detections, depth, k = next(_scenes(1))
     _assert_same(frame_3d(detections, depth, k), frame_3d(detections, depth, k, parallel=False))
+
+
+def test_work_the_busy_helper_has_not_started_is_done_here(monkeypatch) -> None:
+    """A helper whose thread is taken (here: by a job that waits) never gets the order or its half of the
+    surfaces: this thread takes them back, and the frame's 3D is still the one-thread result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy, release = ThreadPoolExecutor(max_workers=1), threading.Event()
+    try:
+        blocker = busy.submit(release.wait, 30)
+        monkeypatch.setattr("robot_instseg.geometry.frame_3d.helper_thread", lambda: busy)
+        for detections, depth, k in _scenes(3):
+            _assert_same(frame_3d(detections, depth, k), frame_3d(detections, depth, k, parallel=False))
+        assert not blocker.done()  # the helper was busy the whole time
+    finally:
+        release.set()
+        busy.shutdown(wait=True)
