@@ -14,7 +14,7 @@ import numpy as np
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry.depth_order import depth_occlusion
-from robot_instseg.geometry.fusion import FrameFusion, fuse
+from robot_instseg.geometry.fusion import FrameFusion, check_registered, fuse
 from robot_instseg.geometry.helper_thread import helper_thread
 from robot_instseg.geometry.intrinsics import Intrinsics
 
@@ -24,6 +24,7 @@ def frame_3d(detections: Detections, depth_m: np.ndarray, k: Intrinsics, labels:
     """``fuse`` of ``detections`` (visible masks) and, with ``order``, ``occluded_by`` read from depth
     (``depth_order``; ``labels``: the frame's label image when the caller has it). ``parallel``: use the
     helper thread where there is one."""
+    check_registered(detections, depth_m, k)  # before the helper reads depth at mask pixels
     helper = helper_thread() if parallel else None
     ordering = None
     if order and helper is not None and len(detections) >= 2:

@@ -133,14 +133,19 @@ def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:
     return x, y, z, w
 
 
+def check_registered(detections: Detections, depth_m: np.ndarray, k: Intrinsics) -> None:
+    """ValueError unless depth and intrinsics are at the image size (the kernels read depth at mask pixels)."""
+    if depth_m.shape[:2] != tuple(detections.image_shape) or (k.height, k.width) != tuple(detections.image_shape):
+        raise ValueError(f"depth {depth_m.shape[:2]} and intrinsics {k.height}x{k.width} must both be at the "
+                         f"image size {detections.image_shape}; register them first")
+
+
 def fuse(detections: Detections, depth_m: np.ndarray, k: Intrinsics, complete: bool = True,
          helper: Optional[Executor] = None) -> FrameFusion:
     """3D of every instance of ``detections`` (use the visible masks) from depth registered to the image;
     ``complete``: extend each mask over the surface depth shows beyond it (the module docstring).
     ``helper``: a thread that takes the first instances' surfaces while this one does the rest (same result)."""
-    if depth_m.shape[:2] != tuple(detections.image_shape) or (k.height, k.width) != tuple(detections.image_shape):
-        raise ValueError(f"depth {depth_m.shape[:2]} and intrinsics {k.height}x{k.width} must both be at the "
-                         f"image size {detections.image_shape}; register them first")
+    check_registered(detections, depth_m, k)
     n = len(detections)
     if n == 0:
         return FrameFusion([], [])

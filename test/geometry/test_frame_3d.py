@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from robot_instseg.engine.types import Detections
 from robot_instseg.geometry import helper_thread as helper_module
@@ -82,3 +83,18 @@ def test_work_the_busy_helper_has_not_started_is_done_here(monkeypatch) -> None:
     finally:
         release.set()
         busy.shutdown(wait=True)
+
+
+def test_depth_not_at_the_image_size_is_refused_before_the_helper_reads_it(monkeypatch) -> None:
+    submitted = []
+
+    class Recording:
+        def submit(self, *args):
+            submitted.append(args)
+            raise AssertionError("nothing may reach the helper")
+
+    monkeypatch.setattr("robot_instseg.geometry.frame_3d.helper_thread", lambda: Recording())
+    detections, depth, k = next(_scenes(1))
+    with pytest.raises(ValueError, match="register them first"):
+        frame_3d(detections, depth[:-8], k)
+    assert submitted == []
