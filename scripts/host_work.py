@@ -49,7 +49,6 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
     from robot_instseg.engine.segmenter import SegmenterConfig, load_segmenter
     from robot_instseg.geometry.depth_order import depth_occlusion
     from robot_instseg.geometry.frame_3d import frame_3d
-    from robot_instseg.geometry.fusion import fuse
     from robot_instseg.ros.convert import instances_msg, labels_msg, markers_msg
     from robot_instseg.tracking.tracker import Tracker
 
@@ -76,12 +75,10 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         t3 = time.perf_counter()
         output = resolved(result)
         t4 = time.perf_counter()
-        if parallel:  # as the node: the order and half of the surfaces on the helper thread
-            fusion = frame_3d(output.visible, depth, k, output.labels)
-            t45 = time.perf_counter()
-        else:
-            fusion = fuse(output.visible, depth, k, complete=True)
-            t45 = time.perf_counter()
+        # as the node: with the helper, the order and half of the surfaces on it; without, the order timed apart
+        fusion = frame_3d(output.visible, depth, k, output.labels, order=parallel, parallel=parallel)
+        t45 = time.perf_counter()
+        if not parallel:
             fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
         t5 = time.perf_counter()
         output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
