@@ -7,6 +7,7 @@ image; masks are the visible (label-image) masks, so both outputs agree pixel fo
 
 from __future__ import annotations
 
+import array
 from typing import Optional
 
 import cv2
@@ -23,6 +24,7 @@ from robot_instseg.geometry.fusion import FrameFusion, Instance3D
 from robot_instseg.io.image_encodings import decode_compressed, decode_raw
 from robot_instseg.io.overlay import instance_colour
 from robot_instseg.node.params import DEFAULT_MAX_INPUT_PIXELS
+from robot_instseg.ros import message_slots as slots
 from robot_instseg_msgs.msg import Instance, InstanceArray
 
 
@@ -35,19 +37,8 @@ def image_from_msg(msg, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.
 
 
 def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
-    """A sensor_msgs/Image holding ``array`` (HxW or HxWxC, contiguous)."""
-    return _fill_image(Image(), array, encoding, header)
-
-
-def _fill_image(msg: Image, array: np.ndarray, encoding: str, header: Header) -> Image:
-    """``msg`` (a new Image, or a message's default one) holding ``array``: fields set in place, the cheap way
-    to fill a nested message (building one runs every field's checks twice)."""
-    array = np.ascontiguousarray(array)
-    msg.header = header
-    msg.height, msg.width, msg.encoding = int(array.shape[0]), int(array.shape[1]), encoding
-    msg.is_bigendian, msg.step = 0, int(array.strides[0])
-    msg.data = array.tobytes()
-    return msg
+    """A sensor_msgs/Image holding ``array`` (HxW or HxWxC)."""
+    return slots.image(array, encoding, header)
 
 
 def labels_msg(labels: np.ndarray, header: Header) -> Image:
@@ -55,30 +46,25 @@ def labels_msg(labels: np.ndarray, header: Header) -> Image:
     return image_msg(labels.astype(np.uint16, copy=False), "mono16", header)
 
 
-def _set_xyz(msg, values) -> None:
-    msg.x, msg.y, msg.z = float(values[0]), float(values[1]), float(values[2])
-
-
 _NAN3 = (float("nan"),) * 3
+_IDENTITY = (0.0, 0.0, 0.0, 1.0)
 
 
-def _set_3d(inst: Instance, geo: Optional[Instance3D]) -> None:
-    """Fill the 3D fields of ``inst`` (a new message: its nested fields are set in place) from ``geo``, or NaN
-    them (has_3d false, orientation identity) when there is none."""
+def _fields_3d(geo: Optional[Instance3D]) -> dict:
+    """The 3D fields of an Instance from ``geo``, or NaN (has_3d false, orientation identity, no points) when
+    there is none."""
     if geo is None:
-        inst.has_3d = False
-        for field in (inst.centroid, inst.size, inst.box_center.position, inst.box_size):
-            _set_xyz(field, _NAN3)
-        return
-    inst.has_3d = True
-    _set_xyz(inst.centroid, geo.centroid)
-    _set_xyz(inst.size, geo.extent)
-    _set_xyz(inst.box_center.position, geo.box_center)
-    orientation = inst.box_center.orientation
-    orientation.x, orientation.y, orientation.z, orientation.w = geo.box_quaternion()
-    _set_xyz(inst.box_size, geo.box_size)
-    inst.valid_points = int(geo.valid_points)
-    inst.depth_coverage = float(geo.coverage)
+        nan = slots.xyz(Point, _NAN3)
+        return {"has_3d": False, "centroid": nan, "size": slots.xyz(Vector3, _NAN3),
+                "box_center": slots.pose(_NAN3, _IDENTITY), "box_size": slots.xyz(Vector3, _NAN3),
+                "valid_points": 0, "depth_coverage": 0.0}
+    return {"has_3d": True, "centroid": slots.xyz(Point, geo.centroid), "size": slots.xyz(Vector3, geo.extent),
+            "box_center": slots.pose(geo.box_center, geo.box_quaternion()), "box_size": slots.xyz(Vector3, geo.box_size),
+            "valid_points": int(geo.valid_points), "depth_coverage": float(geo.coverage)}
+
+
+def _mono8(mask: np.ndarray, header: Header) -> Image:
+    return slots.image(np.multiply(mask, 255, dtype=np.uint8), "mono8", header)
 
 
 def instances_msg(detections: Detections, header: Header, fusion: Optional[FrameFusion] = None,
@@ -92,39 +78,36 @@ def instances_msg(detections: Detections, header: Header, fusion: Optional[Frame
                         depth_status=depth_status if fusion is None else "")
     tracked = len(detections.track_ids) > 0
     boxes = detections.mask_boxes.tolist()
+    class_ids, scores = detections.class_ids.tolist(), detections.scores.tolist()
+    track_ids = detections.track_ids.tolist() if tracked else [0] * len(detections)
+    same_as = (detections.alternative_of + 1).tolist()
+    names = detections.class_names
+    depth_order = fusion.occluded_by if fusion is not None else None  # read from depth: it orders better
     for i in range(len(detections)):
         x0, y0, x1, y1 = boxes[i]
-        inst = Instance()
-        inst.id, inst.class_id = i + 1, int(detections.class_ids[i])
-        inst.track_id = int(detections.track_ids[i]) if tracked else 0
-        inst.class_name = detections.class_names[i] if i < len(detections.class_names) else ""
-        inst.score = float(detections.scores[i])
-        bbox = inst.bbox
-        bbox.x_offset, bbox.y_offset, bbox.width, bbox.height = x0, y0, x1 - x0, y1 - y0
-        inst.same_object_as = int(detections.alternative_of[i]) + 1
-        geo = fusion.instances[i] if fusion is not None else None
-        _set_3d(inst, geo)
-        if fusion is not None and geo is None:
-            inst.depth_coverage = 0.0
         mask = detections.masks[i] if detections.masks else np.zeros((y1 - y0, x1 - x0), bool)
-        _fill_image(inst.mask, np.multiply(mask, 255, dtype=np.uint8), "mono8", header)
-        if order is not None:
-            _set_amodal(inst, order, i, header)
-        if fusion is not None and fusion.occluded_by is not None:  # read from depth: it orders better
-            inst.occluded_by = [k + 1 for k in fusion.occluded_by[i]]
-        out.instances.append(inst)
+        fields = {"id": i + 1, "track_id": track_ids[i], "class_id": class_ids[i],
+                  "class_name": names[i] if i < len(names) else "", "score": scores[i],
+                  "bbox": slots.region(x0, y0, x1 - x0, y1 - y0), "mask": _mono8(mask, header),
+                  "same_object_as": same_as[i],
+                  **_fields_3d(fusion.instances[i] if fusion is not None else None)}
+        fields.update(_amodal_fields(order, i, header))
+        if depth_order is not None:
+            fields["occluded_by"] = array.array("H", [k + 1 for k in depth_order[i]])
+        out.instances.append(slots.build(Instance, fields))
     return out
 
 
-def _set_amodal(inst: Instance, order: OcclusionOrder, i: int, header: Header) -> None:
-    """The whole-object fields of instance ``i``."""
+def _amodal_fields(order: Optional[OcclusionOrder], i: int, header: Header) -> dict:
+    """The whole-object fields of instance ``i``: defaults where the model has no amodal head (``order`` None)."""
+    if order is None:
+        return {"has_amodal": False, "amodal_bbox": slots.region(0, 0, 0, 0), "amodal_mask": slots.empty_image(),
+                "occluded_fraction": 0.0, "occluded_by": array.array("H")}
     x0, y0, x1, y1 = order.amodal_boxes[i].tolist()
-    inst.has_amodal = True
-    box = inst.amodal_bbox
-    box.x_offset, box.y_offset, box.width, box.height = x0, y0, x1 - x0, y1 - y0
-    _fill_image(inst.amodal_mask, np.multiply(order.amodal_masks[i], 255, dtype=np.uint8), "mono8", header)
-    inst.occluded_fraction = float(order.occluded_fraction[i])
-    inst.occluded_by = [k + 1 for k in order.occluded_by[i]]
+    return {"has_amodal": True, "amodal_bbox": slots.region(x0, y0, x1 - x0, y1 - y0),
+            "amodal_mask": _mono8(order.amodal_masks[i], header),
+            "occluded_fraction": float(order.occluded_fraction[i]),
+            "occluded_by": array.array("H", [k + 1 for k in order.occluded_by[i]])}
 
 
 OUTLINE_TOLERANCE_PX = 1.0
