@@ -34,6 +34,25 @@ def test_too_few_scores_keep_high_score_and_old_frames_leave_the_window() -> Non
     assert _feed(start, [0.4], 3) == 0.5
 
 
+def test_the_kept_median_is_numpy_s_over_the_window_every_frame() -> None:
+    """The sorted window kept frame by frame gives np.median of the window's scores exactly, as frames of
+    different sizes (some empty) enter and leave it; a NaN score is left out."""
+    rng = np.random.default_rng(11)
+    start, window, stamp = StartScore(), [], 0.0
+    for frame in range(400):
+        stamp += float(rng.choice([0.05, 0.1, 0.7]))
+        scores = rng.random(int(rng.integers(0, 9))).astype(np.float32)
+        if frame % 50 == 7:
+            scores = np.append(scores, np.float32("nan"))
+        window = [(t, s) for t, s in window if stamp - t <= 10.0] + [(stamp, scores[~np.isnan(scores)])]
+        kept = np.concatenate([s for _, s in window]).astype(np.float64)
+        value = start.update(stamp, scores, 2.0, -1.0, 1.0, 10.0)  # share 1 and wide bounds: the median itself
+        if kept.size >= MIN_SCORES:
+            assert value == float(np.median(kept)), frame
+        else:
+            assert value == 2.0
+
+
 def _frame(scores: list[float], shift: int) -> Detections:
     masks = np.zeros((len(scores), 120, 400), bool)
     for k in range(len(scores)):
