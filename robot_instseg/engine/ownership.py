@@ -53,24 +53,33 @@ def box_overlaps(mask_boxes: np.ndarray) -> np.ndarray:
     return shared
 
 
-def mask_overlap(box_a: np.ndarray, mask_a: np.ndarray, box_b: np.ndarray, mask_b: np.ndarray) -> float:
+def mask_overlap(box_a: np.ndarray, mask_a: np.ndarray, box_b: np.ndarray, mask_b: np.ndarray,
+                 area_a: int = -1, area_b: int = -1) -> float:
     """Shared pixels of two box-cropped masks over the smaller mask's pixels (0 when one is empty),
-    computed on the boxes' intersection only."""
+    computed on the boxes' intersection only (``area_*``: the masks' pixel counts, when known)."""
     x0, y0 = max(box_a[0], box_b[0]), max(box_a[1], box_b[1])
     x1, y1 = min(box_a[2], box_b[2]), min(box_a[3], box_b[3])
     if x1 <= x0 or y1 <= y0:
         return 0.0
     a = mask_a[y0 - box_a[1]:y1 - box_a[1], x0 - box_a[0]:x1 - box_a[0]]
     b = mask_b[y0 - box_b[1]:y1 - box_b[1], x0 - box_b[0]:x1 - box_b[0]]
-    smaller = min(np.count_nonzero(mask_a), np.count_nonzero(mask_b))
+    smaller = min(np.count_nonzero(mask_a) if area_a < 0 else area_a, np.count_nonzero(mask_b) if area_b < 0 else area_b)
     return np.count_nonzero(a & b) / smaller if smaller else 0.0
 
 
 def alternatives(mask_boxes: np.ndarray, masks: Sequence[np.ndarray], order: np.ndarray,
                  overlaps: np.ndarray, threshold: float = SAME_OBJECT_OVERLAP) -> np.ndarray:
     """Per instance, the stronger instance (earlier in ``order``) it is another reading of, or -1."""
+    boxes = mask_boxes.tolist()
+    areas: dict[int, int] = {}
+
+    def area(i: int) -> int:  # counted once, and only for instances whose box meets another's
+        if i not in areas:
+            areas[i] = int(np.count_nonzero(masks[i]))
+        return areas[i]
+
     return readings(order, overlaps,
-                    lambda i, j: mask_overlap(mask_boxes[i], masks[i], mask_boxes[j], masks[j]), threshold)
+                    lambda i, j: mask_overlap(boxes[i], masks[i], boxes[j], masks[j], area(i), area(j)), threshold)
 
 
 def readings(order: np.ndarray, overlaps: np.ndarray, overlap: Callable[[int, int], float],
@@ -113,19 +122,21 @@ def resolve(image_shape: tuple[int, int], mask_boxes: np.ndarray, masks: Sequenc
                 _paint(labels, masks[i], int(mask_boxes[i, 0]), int(mask_boxes[i, 1]), i + 1)
         return Ownership(labels, alternative_of)
     # Contests happen only inside the contested boxes: work on their bounding rectangle.
-    rivals = np.flatnonzero(contested)
-    ox, oy = (int(mask_boxes[rivals, 0].min()), int(mask_boxes[rivals, 1].min())) if len(rivals) else (0, 0)
-    ex, ey = (int(mask_boxes[rivals, 2].max()), int(mask_boxes[rivals, 3].max())) if len(rivals) else (0, 0)
+    boxes = mask_boxes.tolist()
+    rivals = np.flatnonzero(contested).tolist()
+    ox, oy = (min(boxes[i][0] for i in rivals), min(boxes[i][1] for i in rivals)) if rivals else (0, 0)
+    ex, ey = (max(boxes[i][2] for i in rivals), max(boxes[i][3] for i in rivals)) if rivals else (0, 0)
     coverage = np.zeros((ey - oy, ex - ox), np.uint16)
-    for i in rivals.tolist():
-        x0, y0, x1, y1 = (int(v) for v in mask_boxes[i])
+    for i in rivals:
+        x0, y0, x1, y1 = boxes[i]
         coverage[y0 - oy:y1 - oy, x0 - ox:x1 - ox] += 1
     best = np.full(coverage.shape, -np.inf, np.float32)
+    primaries, rival = primary.tolist(), contested.tolist()
     for i in order.tolist():
-        if not primary[i]:
+        if not primaries[i]:
             continue
-        x0, y0 = int(mask_boxes[i, 0]), int(mask_boxes[i, 1])
-        if not contested[i]:
+        x0, y0 = boxes[i][0], boxes[i][1]
+        if not rival[i]:
             _paint(labels, masks[i], x0, y0, i + 1)
             continue
         log_score = np.float32(SCORE_WEIGHT * np.log(max(float(scores[i]), 1e-12)))

@@ -208,12 +208,15 @@ class Detections:
         """
         ownership = self.resolve_overlaps() if ownership is None else ownership
         labels = ownership.labels
-        masks = [m if ownership.alternative_of[i] >= 0 else labels[y0:y1, x0:x1] == i + 1
-                 for i, (m, (x0, y0, x1, y1)) in enumerate(zip(self.masks, self.mask_boxes))]
-        out = self[np.arange(len(self))]
-        out.masks = masks
-        out.alternative_of = ownership.alternative_of.copy()
-        return out
+        alternative_of = ownership.alternative_of.copy()
+        masks = [m if alternative_of[i] >= 0 else labels[y0:y1, x0:x1] == i + 1
+                 for i, (m, (x0, y0, x1, y1)) in enumerate(zip(self.masks, self.mask_boxes.tolist()))]
+        return Detections(image_shape=self.image_shape, boxes=self.boxes.copy(), scores=self.scores.copy(),
+                          class_ids=self.class_ids.copy(), class_names=list(self.class_names),
+                          track_ids=self.track_ids.copy(), mask_boxes=self.mask_boxes.copy(), masks=masks,
+                          mask_logits=list(self.mask_logits), alternative_of=alternative_of,
+                          amodal_boxes=self.amodal_boxes.copy(), amodal_masks=list(self.amodal_masks),
+                          amodal_reach=list(self.amodal_reach))
 
     def to_rle(self) -> list[dict]:
         """COCO run-length encodings (pycocotools), one per instance, ``counts`` as str."""
