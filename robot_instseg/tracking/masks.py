@@ -27,11 +27,14 @@ def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: in
 
 @kernel
 def _shared(mask_a: np.ndarray, xa: int, ya: int, mask_b: np.ndarray, xb: int, yb: int, w: int, h: int) -> int:
-    """Pixels set in both masks over a w x h window at (xa, ya) in a and (xb, yb) in b."""
+    """Pixels set in both masks over a w x h window at (xa, ya) in a and (xb, yb) in b. Counted as uint8 into a
+    32-bit sum per row: the loop then vectorises (a bool & bool added to an int64 did not: 5x slower)."""
     count = 0
     for r in range(h):
+        row = np.int32(0)
         for c in range(w):
-            count += mask_a[ya + r, xa + c] & mask_b[yb + r, xb + c]
+            row += np.uint8(mask_a[ya + r, xa + c]) & np.uint8(mask_b[yb + r, xb + c])
+        count += row
     return count
 
 
