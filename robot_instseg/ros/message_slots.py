@@ -25,11 +25,20 @@ from std_msgs.msg import Header
 M = TypeVar("M")
 
 
+_CHECK_FIELDS = "_check_fields" in Header.__slots__  # Jazzy on: every generated message has the slot
+
+
+def _blank(cls: type[M]) -> M:
+    """A ``cls`` message with no field set yet (its setters' checks off, as the constructor leaves them by default)."""
+    msg = cls.__new__(cls)  # type: ignore[call-overload]
+    if _CHECK_FIELDS:
+        msg._check_fields = False
+    return msg
+
+
 def _fill_slots(cls: type[M], fields: dict[str, Any]) -> M:
     """A ``cls`` message holding ``fields``, which name every field of it, set slot by slot."""
-    msg = cls.__new__(cls)  # type: ignore[call-overload]
-    if "_check_fields" in cls.__slots__:  # type: ignore[attr-defined]
-        msg._check_fields = False
+    msg = _blank(cls)
     for name, value in fields.items():
         setattr(msg, "_" + name, value)
     return msg
@@ -63,25 +72,44 @@ build = _fill_slots if SLOTS_MATCH else _generated
 
 def region(x: int, y: int, width: int, height: int) -> RegionOfInterest:
     """An unrectified RegionOfInterest (ints)."""
-    return build(RegionOfInterest, {"x_offset": x, "y_offset": y, "width": width, "height": height,
-                                    "do_rectify": False})
+    if not SLOTS_MATCH:
+        return RegionOfInterest(x_offset=x, y_offset=y, width=width, height=height)
+    msg = _blank(RegionOfInterest)
+    msg._x_offset, msg._y_offset, msg._width, msg._height, msg._do_rectify = x, y, width, height, False
+    return msg
 
 
 def xyz(cls: type[M], values: Any) -> M:
     """A Point or Vector3 of three numbers."""
-    return build(cls, {"x": float(values[0]), "y": float(values[1]), "z": float(values[2])})
+    x, y, z = float(values[0]), float(values[1]), float(values[2])
+    if not SLOTS_MATCH:
+        return cls(x=x, y=y, z=z)  # type: ignore[call-arg]
+    msg = _blank(cls)
+    msg._x, msg._y, msg._z = x, y, z  # type: ignore[attr-defined]
+    return msg
 
 
 def pose(position: Any, quaternion: Any) -> Pose:
     """A Pose at ``position`` (x, y, z) turned by ``quaternion`` (x, y, z, w)."""
-    x, y, z, w = quaternion
-    return build(Pose, {"position": xyz(Point, position),
-                        "orientation": build(Quaternion, {"x": float(x), "y": float(y), "z": float(z), "w": float(w)})})
+    x, y, z, w = (float(v) for v in quaternion)
+    if not SLOTS_MATCH:
+        return Pose(position=xyz(Point, position), orientation=Quaternion(x=x, y=y, z=z, w=w))
+    turn = _blank(Quaternion)
+    turn._x, turn._y, turn._z, turn._w = x, y, z, w
+    msg = _blank(Pose)
+    msg._position, msg._orientation = xyz(Point, position), turn
+    return msg
 
 
 def empty_header() -> Header:
     """A default Header (zero stamp, no frame), as a generated message's nested default."""
-    return build(Header, {"stamp": build(Time, {"sec": 0, "nanosec": 0}), "frame_id": ""})
+    if not SLOTS_MATCH:
+        return Header()
+    stamp = _blank(Time)
+    stamp._sec, stamp._nanosec = 0, 0
+    msg = _blank(Header)
+    msg._stamp, msg._frame_id = stamp, ""
+    return msg
 
 
 def image(array_hwc: np.ndarray, encoding: str, header: Header) -> Image:
@@ -89,11 +117,18 @@ def image(array_hwc: np.ndarray, encoding: str, header: Header) -> Image:
     data = np.ascontiguousarray(array_hwc)
     payload = array.array("B")
     payload.frombytes(data.reshape(-1).view(np.uint8))
-    return build(Image, {"header": header, "height": int(data.shape[0]), "width": int(data.shape[1]),
-                         "encoding": encoding, "is_bigendian": 0, "step": int(data.strides[0]), "data": payload})
+    return _image(header, int(data.shape[0]), int(data.shape[1]), encoding, int(data.strides[0]), payload)
 
 
 def empty_image() -> Image:
     """The default Image (no pixels), as a generated message's nested default."""
-    return build(Image, {"header": empty_header(), "height": 0, "width": 0, "encoding": "", "is_bigendian": 0,
-                         "step": 0, "data": array.array("B")})
+    return _image(empty_header(), 0, 0, "", 0, array.array("B"))
+
+
+def _image(header: Header, height: int, width: int, encoding: str, step: int, payload: array.array) -> Image:
+    if not SLOTS_MATCH:
+        return Image(header=header, height=height, width=width, encoding=encoding, step=step, data=payload)
+    msg = _blank(Image)
+    msg._header, msg._height, msg._width, msg._encoding = header, height, width, encoding
+    msg._is_bigendian, msg._step, msg._data = 0, step, payload
+    return msg

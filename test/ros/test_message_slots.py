@@ -62,6 +62,19 @@ def test_a_built_instance_equals_the_generated_one_and_serialises() -> None:
     assert slots._generated(Instance, fields) == built  # the fallback builds the same message
 
 
+def test_every_builder_falls_back_to_the_generated_constructors_alike(monkeypatch) -> None:
+    """Where the slot layout does not match (SLOTS_MATCH false), each builder makes the same message the slow way."""
+    header = Header(frame_id="cam")
+    makers = [lambda: slots.region(4, 5, 6, 7), lambda: slots.xyz(Point, (1, 2, 3)), lambda: slots.xyz(Vector3, (4, 5, 6)),
+              lambda: slots.pose((1, 2, 3), (0.0, 0.6, 0.0, 0.8)), slots.empty_header, slots.empty_image,
+              lambda: slots.image(np.arange(12, dtype=np.uint16).reshape(3, 4), "mono16", header)]
+    fast = [make() for make in makers]
+    monkeypatch.setattr(slots, "SLOTS_MATCH", False)
+    slow = [make() for make in makers]
+    assert all(type(a) is type(b) and a == b for a, b in zip(fast, slow))
+    assert slow[-1].step == 8 and bytes(slow[-1].data) == np.arange(12, dtype=np.uint16).tobytes()
+
+
 def _reference_instances(visible, header: Header, fusion) -> InstanceArray:
     """The InstanceArray the way the generated constructors and setters build it, field by field."""
     out = InstanceArray(header=header, image_width=visible.image_shape[1], image_height=visible.image_shape[0])
