@@ -113,24 +113,27 @@ class Detections:
         """Select instances by int, slice, index array or boolean array; returns Detections."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        idx = np.arange(len(self))[index]
-        idx = np.atleast_1d(idx)
+        idx = np.atleast_1d(np.arange(len(self))[index])
+        picked = idx.tolist()  # Python ints: list lookups by numpy scalars cost more than the copies
         new_index = np.full(len(self) + 1, -1, np.int64)  # old index -> new (-1: left out); [-1] stays -1
         new_index[idx] = np.arange(len(idx))
         return Detections(
             image_shape=self.image_shape, boxes=self.boxes[idx], scores=self.scores[idx],
-            class_ids=self.class_ids[idx], class_names=[self.class_names[i] for i in idx],
+            class_ids=self.class_ids[idx], class_names=[self.class_names[i] for i in picked],
             track_ids=self.track_ids[idx], alternative_of=new_index[self.alternative_of[idx]],
             mask_boxes=self.mask_boxes[idx] if self.masks else np.zeros((0, 4), np.int32),
-            masks=[self.masks[i] for i in idx] if self.masks else [],
-            mask_logits=[self.mask_logits[i] for i in idx] if self.mask_logits else [],
+            masks=[self.masks[i] for i in picked] if self.masks else [],
+            mask_logits=[self.mask_logits[i] for i in picked] if self.mask_logits else [],
             amodal_boxes=self.amodal_boxes[idx] if self.amodal_masks else np.zeros((0, 4), np.int32),
-            amodal_masks=[self.amodal_masks[i] for i in idx] if self.amodal_masks else [],
-            amodal_reach=[self.amodal_reach[i] for i in idx] if self.amodal_reach else [])
+            amodal_masks=[self.amodal_masks[i] for i in picked] if self.amodal_masks else [],
+            amodal_reach=[self.amodal_reach[i] for i in picked] if self.amodal_reach else [])
 
     def split_at(self, score: float) -> tuple["Detections", "Detections"]:
-        """(instances scoring at least ``score``, the rest), each in the original order."""
+        """(instances scoring at least ``score``, the rest), each in the original order; where every instance
+        scores at least ``score``, the first is this very object (nothing to copy)."""
         above = self.scores >= score
+        if above.all():
+            return self, self[np.zeros(0, np.int64)]
         return self[np.flatnonzero(above)], self[np.flatnonzero(~above)]
 
     @classmethod
