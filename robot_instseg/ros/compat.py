@@ -7,7 +7,13 @@ try:  # Iron and newer
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 
-__all__ = ["SubscriptionEventCallbacks", "spin_until_shutdown"]
+from std_msgs.msg import Header
+
+__all__ = ["CHECK_FIELDS_SLOT", "SubscriptionEventCallbacks", "spin_until_shutdown"]
+
+# Jazzy and newer: every generated message has a ``_check_fields`` slot (its setters' checks, off unless
+# ROS_PYTHON_CHECK_FIELDS=1); Humble's have none. ``message_slots`` sets it when it builds a message slot by slot.
+CHECK_FIELDS_SLOT = "_check_fields" in Header.__slots__
 
 
 def spin_until_shutdown(node) -> None:  # type: ignore[no-untyped-def]

@@ -22,16 +22,15 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from robot_instseg.ros.compat import CHECK_FIELDS_SLOT
+
 M = TypeVar("M")
-
-
-_CHECK_FIELDS = "_check_fields" in Header.__slots__  # Jazzy on: every generated message has the slot
 
 
 def _blank(cls: type[M]) -> M:
     """A ``cls`` message with no field set yet (its setters' checks off, as the constructor leaves them by default)."""
     msg = cls.__new__(cls)  # type: ignore[call-overload]
-    if _CHECK_FIELDS:
+    if CHECK_FIELDS_SLOT:
         msg._check_fields = False
     return msg
 
