@@ -36,9 +36,9 @@ def image_from_msg(msg, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[np.
     return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), max_pixels)
 
 
-def image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
-    """A sensor_msgs/Image holding ``array`` (HxW or HxWxC)."""
-    return slots.image(array, encoding, header)
+def image_msg(pixels: np.ndarray, encoding: str, header: Header) -> Image:
+    """A sensor_msgs/Image holding ``pixels`` (HxW or HxWxC)."""
+    return slots.image(pixels, encoding, header)
 
 
 def labels_msg(labels: np.ndarray, header: Header) -> Image:

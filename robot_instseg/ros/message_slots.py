@@ -23,6 +23,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from robot_instseg.ros.compat import CHECK_FIELDS_SLOT
+from robot_instseg_msgs.msg import Instance
 
 M = TypeVar("M")
 
@@ -48,8 +49,8 @@ def _generated(cls: type[M], fields: dict[str, Any]) -> M:
 
 
 def _slots_match() -> bool:
-    """Whether this rosidl's messages are laid out as ``_fill_slots`` fills them: an Image with a Header, and a
-    Pose, built both ways, equal and serialise alike."""
+    """Whether this rosidl's messages are laid out as ``_fill_slots`` fills them: an Image with a Header, a Pose and
+    an Instance (its number sequence as an array.array), built both ways, equal and serialise alike."""
     try:
         header = _fill_slots(Header, {"stamp": _fill_slots(Time, {"sec": 3, "nanosec": 4}), "frame_id": "f"})
         image = _fill_slots(Image, {"header": header, "height": 1, "width": 2, "encoding": "mono8", "is_bigendian": 0,
@@ -58,9 +59,13 @@ def _slots_match() -> bool:
                                   "orientation": _fill_slots(Quaternion, {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0})})
         reference = Image(header=Header(stamp=Time(sec=3, nanosec=4), frame_id="f"), height=1, width=2,
                           encoding="mono8", step=2, data=b"\x00\xff")
+        generated = Instance(score=0.5, occluded_by=[2, 1])  # a sequence of numbers: stored as array.array here
+        fields = {name: getattr(generated, name) for name in generated.get_fields_and_field_types()}
+        instance = _fill_slots(Instance, {**fields, "score": 0.5, "occluded_by": array.array("H", [2, 1])})
         return (image == reference and deserialize_message(serialize_message(image), Image) == reference
                 and pose == Pose(position=Point(x=1.0, y=2.0, z=3.0))
-                and deserialize_message(serialize_message(pose), Pose) == pose)
+                and deserialize_message(serialize_message(pose), Pose) == pose
+                and instance == generated and deserialize_message(serialize_message(instance), Instance) == generated)
     except (AttributeError, TypeError, ValueError):
         return False
 
