@@ -41,7 +41,7 @@ def warm_up() -> None:
 KERNEL_MODULES = ("robot_instseg.engine.preprocess", "robot_instseg.engine.mask_sampling", "robot_instseg.engine.postprocess",
                   "robot_instseg.engine.ownership", "robot_instseg.geometry.surface_kernels", "robot_instseg.geometry.completion",
                   "robot_instseg.geometry.support_plane", "robot_instseg.geometry.depth_order",
-                  "robot_instseg.tracking.masks")
+                  "robot_instseg.tracking.masks", "robot_instseg.tracking.pair_costs")
 
 
 def compile_all() -> None:

@@ -20,20 +20,27 @@ def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: in
         return 0.0
     area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a
     area_b = int(np.count_nonzero(mask_b)) if area_b < 0 else area_b
-    inter = _shared(mask_a, x0 - x0a, y0 - y0a, mask_b, x0 - x0b, y0 - y0b, x1 - x0, y1 - y0)
+    inter = shared_pixels(np.ascontiguousarray(mask_a).ravel(), (y0 - y0a) * wa + x0 - x0a, wa,
+                          np.ascontiguousarray(mask_b).ravel(), (y0 - y0b) * wb + x0 - x0b, wb, x1 - x0, y1 - y0)
     union = area_a + area_b - inter
     return inter / union if union else 0.0
 
 
 @kernel
-def _shared(mask_a: np.ndarray, xa: int, ya: int, mask_b: np.ndarray, xb: int, yb: int, w: int, h: int) -> int:
-    """Pixels set in both masks over a w x h window at (xa, ya) in a and (xb, yb) in b. Counted as uint8 into a
-    32-bit sum per row: the loop then vectorises (a bool & bool added to an int64 did not: 5x slower)."""
+def shared_pixels(pixels_a: np.ndarray, start_a: int, stride_a: int, pixels_b: np.ndarray, start_b: int,
+                  stride_b: int, w: int, h: int) -> int:
+    """Pixels set in both of two flat (row-major, bool or uint8) masks over a w x h window that starts at
+    ``start_*`` in each, whose rows are ``stride_*`` apart.
+
+    Read a row slice at a time and counted as uint8 into a 32-bit sum per row, the loop vectorises: indexing
+    ``mask[y + r, x + c]`` made numba check each index for wrap-around (it cannot know x + c >= 0), which
+    kept it scalar (about 7x slower)."""
     count = 0
     for r in range(h):
+        row_a, row_b = pixels_a[start_a + r * stride_a:], pixels_b[start_b + r * stride_b:]
         row = np.int32(0)
         for c in range(w):
-            row += np.uint8(mask_a[ya + r, xa + c]) & np.uint8(mask_b[yb + r, xb + c])
+            row += np.uint8(row_a[c]) & np.uint8(row_b[c])
         count += row
     return count
 

@@ -30,7 +30,8 @@ With 3D centroids (depth fused), a pair whose centroids are further apart than t
 have moved (``max_speed_3d`` x the time since it was seen, at least ``min_gate_3d``) is never
 matched: an occluder in front of an object it covers in the image is not that object.
 
-Assignment is optimal per stage (scipy's linear_sum_assignment on the cost matrix).
+Assignment is optimal per stage (scipy's linear_sum_assignment on the cost matrix, which ``pair_costs`` fills for
+every pair in one compiled call).
 """
 
 from __future__ import annotations
@@ -43,10 +44,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from robot_instseg.engine.types import Detections
-from robot_instseg.tracking.masks import box_intersection, box_iou, crop_iou
+from robot_instseg.tracking.pair_costs import FORBIDDEN, detection_table, packed_masks, pair_costs, track_row
 from robot_instseg.tracking.start_score import StartScore
-
-FORBIDDEN = 1e6
 
 
 @dataclass(frozen=True)
@@ -110,17 +109,23 @@ class _Frame:
     scores: list
     has_masks: bool
     centroids: list  # 3D centroid or None, per detection
-    box_lists: list = field(default_factory=list)  # the boxes as lists of Python floats
+    box_lists: list  # the boxes as lists of Python floats
+    table: np.ndarray  # pair_costs' detection table
+    pixels: np.ndarray  # the masks packed for pair_costs
 
     @classmethod
     def of(cls, detections: Detections, centroids: Optional[list] = None) -> "_Frame":
         has_masks = detections.has_masks
         n = len(detections)
         boxes = detections.boxes.astype(np.float64)
-        return cls(detections, boxes, detections.mask_boxes[:, :2].tolist(),
-                   [int(np.count_nonzero(m)) for m in detections.masks] if has_masks else [0] * n,
-                   detections.class_ids.tolist(), detections.scores.tolist(), has_masks,
-                   list(centroids) if centroids is not None else [None] * n, boxes.tolist())
+        masks = detections.masks if has_masks else []
+        origins = detections.mask_boxes[:, :2].tolist()
+        areas = [int(np.count_nonzero(m)) for m in masks] if has_masks else [0] * n
+        classes = detections.class_ids.tolist()
+        centroids = list(centroids) if centroids is not None else [None] * n
+        pixels, offsets = packed_masks(masks)
+        return cls(detections, boxes, origins, areas, classes, detections.scores.tolist(), has_masks, centroids,
+                   boxes.tolist(), detection_table(areas, classes, centroids, origins, masks, offsets), pixels)
 
 
 class Tracker:
@@ -223,48 +228,21 @@ class Tracker:
     # -- internals ---------------------------------------------------------------------------
     def _match(self, frame: _Frame, det_idx: list[int], trk_idx: list[int], now: float, min_iou: float,
                allow_lost: bool) -> list[tuple[int, int]]:
+        """Optimal assignment on ``pair_costs`` (mask IoU against each track's mask moved by its predicted shift;
+        the IoU bound from the boxes and areas first; lost tracks also by proximity; the 3D gate)."""
         if not det_idx or not trk_idx:
             return []
         cfg = self.config
         tracks = [self.tracks[k] for k in trk_idx]
-        predicted = np.array([t.predicted_box(now, cfg.max_prediction_s) for t in tracks])
-        boxes = frame.boxes[det_idx]
-        # The masks share at most m = min(box intersection, either area) pixels, so their IoU is at most
-        # m / (a + b - m): pairs that cannot reach min_iou are not computed (without masks: the box bound).
-        inter = box_intersection(boxes, predicted)
-        det_area = np.array([frame.areas[i] for i in det_idx], np.float64)[:, None]
-        trk_area = np.array([t.mask_area for t in tracks], np.float64)[None, :]
-        shared = np.minimum(inter, np.minimum(det_area, trk_area))
-        union = det_area + trk_area - shared
-        overlap = np.where((det_area > 0) & (trk_area > 0), shared / np.maximum(union, 1.0), inter)
-        near = np.zeros_like(overlap, bool)
-        lost = [b for b, t in enumerate(tracks) if not t.matched_last_frame] if allow_lost else []
-        if lost:  # proximity only matters for lost tracks: computed for their columns alone
-            near[:, lost] = self._near(boxes, predicted[lost], np.array([tracks[b].extent for b in lost]),
-                                       np.array([now - tracks[b].last_seen for b in lost]))
-        cost = np.full((len(det_idx), len(trk_idx)), FORBIDDEN)
-        last = np.array([t.box for t in tracks])
-        shifts = np.rint((predicted[:, :2] + predicted[:, 2:] - last[:, :2] - last[:, 2:]) / 2).astype(int).tolist()
-        near_rows = near.tolist()
-        candidates = np.nonzero((overlap >= min(min_iou, 0.999)) & (inter > 0) | near)
-        gate_3d = any(c is not None for c in frame.centroids)
-        masks, origins, areas = frame.detections.masks, frame.origins, frame.areas
-        for a, b in zip(candidates[0].tolist(), candidates[1].tolist()):
-            det_i, track = det_idx[a], tracks[b]
-            if gate_3d and self._too_far_3d(frame.centroids[det_i], track, now):
-                continue
-            if frame.has_masks and track.mask.size:  # mask IoU, the track's mask moved by its predicted shift
-                (x0, y0), (dx, dy) = origins[det_i], shifts[b]
-                iou = crop_iou(masks[det_i], x0, y0, track.mask, track.mask_origin[0] + dx,
-                               track.mask_origin[1] + dy, areas[det_i], track.mask_area)
-            else:
-                iou = float(box_iou(boxes[a:a + 1], predicted[b:b + 1])[0, 0])
-            if iou < min_iou and not near_rows[a][b]:
-                continue
-            penalty = cfg.class_change_cost if frame.classes[det_i] != track.class_id else 0.0
-            cost[a, b] = 1.0 - iou + penalty + (0.5 if iou < min_iou else 0.0)  # proximity only: worse
+        pixels, offsets = packed_masks([t.mask for t in tracks])
+        table = np.array([track_row(t.predicted_box(now, cfg.max_prediction_s), t.box, t.mask_area, t.class_id,
+                                    None if t.centroid is None else _floats(t.centroid), self._gate_3d(t, now),
+                                    t.mask_origin, t.mask.shape, offsets[b], allow_lost and not t.matched_last_frame,
+                                    t.extent, now - t.last_seen) for b, t in enumerate(tracks)], np.float64)
+        cost = pair_costs(det_idx, frame.boxes, frame.table, frame.pixels, table, pixels, min_iou,
+                          cfg.class_change_cost, frame.has_masks, any(c is not None for c in frame.centroids))
         rows, cols = linear_sum_assignment(cost)
-        return [(det_idx[r], trk_idx[c]) for r, c in zip(rows, cols) if cost[r, c] < FORBIDDEN]
+        return [(det_idx[r], trk_idx[c]) for r, c in zip(rows.tolist(), cols.tolist()) if cost[r, c] < FORBIDDEN]
 
     def _match_by_place(self, frame: _Frame, det_idx: list[int], trk_idx: list[int],
                         now: float) -> list[tuple[int, int]]:
@@ -325,24 +303,11 @@ class Tracker:
         """Both in 3D and further apart than the track could have moved since it was seen."""
         if centroid is None or track.centroid is None:
             return False
-        gate = max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))
-        return math.dist(_floats(centroid), _floats(track.centroid)) > gate  # 3-vectors: no numpy call per pair
+        return math.dist(_floats(centroid), _floats(track.centroid)) > self._gate_3d(track, now)
 
-    @staticmethod
-    def _near(boxes: np.ndarray, predicted: np.ndarray, extents: np.ndarray, lost_s: np.ndarray) -> np.ndarray:
-        """(detections, lost tracks): a returning object, i.e. a detection whose centre lies within a lost
-        track's predicted box, at the size the object had when last seen whole (``extents``: an occluder
-        shrinks the box before it hides the object), grown by that size (more the longer it was lost,
-        ``lost_s``), of a similar area."""
-        middle = (predicted[:, :2] + predicted[:, 2:]) / 2
-        size = np.maximum(np.maximum(predicted[:, 2:] - predicted[:, :2], extents), 1.0)
-        predicted = np.concatenate([middle - size / 2, middle + size / 2], axis=1)
-        grow = size * np.minimum(np.maximum(0.5 + lost_s, 0.0), 1.5)[:, None]
-        centre = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
-        inside = np.all((centre >= (predicted[:, :2] - grow)[None]) & (centre <= (predicted[:, 2:] + grow)[None]),
-                        axis=2)
-        ratio = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0), axis=1)[:, None] / np.prod(size, axis=1)[None]
-        return inside & (ratio >= 0.4) & (ratio <= 2.5)
+    def _gate_3d(self, track: Track, now: float) -> float:
+        """How far (m) the track's object may have moved since it was seen."""
+        return max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))  # 3-vectors: no numpy call per pair
 
     @staticmethod
     def _crop(frame: _Frame, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
