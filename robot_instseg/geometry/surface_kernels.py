@@ -42,9 +42,9 @@ def free_pixels(mask_data: np.ndarray, mask_offsets: np.ndarray, boxes: np.ndarr
         x0, y0, h, w = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
         start = mask_offsets[i]
         for r in range(h):
-            at = start + r * w
+            row, covered = free[y0 + r, x0:], masks[start + r * w:]  # row slices: no wrap-around test per pixel
             for c in range(w):
-                free[y0 + r, x0 + c] &= one ^ masks[at + c]
+                row[c] &= one ^ covered[c]
     return free.view(np.bool_)
 
 
@@ -89,9 +89,10 @@ def _readings(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray) -> tuple[
     h, w = mask.shape
     mask_pixels, n_valid = 0, 0
     for r in range(h):
+        inside_row, depth_row = mask[r], depth_m[y0 + r, x0:]  # row slices: no wrap-around test per pixel
         for c in range(w):
-            inside = mask[r, c]
-            z = depth_m[y0 + r, x0 + c]
+            inside = inside_row[c]
+            z = depth_row[c]
             mask_pixels += inside
             n_valid += inside & (z == z)  # NaN is no reading (depth holds no inf)
     return n_valid, mask_pixels
@@ -163,23 +164,29 @@ def surface_points(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fx: 
 def moments(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, scatter matrix about the mean, extent max - min) of (3, N) points."""
     n = points.shape[1]
-    mean, low, high = np.zeros(3), np.full(3, np.inf), np.full(3, -np.inf)
-    for d in range(3):
+    mean, low, high = np.zeros(3), np.zeros(3), np.zeros(3)
+    for d in range(3):  # each sum, minimum and maximum in a local: array slots as accumulators were 2x slower
+        row = points[d]
+        total, smallest, largest = 0.0, np.inf, -np.inf
         for i in range(n):
-            value = points[d, i]
-            mean[d] += value
-            low[d], high[d] = min(low[d], value), max(high[d], value)
-        mean[d] /= n
-    scatter = np.zeros((3, 3))
+            value = row[i]
+            total += value
+            smallest, largest = min(smallest, value), max(largest, value)
+        mean[d], low[d], high[d] = total / n, smallest, largest
+    xx = xy = xz = yy = yz = zz = 0.0
+    mx, my, mz = mean[0], mean[1], mean[2]
     for i in range(n):
-        x, y, z = points[0, i] - mean[0], points[1, i] - mean[1], points[2, i] - mean[2]
-        scatter[0, 0] += x * x
-        scatter[0, 1] += x * y
-        scatter[0, 2] += x * z
-        scatter[1, 1] += y * y
-        scatter[1, 2] += y * z
-        scatter[2, 2] += z * z
-    scatter[1, 0], scatter[2, 0], scatter[2, 1] = scatter[0, 1], scatter[0, 2], scatter[1, 2]
+        x, y, z = points[0, i] - mx, points[1, i] - my, points[2, i] - mz
+        xx += x * x
+        xy += x * y
+        xz += x * z
+        yy += y * y
+        yz += y * z
+        zz += z * z
+    scatter = np.empty((3, 3))
+    scatter[0, 0], scatter[0, 1], scatter[0, 2] = xx, xy, xz
+    scatter[1, 0], scatter[1, 1], scatter[1, 2] = xy, yy, yz
+    scatter[2, 0], scatter[2, 1], scatter[2, 2] = xz, yz, zz
     return mean, scatter, high - low
 
 
