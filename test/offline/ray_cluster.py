@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",  # no usage report, no token file in HOME
@@ -25,6 +26,11 @@ def two_node_cluster(tmp: Path):
     """A head and a worker node, 2 CPUs each (logical: they share this machine's cores), 200 MB object
     stores, on 127.0.0.1; the caller shuts it down."""
     os.environ.update(RAY_ENV)
+    # Ray writes the cluster's address to <its temp folder>/ray/ray_current_cluster even when the nodes' temp_dir
+    # is given, and only a Ray started without temp_dir makes that folder: on a machine where no Ray ran before
+    # (no /tmp/ray), the head failed to start. (A temp folder of the test's own is no way out: the verbs' local
+    # Rays would inherit it, and their socket paths grow past AF_UNIX's 107 bytes.)
+    Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir(), "ray").mkdir(exist_ok=True)
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 2, "object_store_memory": 200 * 2**20, "node_ip_address": "127.0.0.1",

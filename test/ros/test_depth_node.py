@@ -185,10 +185,14 @@ def test_rgbd_in_3d_out_and_broken_depth_never_stops_2d(domain_id, tmp_path, ros
 
 
 LAGGED_PUBLISHER = REPO / "test" / "procs" / "publish_rgbd_lagged.py"
+# Depth trails colour by this much: 50 ms past the fixed 30 ms wait. At 40 ms, on a slow day of this VM
+# (2026-12-07, the code of the day before too), 19 of 20 frames of the fixed run still found their depth:
+# the node had their colour, or took them up, 10 ms or more after it was sent.
+LAG_MS = 80
 
 
 def _lagged_run(domain_id: int, tmp_path, ros, cap_ms: float) -> tuple[list, dict]:
-    """20 frames at 4 Hz whose depth comes 40 ms after colour, to a node that waits at least 30 ms and at most
+    """20 frames at 4 Hz whose depth comes 80 ms after colour, to a node that waits at least 30 ms and at most
     ``cap_ms``: (InstanceArrays by stamp order, the node's last diagnostics)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     node = start_node(domain_id, tmp_path, depth_wait_ms=30.0, depth_wait_max_ms=cap_ms)
@@ -197,7 +201,7 @@ def _lagged_run(domain_id: int, tmp_path, ros, cap_ms: float) -> tuple[list, dic
         diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
         wait_subscribed(ros, node)
         wait_subscribed(ros, node, "depth")
-        done = subprocess.run([sys.executable, str(LAGGED_PUBLISHER), node.fqn, "4", "40", "20"],
+        done = subprocess.run([sys.executable, str(LAGGED_PUBLISHER), node.fqn, "4", str(LAG_MS), "20"],
                               env=ros_env(domain_id), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
         sent = json.loads(done.stdout.strip().splitlines()[-1])
@@ -209,7 +213,7 @@ def _lagged_run(domain_id: int, tmp_path, ros, cap_ms: float) -> tuple[list, dic
         node.stop()
 
 
-def test_depth_that_trails_colour_by_40_ms_is_still_fused(domain_id, tmp_path, ros) -> None:
+def test_depth_that_trails_colour_by_80_ms_is_still_fused(domain_id, tmp_path, ros) -> None:
     """The wait learns the lag: after the first few frames every frame has its 3D. With the wait fixed at
     30 ms (cap = floor) the same stream loses a third to most of them, late (fewer when the machine is so
     loaded that the node picks frames up after their depth has come anyway)."""
@@ -218,8 +222,8 @@ def test_depth_that_trails_colour_by_40_ms_is_still_fused(domain_id, tmp_path, r
     fused = [m for m in learned if m.depth_status == "" and any(i.has_3d for i in m.instances)]
     assert len(fused) >= len(learned) - 1 and len(learned) >= 12, [(m.header.stamp.sec, m.depth_status)
                                                                       for m in adaptive]
-    assert 40.0 <= float(diag["wait_for_depth_ms"].split()[0]) <= 150.0, diag
-    assert float(diag["lag_of_depth_p90_ms"]) >= 35.0 and float(diag["share_with_3d_last_min"].split()[0]) >= 0.6, diag
+    assert LAG_MS <= float(diag["wait_for_depth_ms"].split()[0]) <= 150.0, diag
+    assert float(diag["lag_of_depth_p90_ms"]) >= LAG_MS - 5 and float(diag["share_with_3d_last_min"].split()[0]) >= 0.6, diag
     fixed, diag = _lagged_run(domain_id, tmp_path / "fixed", ros, cap_ms=30.0)
     late = [m for m in fixed if m.depth_status == "late_depth"]  # a loaded machine picks some frames up late
     assert len(late) >= len(fixed) // 3, [(m.header.stamp.sec, m.depth_status) for m in fixed]  # (seen: 9 of 20)
