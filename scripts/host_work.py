@@ -7,7 +7,7 @@ Each run times the bare ``session.run`` on the same tensor right beside the pipe
 survives a shared, drifting machine. ``--profile N`` prints the N costliest functions (cProfile).
 
     python scripts/host_work.py [--model M] [--runs 120] [--objects 12] [--json] [--profile 25] [--no-spin]
-                                [--one-thread]
+                                [--one-thread] [--no-order]
 
 With a core to spare (the node's way), the 3D runs the depth order and half of the surfaces on a helper
 thread: the "fusion" column then holds both, and "depth_order" is 0.
@@ -41,7 +41,7 @@ def _clip_frames(objects: int, count: int):
 
 
 def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = True, spin: bool = True,
-            parallel: bool = True) -> dict:
+            parallel: bool = True, order: bool = True) -> dict:
     from std_msgs.msg import Header
 
     from robot_instseg.engine.backends import BackendConfig
@@ -76,9 +76,9 @@ def measure(model, runs: int, objects: int, profile: int = 0, markers: bool = Tr
         output = resolved(result)
         t4 = time.perf_counter()
         # as the node: with the helper, the order and half of the surfaces on it; without, the order timed apart
-        fusion = frame_3d(output.visible, depth, k, output.labels, order=parallel, parallel=parallel)
+        fusion = frame_3d(output.visible, depth, k, output.labels, order=parallel and order, parallel=parallel)
         t45 = time.perf_counter()
-        if not parallel:
+        if not parallel and order:
             fusion.occluded_by = depth_occlusion(output.visible, depth, output.labels)  # the node's default
         t5 = time.perf_counter()
         output.visible.track_ids = tracker.update(output.visible, stamp + run // len(frames) * 10.0,
@@ -123,9 +123,12 @@ def main() -> int:
     parser.add_argument("--no-spin", action="store_true", help="onnxruntime's threads never spin (cpu_spin_wait false)")
     parser.add_argument("--one-thread", action="store_true",
                         help="the 3D without the helper thread (fusion, then the depth order)")
+    parser.add_argument("--no-order", action="store_true",
+                        help="leave out the occlusion order from depth (the node's occlusion_from_depth:=false)")
     args = parser.parse_args()
     report = measure(args.model, args.runs, args.objects, args.profile, markers=not args.no_markers,
-                     spin=not args.no_spin, parallel=not args.one_thread)
+                     spin=not args.no_spin, parallel=not args.one_thread, order=not args.no_order)
+    report["order_from_depth"] = not args.no_order
     report["markers"], report["spin_wait"], report["helper_thread"] = not args.no_markers, not args.no_spin, \
         not args.one_thread
     if args.json:
