@@ -12,16 +12,23 @@ def crop_iou(mask_a: np.ndarray, x0a: int, y0a: int, mask_b: np.ndarray, x0b: in
              area_a: int = -1, area_b: int = -1) -> float:
     """IoU of two boolean masks given as crops whose top-left pixels are (x0a, y0a) and (x0b, y0b)
     (``area_*``: their pixel counts, when the caller already has them)."""
-    ha, wa = mask_a.shape
-    hb, wb = mask_b.shape
+    area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a
+    area_b = int(np.count_nonzero(mask_b)) if area_b < 0 else area_b
+    return flat_iou(np.ascontiguousarray(mask_a).ravel(), 0, x0a, y0a, mask_a.shape[0], mask_a.shape[1], area_a,
+                    np.ascontiguousarray(mask_b).ravel(), 0, x0b, y0b, mask_b.shape[0], mask_b.shape[1], area_b)
+
+
+@kernel
+def flat_iou(pixels_a: np.ndarray, start_a: int, x0a: int, y0a: int, ha: int, wa: int, area_a: int,
+             pixels_b: np.ndarray, start_b: int, x0b: int, y0b: int, hb: int, wb: int, area_b: int) -> float:
+    """IoU of two masks stored row-major from ``start_*`` in flat buffers (bool or uint8), each ``h* x w*`` with its
+    top-left pixel at (x0*, y0*) in the image and ``area_*`` pixels set: only the overlap of their boxes is read."""
     x0, y0 = max(x0a, x0b), max(y0a, y0b)
     x1, y1 = min(x0a + wa, x0b + wb), min(y0a + ha, y0b + hb)
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    area_a = int(np.count_nonzero(mask_a)) if area_a < 0 else area_a
-    area_b = int(np.count_nonzero(mask_b)) if area_b < 0 else area_b
-    inter = shared_pixels(np.ascontiguousarray(mask_a).ravel(), (y0 - y0a) * wa + x0 - x0a, wa,
-                          np.ascontiguousarray(mask_b).ravel(), (y0 - y0b) * wb + x0 - x0b, wb, x1 - x0, y1 - y0)
+    inter = shared_pixels(pixels_a, start_a + (y0 - y0a) * wa + x0 - x0a, wa,
+                          pixels_b, start_b + (y0 - y0b) * wb + x0 - x0b, wb, x1 - x0, y1 - y0)
     union = area_a + area_b - inter
     return inter / union if union else 0.0
 

@@ -14,15 +14,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from robot_instseg.jit import kernel, warmer
-from robot_instseg.tracking.masks import shared_pixels
+from robot_instseg.tracking.masks import flat_iou
 
 FORBIDDEN = 1e6
 
 # detection table columns
 D_AREA, D_CLASS, D_HAS_3D, D_X, D_Y, D_Z, D_ORIGIN_X, D_ORIGIN_Y, D_HEIGHT, D_WIDTH, D_OFFSET = range(11)
-# track table columns: predicted box, last box, then the rest
-(T_PX0, T_PY0, T_PX1, T_PY1, T_LX0, T_LY0, T_LX1, T_LY1, T_AREA, T_CLASS, T_HAS_3D, T_X, T_Y, T_Z, T_GATE,
- T_ORIGIN_X, T_ORIGIN_Y, T_HEIGHT, T_WIDTH, T_OFFSET, T_LOST, T_EXTENT_W, T_EXTENT_H, T_LOST_S) = range(24)
+# track table columns: predicted box, then the rest
+(T_PX0, T_PY0, T_PX1, T_PY1, T_AREA, T_CLASS, T_HAS_3D, T_X, T_Y, T_Z, T_GATE, T_ORIGIN_X, T_ORIGIN_Y, T_HEIGHT,
+ T_WIDTH, T_OFFSET, T_LOST, T_EXTENT_W, T_EXTENT_H, T_LOST_S) = range(20)
 
 
 def packed_masks(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
@@ -119,27 +119,20 @@ def _near(b0: float, b1: float, b2: float, b3: float, t: np.ndarray) -> bool:
 @kernel
 def _mask_iou(d: np.ndarray, det_pixels: np.ndarray, t: np.ndarray, trk_pixels: np.ndarray) -> float:
     """IoU of the detection's mask and the track's (its origin already moved by the predicted shift)."""
-    dx0, dy0, dh, dw = int(d[D_ORIGIN_X]), int(d[D_ORIGIN_Y]), int(d[D_HEIGHT]), int(d[D_WIDTH])
-    tx0, ty0, th, tw = int(t[T_ORIGIN_X]), int(t[T_ORIGIN_Y]), int(t[T_HEIGHT]), int(t[T_WIDTH])
-    x0, y0 = max(dx0, tx0), max(dy0, ty0)
-    x1, y1 = min(dx0 + dw, tx0 + tw), min(dy0 + dh, ty0 + th)
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
-    d_start, t_start = int(d[D_OFFSET]), int(t[T_OFFSET])
-    inter = shared_pixels(det_pixels, d_start + (y0 - dy0) * dw + x0 - dx0, dw,
-                          trk_pixels, t_start + (y0 - ty0) * tw + x0 - tx0, tw, x1 - x0, y1 - y0)
-    union = int(d[D_AREA]) + int(t[T_AREA]) - inter
-    return inter / union if union else 0.0
+    return flat_iou(det_pixels, int(d[D_OFFSET]), int(d[D_ORIGIN_X]), int(d[D_ORIGIN_Y]), int(d[D_HEIGHT]),
+                    int(d[D_WIDTH]), int(d[D_AREA]), trk_pixels, int(t[T_OFFSET]), int(t[T_ORIGIN_X]),
+                    int(t[T_ORIGIN_Y]), int(t[T_HEIGHT]), int(t[T_WIDTH]), int(t[T_AREA]))
 
 
 def track_row(predicted: list, last: list, area: int, class_id: int, centroid: Any, gate: float,
               origin: tuple, shape: tuple, offset: int, lost: bool, extent: list, lost_s: float) -> list:
     """One track's row of the table ``pair_costs`` reads (the T_* columns); ``origin``: its mask's top-left
-    pixel before the predicted shift, which is added here as the tracker rounds it."""
+    pixel before the predicted shift (the move of the box's centre from ``last`` to ``predicted``), which is
+    added here as the tracker rounds it."""
     shift_x = round((predicted[0] + predicted[2] - last[0] - last[2]) / 2)  # half to even, as np.rint
     shift_y = round((predicted[1] + predicted[3] - last[1] - last[3]) / 2)
     x, y, z = (0.0, 0.0, 0.0) if centroid is None else centroid
-    return [*predicted, *last, area, class_id, centroid is not None, x, y, z, gate, origin[0] + shift_x,
+    return [*predicted, area, class_id, centroid is not None, x, y, z, gate, origin[0] + shift_x,
             origin[1] + shift_y, shape[0], shape[1], offset, lost, extent[0], extent[1], lost_s]
 
 

@@ -303,11 +303,11 @@ class Tracker:
         """Both in 3D and further apart than the track could have moved since it was seen."""
         if centroid is None or track.centroid is None:
             return False
-        return math.dist(_floats(centroid), _floats(track.centroid)) > self._gate_3d(track, now)
+        return math.dist(_floats(centroid), _floats(track.centroid)) > self._gate_3d(track, now)  # no numpy per pair
 
     def _gate_3d(self, track: Track, now: float) -> float:
         """How far (m) the track's object may have moved since it was seen."""
-        return max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))  # 3-vectors: no numpy call per pair
+        return max(self.config.min_gate_3d, self.config.max_speed_3d * max(now - track.last_seen, 0.0))
 
     @staticmethod
     def _crop(frame: _Frame, i: int) -> tuple[np.ndarray, tuple[int, int], int]:
