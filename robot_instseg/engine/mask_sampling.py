@@ -129,22 +129,70 @@ def _sample_box(window: np.ndarray, my0: int, mx0: int, row_lower: np.ndarray, r
                 x0: int, y0: int, x1: int, y1: int, threshold: np.float32) -> tuple[np.ndarray, np.ndarray]:
     """The separable bilinear sample of ``window`` (map pixels from my0, mx0) over image box x0:x1, y0:y1, in
     float32 and in PyTorch's order (along x first, then y), and its test against ``threshold``."""
+    values = np.empty((y1 - y0, x1 - x0), np.float32)
+    mask = np.empty((y1 - y0, x1 - x0), np.bool_)
+    _sample_into(window, my0, mx0, row_lower, row_upper, row_weight, col_lower, col_upper, col_weight, x0, y0, x1,
+                 y1, threshold, values, mask)
+    return values, mask
+
+
+@kernel
+def _sample_into(window: np.ndarray, my0: int, mx0: int, row_lower: np.ndarray, row_upper: np.ndarray,
+                 row_weight: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray, col_weight: np.ndarray,
+                 x0: int, y0: int, x1: int, y1: int, threshold: np.float32, values: np.ndarray,
+                 mask: np.ndarray) -> None:
+    """``_sample_box`` written into ``values`` and ``mask`` ((y1 - y0, x1 - x0) each)."""
     one = np.float32(1.0)
     across = np.empty((window.shape[0], x1 - x0), np.float32)
     for r in range(window.shape[0]):
         for c in range(x1 - x0):
             wc = col_weight[x0 + c]
             across[r, c] = window[r, col_lower[x0 + c] - mx0] * (one - wc) + window[r, col_upper[x0 + c] - mx0] * wc
-    values = np.empty((y1 - y0, x1 - x0), np.float32)
-    mask = np.empty((y1 - y0, x1 - x0), np.bool_)
     for r in range(y1 - y0):
         wr = row_weight[y0 + r]
-        lower, upper = row_lower[y0 + r] - my0, row_upper[y0 + r] - my0
+        lower, upper = across[row_lower[y0 + r] - my0], across[row_upper[y0 + r] - my0]
+        value_row, mask_row = values[r], mask[r]
         for c in range(x1 - x0):
-            value = across[lower, c] * (one - wr) + across[upper, c] * wr
-            values[r, c] = value
-            mask[r, c] = value > threshold
-    return values, mask
+            value = lower[c] * (one - wr) + upper[c] * wr
+            value_row[c] = value
+            mask_row[c] = value > threshold
+
+
+@kernel
+def _sample_linear(coefficients: np.ndarray, protos: np.ndarray, boxes: np.ndarray, row_lower: np.ndarray,
+                   row_upper: np.ndarray, row_weight: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
+                   col_weight: np.ndarray, threshold: np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every instance's map (coefficients[i] . protos, over its box's map window only, summed in float64 and
+    rounded to float32) sampled over its box: (values, masks, offsets), each instance's box pixels laid end to
+    end from offsets[i], row-major. One call per frame: no window copied out of the prototypes per instance."""
+    n, nm = coefficients.shape
+    offsets = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + max(boxes[i, 2] - boxes[i, 0], 0) * max(boxes[i, 3] - boxes[i, 1], 0)
+    values = np.empty(offsets[n], np.float32)
+    mask = np.empty(offsets[n], np.bool_)
+    for i in range(n):
+        x0, y0, x1, y1 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
+        if x1 <= x0 or y1 <= y0:
+            continue
+        my0, my1 = row_lower[y0], row_upper[y1 - 1] + 1
+        mx0, mx1 = col_lower[x0], col_upper[x1 - 1] + 1
+        window = np.empty((my1 - my0, mx1 - mx0), np.float32)
+        total = np.empty(mx1 - mx0)
+        for r in range(my1 - my0):
+            total[:] = 0.0
+            for k in range(nm):
+                weight, proto_row = np.float64(coefficients[i, k]), protos[k, my0 + r, mx0:]
+                for c in range(mx1 - mx0):
+                    total[c] += weight * proto_row[c]
+            window_row = window[r]
+            for c in range(mx1 - mx0):
+                window_row[c] = np.float32(total[c])
+        h, w = y1 - y0, x1 - x0
+        _sample_into(window, my0, mx0, row_lower, row_upper, row_weight, col_lower, col_upper, col_weight, x0, y0,
+                     x1, y1, threshold, values[offsets[i]:offsets[i + 1]].reshape(h, w),
+                     mask[offsets[i]:offsets[i + 1]].reshape(h, w))
+    return values, mask, offsets
 
 
 @warmer
@@ -152,6 +200,8 @@ def _warm() -> None:
     taps = axis_taps(0, 4, 8)
     _sample_box(np.zeros((4, 4), np.float32), 0, 0, taps.lower, taps.upper, taps.weight, taps.lower, taps.upper,
                 taps.weight, 0, 0, 8, 8, np.float32(0.0))
+    _sample_linear(np.zeros((2, 3), np.float32), np.zeros((3, 4, 4), np.float32), np.array([[0, 0, 8, 8], [2, 2, 2, 5]]),
+                   taps.lower, taps.upper, taps.weight, taps.lower, taps.upper, taps.weight, np.float32(0.0))
 
 
 def crop_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
@@ -194,6 +244,21 @@ def sample_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, region_values: 
         masks.append(mask)
         values.append(sampled)
     return masks, values
+
+
+def sample_linear_in_boxes(sampler: MapSampler, mask_boxes: np.ndarray, coefficients: np.ndarray, protos: np.ndarray,
+                           threshold: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``sample_in_boxes`` for maps that are linear combinations of prototypes (YOLO: instance i's map is
+    coefficients[i] . protos), all instances in one compiled call; the masks and values are views of one buffer each."""
+    rows, cols = sampler.rows, sampler.cols
+    values, mask, offsets = _sample_linear(np.ascontiguousarray(coefficients, np.float32),
+                                           np.ascontiguousarray(protos, np.float32), mask_boxes.astype(np.int64),
+                                           rows.lower, rows.upper, rows.weight, cols.lower, cols.upper, cols.weight,
+                                           np.float32(threshold))
+    shapes = np.maximum(mask_boxes[:, 3:1:-1] - mask_boxes[:, 1::-1], 0).tolist()  # (h, w) per box
+    bounds = offsets.tolist()
+    return ([mask[bounds[i]:bounds[i + 1]].reshape(shape) for i, shape in enumerate(shapes)],
+            [values[bounds[i]:bounds[i + 1]].reshape(shape) for i, shape in enumerate(shapes)])
 
 
 def map_window(sampler: MapSampler, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

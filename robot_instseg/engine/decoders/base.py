@@ -20,6 +20,7 @@ from robot_instseg.engine.mask_sampling import (
     crop_boxes,
     full_map_boxes,
     sample_in_boxes,
+    sample_linear_in_boxes,
     support_boxes,
 )
 from robot_instseg.engine.postprocess import PostprocessSettings
@@ -43,6 +44,8 @@ class Selection:
     amodal: Optional["Selection"] = None  # the same instances' whole (amodal) masks, when the model has the head
     tight: bool = False  # cut each crop box to where the map can be positive (same pixels, fewer sampled)
     publish_threshold: Optional[float] = None  # (amodal) map units of the published masks, above ``threshold``
+    linear: Optional[tuple[np.ndarray, np.ndarray]] = None  # (coefficients (N, nm), prototypes (nm, h, w)) when
+    # instance i's map is coefficients[i] . prototypes: then every mask is sampled in one compiled call
 
 
 class Decoder:
@@ -79,7 +82,10 @@ def masks_for(selection: Selection, transform: LetterboxTransform) -> Detections
         mask_boxes = full_map_boxes(sampler, selection.boxes, shape, lambda i: maps[i] > selection.threshold)
     else:
         mask_boxes = covering_boxes(selection.boxes, shape)
-    masks, values = sample_in_boxes(sampler, mask_boxes, selection.region, selection.threshold)
+    if selection.linear is not None:
+        masks, values = sample_linear_in_boxes(sampler, mask_boxes, *selection.linear, selection.threshold)
+    else:
+        masks, values = sample_in_boxes(sampler, mask_boxes, selection.region, selection.threshold)
     if selection.probabilities:
         values = [probability_logits(v) for v in values]
     amodal = masks_for(selection.amodal, transform) if selection.amodal is not None else None

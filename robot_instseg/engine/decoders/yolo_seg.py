@@ -197,4 +197,5 @@ def _assemble(boxes_input: np.ndarray, scores: np.ndarray, class_ids: np.ndarray
         return (coefficients @ protos.reshape(nm, -1)).reshape(-1, mh, mw)
 
     return Selection(boxes=boxes, scores=scores, class_ids=class_ids, map_shape=(mh, mw), region=region,
-                     full_maps=full_maps, threshold=logit(settings.mask_threshold), crop_to_box=True)
+                     full_maps=full_maps, threshold=logit(settings.mask_threshold), crop_to_box=True,
+                     linear=(coefficients, protos))
