@@ -48,11 +48,10 @@ from robot_instseg.geometry.surface_kernels import (  # noqa: F401 (the rules' c
     MAX_POINTS,
     MIN_POINTS,
     STATUS_REASONS,
-    axes_and_offsets,
-    boxes_from_sorted,
     frame_surfaces,
     free_pixels,
     moments,
+    oriented_boxes,
     quaternion,
 )
 
@@ -118,13 +117,7 @@ def _boxes(points: np.ndarray, point_offsets: np.ndarray, status: np.ndarray, me
     vectors = np.zeros((len(status), 3, 3))
     for i in ok:
         vectors[i] = cv2.eigen(scatters[i])[2]  # unit eigenvectors as rows, largest spread first
-    axes, along, sample_offsets = axes_and_offsets(points, point_offsets, status, means, vectors)
-    for i in ok:  # numpy's sort: the box's percentiles
-        along[:, sample_offsets[i]:sample_offsets[i + 1]].sort(axis=1)
-    last = np.diff(sample_offsets) - 1
-    low_rank = np.round(last * BOX_PERCENTILES[0] / 100).astype(np.int64)  # half to even, as round()
-    high_rank = np.round(last * BOX_PERCENTILES[1] / 100).astype(np.int64)
-    return boxes_from_sorted(along, sample_offsets, low_rank, high_rank, status, means, axes)
+    return oriented_boxes(points, point_offsets, status, means, vectors)
 
 
 def rotation_to_quaternion(r: np.ndarray) -> tuple[float, float, float, float]:

@@ -2,9 +2,8 @@
 few calls, not a dozen numpy calls per instance.
 
 ``frame_surfaces`` completes every instance's mask (``geometry.completion``), keeps its surface points
-and takes their moments; ``axes_and_offsets`` and ``boxes_from_sorted`` turn the principal axes (the
-eigenvectors, from ``cv2.eigen`` between the calls) into oriented boxes, the sort between them being
-numpy's. Instances travel packed: one flat array of masks with offsets, one (3, N) array of points.
+and takes their moments; ``oriented_boxes`` turns the principal axes (the eigenvectors, from ``cv2.eigen``
+between the calls) into oriented boxes. Instances travel packed: one flat array of masks with offsets, one (3, N) array of points.
 Depth tests round in float32 as numpy's do (the constants are cast), so the kept points are the ones the
 numpy steps kept.
 """
@@ -232,19 +231,26 @@ def axes_and_offsets(points: np.ndarray, point_offsets: np.ndarray, status: np.n
 
 
 @kernel
-def boxes_from_sorted(along: np.ndarray, sample_offsets: np.ndarray, low_rank: np.ndarray, high_rank: np.ndarray,
-                      status: np.ndarray, means: np.ndarray,
-                      axes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """From each instance's sorted offsets: (box centres, axes (the longer of the first two first, still
-    right-handed), sizes, quaternions x, y, z, w)."""
+def oriented_boxes(points: np.ndarray, point_offsets: np.ndarray, status: np.ndarray, means: np.ndarray,
+                   vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per instance with points (status 0), from its eigenvectors (rows of ``vectors[i]``, largest spread
+    first): (box centres, axes (the longer of the first two first, right-handed), sizes, quaternions x, y, z,
+    w). Each side is the BOX_PERCENTILES order statistic of the sampled offsets along an axis (the value a
+    sort would put at that rank, ``outer_ranks``), the ranks rounded half to even as numpy's round."""
+    axes, along, sample_offsets = axes_and_offsets(points, point_offsets, status, means, vectors)
     n = len(status)
     centres, sizes, quaternions = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 4))
     out_axes = axes.copy()
+    lo, hi = np.empty(3), np.empty(3)
     for i in range(n):
         if status[i]:
             continue
-        lo = along[:, sample_offsets[i] + low_rank[i]]
-        hi = along[:, sample_offsets[i] + high_rank[i]]
+        start, end = sample_offsets[i], sample_offsets[i + 1]
+        last = end - start - 1
+        low_rank = int(np.rint(last * BOX_PERCENTILES[0] / 100))
+        high_rank = int(np.rint(last * BOX_PERCENTILES[1] / 100))
+        for d in range(3):
+            lo[d], hi[d] = outer_ranks(along[d, start:end], low_rank, high_rank)
         middle = (lo + hi) / 2
         for d in range(3):
             centres[i, d] = means[i, d] + (axes[i, d, 0] * middle[0] + axes[i, d, 1] * middle[1]
@@ -257,6 +263,30 @@ def boxes_from_sorted(along: np.ndarray, sample_offsets: np.ndarray, low_rank: n
         sizes[i] = size
         quaternions[i] = quaternion(out_axes[i])
     return centres, out_axes, sizes, quaternions
+
+
+@kernel
+def outer_ranks(values: np.ndarray, low_rank: int, high_rank: int) -> tuple[float, float]:
+    """(the low_rank-th, the high_rank-th smallest of ``values``), 0-based, finite values, in one pass that keeps
+    the few smallest and the few largest seen: a box's percentiles lie that near the ends (rank 8 at most
+    of 2 x BOX_SAMPLES), where this costs a third of a partial sort and touches nothing in place."""
+    up = len(values) - 1 - high_rank
+    smallest, largest = np.full(low_rank + 1, np.inf), np.full(up + 1, -np.inf)  # ascending, descending
+    for i in range(len(values)):
+        value = values[i]
+        if value < smallest[low_rank]:
+            j = low_rank
+            while j > 0 and smallest[j - 1] > value:
+                smallest[j] = smallest[j - 1]
+                j -= 1
+            smallest[j] = value
+        if value > largest[up]:
+            j = up
+            while j > 0 and largest[j - 1] < value:
+                largest[j] = largest[j - 1]
+                j -= 1
+            largest[j] = value
+    return smallest[low_rank], largest[up]
 
 
 @kernel
@@ -293,7 +323,5 @@ def _warm() -> None:
     for complete in (False, True):
         status, _, point_offsets, points, means, _, _ = frame_surfaces(
             masks, offsets_, boxes, depth, free, 1.0, 1.0, 4.0, 4.0, np.array([0.0, 0.0, -1.0]), -1.0, complete)
-    axes, along, sample_offsets = axes_and_offsets(points, point_offsets, status, means, np.eye(3)[None])
-    ranks = np.zeros(1, np.int64)
-    boxes_from_sorted(along, sample_offsets, ranks, ranks, status, means, axes)
+    oriented_boxes(points, point_offsets, status, means, np.eye(3)[None])
     moments(points)

@@ -17,6 +17,7 @@ from robot_instseg.geometry.surface_kernels import (
     EDGE_JUMP_REL,
     MAX_POINTS,
     MIN_POINTS,
+    outer_ranks,
     surface_points,
 )
 from robot_instseg.jit import KERNEL_MODULES
@@ -84,6 +85,25 @@ def test_the_rules_keep_the_surface_and_drop_flying_pixels() -> None:
     assert status == 0 and n_valid == pixels == 44 * 44
     assert set(np.unique(rows[2])) == {1.0}  # the wall readings are behind a depth edge or outside the band
     assert rows.shape[1] == 20 * 20  # 1936 readings: every second row and column (MAX_POINTS)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 20, 99, 100, 101, 430, 800])
+def test_outer_ranks_are_the_values_a_sort_puts_there(size: int) -> None:
+    """The box's percentiles: random, tied, ascending and descending values, the box's ranks and any others."""
+    rng = np.random.default_rng(size)
+    for trial in range(60):
+        values = rng.normal(0, 1, size)
+        if trial % 4 == 1:
+            values = np.round(values, 1)  # ties
+        elif trial % 4 == 2:
+            values = np.sort(values)  # raster order along an axis: every value a new largest
+        elif trial % 4 == 3:
+            values = np.sort(values)[::-1].copy()
+        ordered = np.sort(values)
+        last = size - 1
+        box_ranks = (int(np.round(last * 0.01)), int(np.round(last * 0.99)))
+        for low, high in (box_ranks, tuple(sorted(rng.integers(0, size, 2).tolist())), (0, last)):
+            assert outer_ranks(values, low, high) == (ordered[low], ordered[high]), (trial, low, high)
 
 
 def test_every_module_with_kernels_is_compiled_at_build() -> None:
