@@ -135,7 +135,8 @@ def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str =
         blob[0, :, top:top + new_h, left + new_w:] = pad
     # uint8 HWC -> scaled float32 CHW in one pass straight into the (reusable) tensor: no planes split
     # out, no padded copy of the image (cv2.dnn.blobFromImage does the same job about 8x slower here).
-    _scaled_planes(resized, blob[0, :, top:top + new_h, left:left + new_w], scale, config.channel_order == "bgr")
+    _scaled_planes(np.ascontiguousarray(resized), blob[0, :, top:top + new_h, left:left + new_w], scale,
+                   config.channel_order == "bgr")
     if config.mean != (0.0, 0.0, 0.0) or config.std != (1.0, 1.0, 1.0):
         blob[0] -= np.asarray(config.mean, np.float32).reshape(3, 1, 1)
         blob[0] /= np.asarray(config.std, np.float32).reshape(3, 1, 1)
@@ -144,14 +145,17 @@ def preprocess(image: np.ndarray, config: PreprocessConfig, channel_order: str =
 
 @kernel
 def _scaled_planes(image: np.ndarray, out: np.ndarray, scale: np.float32, reverse: bool) -> None:
-    """out[c] = image[..., c] (uint8, HxWx3) x scale in float32, as numpy's multiply rounds; ``reverse``: the
-    channels in the opposite order."""
+    """out[c] = image[..., c] (uint8, HxWx3, C order) x scale in float32, as numpy's multiply rounds; ``reverse``:
+    the channels in the opposite order. Each row is read as one flat run from the channel's first byte in
+    steps of 3: indexing image[r, col, c] instead kept the loop scalar, three times slower."""
     height, width = image.shape[0], image.shape[1]
+    rows = image.reshape(height, width * 3)
     for c in range(3):
         source = 2 - c if reverse else c
         for r in range(height):
+            channel, plane_row = rows[r, source:], out[c, r]
             for col in range(width):
-                out[c, r, col] = np.float32(image[r, col, source]) * scale
+                plane_row[col] = np.float32(channel[3 * col]) * scale
 
 
 @warmer

@@ -71,6 +71,15 @@ def test_tensor_is_the_resized_image_scaled_plane_by_plane(image_shape, model_or
     assert np.array_equal(blob[0], expected)
 
 
+def test_a_strided_view_at_the_input_size_gives_the_tensor_of_its_copy() -> None:
+    """No resize: the image reaches the compiled pass as given, here a view that is not one block of memory."""
+    big = np.random.default_rng(7).integers(0, 256, (576, 768, 3), np.uint8)
+    config = PreprocessConfig(size=(288, 384))
+    for view, order in ((big[::2, ::2], "rgb"), (big[:288, :384, ::-1], "bgr")):
+        assert not view.flags.c_contiguous
+        assert np.array_equal(preprocess(view, config, order)[0], preprocess(view.copy(), config, order)[0])
+
+
 def test_dynamic_sizes_are_stride_aligned() -> None:
     assert stride_aligned((480, 641), 32) == (480, 672)
 
