@@ -59,7 +59,9 @@ class SurfaceCompletion:
 @kernel
 def complete_surface(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, free: np.ndarray, fx: float, fy: float,
               cx: float, cy: float, normal: np.ndarray, offset: float) -> tuple[np.ndarray, int, int, bool]:
-    """The module's rules on the STEP grid of the search box: (surface mask, x0, y0, grown?)."""
+    """The module's rules on the STEP grid of the search box: (surface mask, x0, y0, grown?). Images are read
+    through row slices stepped by STEP (an index like depth_m[v, u] makes numba test it for wrap-around and
+    keeps the loop scalar)."""
     h, w = mask.shape
     height, width = depth_m.shape
     rows, cols = (height + STEP - 1) // STEP, (width + STEP - 1) // STEP
@@ -78,23 +80,33 @@ def complete_surface(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fr
     n_open = 0
     for r in range(gh):
         ray_y = np.float32(((gy0 + r) * STEP - cy) * (normal[1] / fy) + normal[2])
-        depth_row, free_row = depth_m[(gy0 + r) * STEP], free[(gy0 + r) * STEP]
+        depth_row, free_row = depth_m[(gy0 + r) * STEP, gx0 * STEP:], free[(gy0 + r) * STEP, gx0 * STEP:]
+        open_row = opened[r]
         for c in range(gw):
-            u = (gx0 + c) * STEP
-            is_open = free_row[u] & ((ray_x[c] + ray_y) * depth_row[u] - offset32 > above)  # NaN: False
-            opened[r, c] = is_open
+            is_open = free_row[STEP * c] & ((ray_x[c] + ray_y) * depth_row[STEP * c] - offset32 > above)  # NaN: False
+            open_row[c] = is_open
             n_open += is_open
     if n_open < least:  # most masks: nothing above the table around them to add
         return unchanged
-    inside = np.zeros((gh, gw), np.bool_)  # the mask's pixels on the grid
+    # the mask's pixels on the grid: from grid row r_first and column c_first (mask column u_first) on
+    inside = np.zeros((gh, gw), np.bool_)
     readings = np.empty(gh * gw, np.float32)
     count = 0
-    for r in range(gh):
-        for c in range(gw):
-            v, u = (gy0 + r) * STEP - y0, (gx0 + c) * STEP - x0
-            if 0 <= v < h and 0 <= u < w and mask[v, u]:
-                inside[r, c] = True
-                z = depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP]
+    r_first = max(0, -(-(y0 - gy0 * STEP) // STEP))  # first grid row at or below the mask's top
+    c_first = max(0, -(-(x0 - gx0 * STEP) // STEP))
+    u_first = (gx0 + c_first) * STEP - x0  # >= 0: the mask column of grid column c_first
+    n_cols = max(0, min(gw - c_first, (w - u_first + STEP - 1) // STEP))
+    for r in range(r_first, gh):
+        v = (gy0 + r) * STEP - y0
+        if v >= h:
+            break
+        mask_row = mask[v, u_first:]
+        depth_row = depth_m[(gy0 + r) * STEP, (gx0 + c_first) * STEP:]
+        inside_row = inside[r, c_first:]
+        for j in range(n_cols):
+            if mask_row[STEP * j]:
+                inside_row[j] = True
+                z = depth_row[STEP * j]
                 if np.isfinite(z):
                     readings[count] = z
                     count += 1
@@ -103,19 +115,23 @@ def complete_surface(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fr
     median = np.partition(readings[:count], count // 2)[count // 2]
     band = np.float32(max(BAND_SHARE * max(h, w) * np.float64(median) / fx, BAND_MIN_M))
     candidate = np.zeros((gh, gw), np.bool_)  # free, so never inside
+    n_candidates = 0
     for r in range(gh):
+        depth_row, open_row, candidate_row = depth_m[(gy0 + r) * STEP, gx0 * STEP:], opened[r], candidate[r]
         for c in range(gw):
-            if opened[r, c]:
-                candidate[r, c] = np.abs(depth_m[(gy0 + r) * STEP, (gx0 + c) * STEP] - median) < band
-    if np.count_nonzero(candidate) < least:
+            near = open_row[c] & (np.abs(depth_row[STEP * c] - median) < band)
+            candidate_row[c] = near
+            n_candidates += near
+    if n_candidates < least:
         return unchanged
     # candidates 4-connected to the mask through candidates or mask pixels
     added = np.zeros((gh, gw), np.bool_)
     seen = inside.copy()
     stack = np.empty(gh * gw, np.int64)
     top = 0
+    flat_inside = inside.ravel()
     for i in range(gh * gw):
-        if inside.flat[i]:
+        if flat_inside[i]:
             stack[top] = i
             top += 1
     n_added = 0
@@ -132,23 +148,24 @@ def complete_surface(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fr
                 top += 1
     if n_added < least:
         return unchanged
-    # the mask and the added grid pixels' STEP x STEP blocks (free pixels only) on the box that holds both
     r0, r1, c0, c1 = gh, -1, gw, -1
     for r in range(gh):
         for c in range(gw):
             if added[r, c]:
                 r0, r1, c0, c1 = min(r0, r), max(r1, r), min(c0, c), max(c1, c)
+    # the mask and the added grid pixels' blocks on the box that holds both
     by, bx = (gy0 + r0) * STEP, (gx0 + c0) * STEP  # image pixel of the blocks' origin
     bh, bw = min((r1 - r0 + 1) * STEP, height - by), min((c1 - c0 + 1) * STEP, width - bx)
     out_y, out_x = min(y0, by), min(x0, bx)
     out = np.zeros((max(y0 + h, by + bh) - out_y, max(x0 + w, bx + bw) - out_x), np.bool_)
-    for v in range(by, by + bh):
-        for u in range(bx, bx + bw):
-            out[v - out_y, u - out_x] = added[(v - by) // STEP + r0, (u - bx) // STEP + c0] and free[v, u]
+    for v in range(bh):  # each added grid pixel's STEP x STEP block, free pixels only
+        added_row, free_row, out_row = added[r0 + v // STEP, c0:], free[by + v, bx:], out[by + v - out_y, bx - out_x:]
+        for u in range(bw):
+            out_row[u] = added_row[u // STEP] & free_row[u]
     for r in range(h):
+        mask_row, out_row = mask[r], out[y0 - out_y + r, x0 - out_x:]
         for c in range(w):
-            if mask[r, c]:
-                out[y0 - out_y + r, x0 - out_x + c] = True
+            out_row[c] |= mask_row[c]
     return out, out_x, out_y, True
 
 
