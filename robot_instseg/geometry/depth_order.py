@@ -119,16 +119,19 @@ def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset
     readings = (np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.float32),
                 np.empty(size, np.float32))
     count = 0
+    if height == 0:  # nothing meets (and the column scan below reads a row)
+        return readings[0][:0].copy(), readings[1][:0].copy(), readings[2][:0].copy(), readings[3][:0].copy()
     for v in range(0, height, stride):  # rows
         previous, previous_start, previous_end = 0, 0, -max_gap - 2
         u = 0
+        row = labels[v]
         while u < width:
-            label = labels[v, u]
+            label = row[np.uintp(u)]  # an unsigned index: no wrap-around test (u only grows from 0)
             if label == 0:
                 u += 1
                 continue
             start = u
-            while u < width and labels[v, u] == label:
+            while u < width and row[np.uintp(u)] == label:
                 u += 1
             if previous != 0 and previous != label and start - previous_end - 1 <= max_gap:
                 count = _record(readings, count, previous, label, depth_m[v, max(previous_end - inset, previous_start)],
@@ -143,9 +146,12 @@ def border_readings(labels: np.ndarray, depth_m: np.ndarray, max_gap: int, inset
     last_end = np.full(width, -max_gap - 2, np.int64)
     pending = np.zeros(width, np.bool_)
     for v in range(height + 1):
+        row = labels[min(v, height - 1)]
         for u in range(0, width, stride):
-            label = labels[v, u] if v < height else -1  # past the last row every run ends
+            label = np.int64(row[u]) if v < height else -1  # past the last row every run ends
             current = run_label[u]
+            if label == current and not pending[u]:  # most pixels: the run goes on
+                continue
             if label != current:
                 if current != 0:  # the run ends at v - 1
                     if pending[u]:  # shorter than ``inset``: its last row

@@ -7,7 +7,14 @@ import pytest
 
 from robot_instseg.dataset.depth_eval import evaluate_depth_fusion
 from robot_instseg.engine.types import Detections
-from robot_instseg.geometry.depth_order import INSET_PX, MAX_GAP_PX, MIN_SAMPLES, depth_occlusion, order_pairs
+from robot_instseg.geometry.depth_order import (
+    INSET_PX,
+    MAX_GAP_PX,
+    MIN_SAMPLES,
+    border_readings,
+    depth_occlusion,
+    order_pairs,
+)
 
 SHAPE = (120, 160)
 
@@ -81,6 +88,16 @@ def test_one_instance_or_none() -> None:
     detections, depth = _frame([(20, 20, 100, 90)], [1.0])
     assert depth_occlusion(detections, depth) == [[]]
     assert depth_occlusion(detections[np.zeros(0, np.int64)], depth) == []
+
+
+def test_instances_without_pixels_meet_nowhere() -> None:
+    """Two empty masks make an empty window: no readings and no order, not an error."""
+    empty = Detections(image_shape=(40, 50), boxes=np.array([[5, 5, 5, 5], [9, 9, 9, 9]], np.float32),
+                       scores=[0.9, 0.8], class_ids=[0, 0], mask_boxes=np.array([[5, 5, 5, 5], [9, 9, 9, 9]]),
+                       masks=[np.zeros((0, 0), bool), np.zeros((0, 0), bool)])
+    assert depth_occlusion(empty, np.ones((40, 50), np.float32)) == [[], []]
+    for shape in ((0, 7), (7, 0)):
+        assert all(len(a) == 0 for a in border_readings(np.zeros(shape, np.uint16), np.ones(shape, np.float32), 6, 3, 2))
 
 
 @pytest.mark.parametrize("artefacts", [False, True])
