@@ -118,15 +118,21 @@ def surface_points(mask: np.ndarray, x0: int, y0: int, depth_m: np.ndarray, fx: 
     count = 0
     for r in range(0, h, step):
         v = y0 + r
+        mask_row, depth_row = mask[r], depth_m[v, x0:]
+        inner_row = 0 < v < height - 1
+        above, middle, below = depth_m[max(v - 1, 0)], depth_m[v], depth_m[min(v + 1, height - 1)]
         for c in range(0, w, step):
-            u = x0 + c
-            z = depth_m[v, u]
-            if not mask[r, c] or not np.isfinite(z):
+            if not mask_row[c]:
                 continue
+            z = depth_row[c]
+            if not np.isfinite(z):
+                continue
+            u = x0 + c
             nearest = z  # rule 1: the nearest reading of the 3x3 neighbourhood (NaN compares false)
-            if 0 < v < height - 1 and 0 < u < width - 1:
-                for neighbour in (depth_m[v - 1, u - 1], depth_m[v - 1, u], depth_m[v - 1, u + 1], depth_m[v, u - 1],
-                                  depth_m[v, u + 1], depth_m[v + 1, u - 1], depth_m[v + 1, u], depth_m[v + 1, u + 1]):
+            if inner_row and 0 < u < width - 1:
+                left, centre, right = np.uintp(u - 1), np.uintp(u), np.uintp(u + 1)  # unsigned: no wrap-around test
+                for neighbour in (above[left], above[centre], above[right], middle[left], middle[right], below[left],
+                                  below[centre], below[right]):
                     if neighbour < nearest:
                         nearest = neighbour
             else:
