@@ -200,8 +200,9 @@ def _warm() -> None:
     taps = axis_taps(0, 4, 8)
     _sample_box(np.zeros((4, 4), np.float32), 0, 0, taps.lower, taps.upper, taps.weight, taps.lower, taps.upper,
                 taps.weight, 0, 0, 8, 8, np.float32(0.0))
-    _sample_linear(np.zeros((2, 3), np.float32), np.zeros((3, 4, 4), np.float32), np.array([[0, 0, 8, 8], [2, 2, 2, 5]]),
-                   taps.lower, taps.upper, taps.weight, taps.lower, taps.upper, taps.weight, np.float32(0.0))
+    boxes = np.array([[0, 0, 8, 8], [2, 2, 2, 5]])  # a whole box and an empty one
+    _sample_linear(np.zeros((2, 3), np.float32), np.zeros((3, 4, 4), np.float32), boxes, taps.lower, taps.upper,
+                   taps.weight, taps.lower, taps.upper, taps.weight, np.float32(0.0))
 
 
 def crop_boxes(boxes: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

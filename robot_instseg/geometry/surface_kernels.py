@@ -3,7 +3,8 @@ few calls, not a dozen numpy calls per instance.
 
 ``frame_surfaces`` completes every instance's mask (``geometry.completion``), keeps its surface points
 and takes their moments; ``oriented_boxes`` turns the principal axes (the eigenvectors, from ``cv2.eigen``
-between the calls) into oriented boxes. Instances travel packed: one flat array of masks with offsets, one (3, N) array of points.
+between the calls) into oriented boxes. Instances travel packed: one flat array of masks with offsets, one
+(3, N) array of points.
 Depth tests round in float32 as numpy's do (the constants are cast), so the kept points are the ones the
 numpy steps kept.
 """
